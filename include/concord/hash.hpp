@@ -1,0 +1,97 @@
+#pragma once
+// Hashes concord persists or sends. Two algorithms, both platform-stable by specification:
+//  * XXH3-128 (xxHash 0.8, seed 0) for fingerprints and identity keys: fast, on the hot path of
+//    diffing millions of entities; not meant to resist an adversary.
+//  * SHA-256 (FIPS 180-4, via OpenSSL's libcrypto) for idempotency keys: derived once per remote
+//    action and sent to a third party, so collisions must be infeasible.
+// std::hash is never used for anything that outlives the process.
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#ifndef XXH_INLINE_ALL
+#define XXH_INLINE_ALL
+#endif
+#include <xxhash.h>
+
+#include <openssl/evp.h>
+
+#include <concord/error.hpp>
+
+namespace concord {
+
+/// A 128-bit hash value: the type of fingerprints and identity keys.
+struct key128 {
+    std::uint64_t hi = 0;
+    std::uint64_t lo = 0;
+
+    friend constexpr bool operator==(const key128&, const key128&) = default;
+    friend constexpr auto operator<=>(const key128&, const key128&) = default;
+
+    /// 32 lowercase hex digits, most significant first (XXH128 canonical order).
+    std::string hex() const {
+        static constexpr char digits[] = "0123456789abcdef";
+        std::string out(32, '0');
+        for (int i = 0; i < 16; ++i) {
+            out[static_cast<std::size_t>(15 - i)] = digits[(hi >> (4 * i)) & 0xF];
+            out[static_cast<std::size_t>(31 - i)] = digits[(lo >> (4 * i)) & 0xF];
+        }
+        return out;
+    }
+
+    /// Parses 32 hex digits; returns false (and leaves *this alone) on anything else.
+    bool parse_hex(std::string_view text) noexcept {
+        if (text.size() != 32) return false;
+        std::uint64_t parts[2] = {0, 0};
+        for (std::size_t i = 0; i < 32; ++i) {
+            const char c = text[i];
+            unsigned v;
+            if (c >= '0' && c <= '9') v = static_cast<unsigned>(c - '0');
+            else if (c >= 'a' && c <= 'f') v = static_cast<unsigned>(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F') v = static_cast<unsigned>(c - 'A' + 10);
+            else return false;
+            parts[i / 16] = (parts[i / 16] << 4) | v;
+        }
+        hi = parts[0];
+        lo = parts[1];
+        return true;
+    }
+
+    bool empty() const noexcept { return hi == 0 && lo == 0; }
+};
+
+/// XXH3-128 with seed 0 over the bytes.
+inline key128 xxh3_128(const void* data, std::size_t size) noexcept {
+    const XXH128_hash_t h = XXH3_128bits(data, size);
+    return key128{h.high64, h.low64};
+}
+
+inline key128 xxh3_128(std::string_view bytes) noexcept { return xxh3_128(bytes.data(), bytes.size()); }
+
+/// SHA-256 digest of the bytes (OpenSSL EVP). Throws concord::error if libcrypto fails.
+inline std::array<unsigned char, 32> sha256(std::string_view bytes) {
+    std::array<unsigned char, 32> out{};
+    unsigned int len = 0;
+    if (EVP_Digest(bytes.data(), bytes.size(), out.data(), &len, EVP_sha256(), nullptr) != 1 || len != 32)
+        throw error(errc::invalid_argument, "SHA-256 computation failed in libcrypto");
+    return out;
+}
+
+/// Lowercase hex of any byte sequence.
+template <std::size_t N>
+std::string to_hex(const std::array<unsigned char, N>& bytes) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(2 * N);
+    for (unsigned char b : bytes) {
+        out.push_back(digits[b >> 4]);
+        out.push_back(digits[b & 0xF]);
+    }
+    return out;
+}
+
+} // namespace concord

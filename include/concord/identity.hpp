@@ -1,0 +1,249 @@
+#pragma once
+// Identity policies derive the *stable identity* of an entity: the key that survives a restore and a
+// re-creation by the user. An identity key is XXH3-128 over
+//     "concord-id/v1" | scope | policy name | canonical encoding of the identity members
+// (each part length-prefixed, see docs/reference.md). Its text form is 32 hex digits.
+//
+// Provided policies:
+//  * surrogate_id<>         the database id. UNSAFE across restores: after a restore the database
+//                           hands out ids again, so a new entity can take an old entity's id and a
+//                           re-created entity gets a new one. Kept to show why (and for tests).
+//  * natural_key<&E::a,...> chosen members that mean the same thing in the user's world.
+//  * content<> / content<&E::a,...>  fingerprint of all (or chosen) content members.
+//  * client_token<&E::t>    a generated token stored on both sides (see new_client_token()).
+//  * scoped<P>              P, prefixed by a runtime scope (tenant / integration).
+
+#include <concepts>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include <concord/entity.hpp>
+#include <concord/error.hpp>
+#include <concord/hash.hpp>
+#include <concord/concepts/identity_policy.hpp>
+
+namespace concord {
+
+namespace detail {
+
+inline void put_bytes(std::string& out, std::string_view s) {
+    put_u64(out, s.size());
+    out.append(s);
+}
+
+template <class T>
+bool empty_value(const T& v) {
+    if constexpr (is_optional<T>::value) return !v.has_value();
+    else if constexpr (std::is_same_v<T, std::string>) return v.empty();
+    else return false;
+}
+
+template <class E, class T>
+std::string_view name_of_member(T E::*m) {
+    static const E sample{};
+    std::string_view found = "?";
+    entity_info<E>::for_each_member(sample, [&](std::string_view name, const auto& ref) {
+        if (static_cast<const void*>(&ref) == static_cast<const void*>(&(sample.*m))) found = name;
+    });
+    return found;
+}
+
+template <auto M> struct member_ptr_traits;
+template <class E, class T, T E::*M>
+struct member_ptr_traits<M> {
+    using entity_type = E;
+    using value_type = T;
+};
+
+inline identity_key finish_identity(std::string& buf) { return xxh3_128(buf); }
+
+inline std::string& identity_buffer(std::string_view scope, std::string_view policy) {
+    thread_local std::string buf;
+    buf.clear();
+    buf.append("concord-id/v1");
+    put_bytes(buf, scope);
+    put_bytes(buf, policy);
+    return buf;
+}
+
+} // namespace detail
+
+namespace identity {
+
+/// The database id. Not stable across restores: see the header comment.
+struct surrogate_id {
+    static constexpr bool stable_across_restores = false;
+    std::string scope;
+
+    template <entity E>
+    identity_key key(const E& e) const {
+        static_assert(entity_info<E>::has_local_id,
+                      "concord::identity::surrogate_id needs a local id member (named `id`, or specialise "
+                      "concord::entity_traits<E>::local_id)");
+        const auto id = local_id_of(e);
+        if (id == 0) throw error(errc::empty_identity, "surrogate_id: the entity's local id is not assigned yet");
+        auto& buf = detail::identity_buffer(scope, "surrogate_id");
+        encode_value(buf, id);
+        return detail::finish_identity(buf);
+    }
+    template <entity E>
+    std::string describe(const E& e) const {
+        return "id=" + std::to_string(local_id_of(e));
+    }
+};
+
+/// Chosen members that identify the entity in the user's world (customer + invoice number).
+template <auto... Members>
+struct natural_key {
+    static_assert(sizeof...(Members) > 0, "concord::identity::natural_key needs at least one member pointer");
+    static constexpr bool stable_across_restores = true;
+    std::string scope;
+
+    template <entity E>
+    identity_key key(const E& e) const {
+        auto& buf = detail::identity_buffer(scope, "natural_key");
+        bool empty = false;
+        ((empty = empty || detail::empty_value(e.*Members), encode_value(buf, e.*Members)), ...);
+        if (empty) {
+            std::string names;
+            ((detail::empty_value(e.*Members) ? (names += (names.empty() ? "" : ", "),
+                                                 names += detail::name_of_member<E>(Members), 0)
+                                              : 0),
+             ...);
+            throw error(errc::empty_identity, "natural_key: identity member(s) empty: " + names);
+        }
+        return detail::finish_identity(buf);
+    }
+    template <entity E>
+    std::string describe(const E& e) const {
+        std::ostringstream os;
+        bool first = true;
+        ((os << (first ? "" : ", ") << detail::name_of_member<E>(Members) << '=',
+          detail::write_value(os, e.*Members, false), first = false),
+         ...);
+        return os.str();
+    }
+};
+
+/// Fingerprint of all content members (no arguments) or of the chosen ones. Two entities with the
+/// same content are one entity; an edit makes a new identity (fits immutable remote entities).
+template <auto... Members>
+struct content {
+    static constexpr bool stable_across_restores = true;
+    std::string scope;
+
+    template <entity E>
+    identity_key key(const E& e) const {
+        auto& buf = detail::identity_buffer(scope, "content");
+        if constexpr (sizeof...(Members) == 0) {
+            std::string body;
+            encode_content(body, e);
+            buf.append(body);
+        } else {
+            (encode_value(buf, e.*Members), ...);
+        }
+        return detail::finish_identity(buf);
+    }
+    template <entity E>
+    std::string describe(const E& e) const {
+        return "content=" + fingerprint(e).hex();
+    }
+};
+
+/// A generated token stored in the entity itself and on the remote: survives restores as long as
+/// the token is generated once per conceptual entity (see new_client_token()).
+template <auto Member>
+struct client_token {
+    static constexpr bool stable_across_restores = true;
+    std::string scope;
+
+    template <entity E>
+    identity_key key(const E& e) const {
+        static_assert(std::is_same_v<typename detail::member_ptr_traits<Member>::value_type, std::string>,
+                      "concord::identity::client_token needs a std::string member");
+        if ((e.*Member).empty())
+            throw error(errc::empty_identity,
+                        "client_token: member '" + std::string(detail::name_of_member<E>(Member)) + "' is empty");
+        auto& buf = detail::identity_buffer(scope, "client_token");
+        encode_value(buf, e.*Member);
+        return detail::finish_identity(buf);
+    }
+    template <entity E>
+    std::string describe(const E& e) const {
+        return std::string(detail::name_of_member<E>(Member)) + "=" + (e.*Member);
+    }
+};
+
+/// Wraps another policy and prefixes a scope (tenant / integration) that is part of every key, so two
+/// tenants' "invoice 42" never share an identity.
+template <class Inner>
+struct scoped {
+    static constexpr bool stable_across_restores = Inner::stable_across_restores;
+    Inner inner;
+
+    explicit scoped(std::string scope_name, Inner p = {}) : inner(std::move(p)) {
+        if (scope_name.empty()) throw error(errc::invalid_argument, "scoped identity: the scope must not be empty");
+        inner.scope = std::move(scope_name) + (inner.scope.empty() ? "" : "/" + inner.scope);
+    }
+    template <entity E>
+    identity_key key(const E& e) const {
+        return inner.key(e);
+    }
+    template <entity E>
+    std::string describe(const E& e) const {
+        return inner.scope + ":" + inner.describe(e);
+    }
+};
+
+} // namespace identity
+
+/// A fresh client token: 128 random bits from std::random_device as 32 hex digits. Generate it once
+/// when the user creates the conceptual entity, store it, and never derive it from a database id.
+inline std::string new_client_token() {
+    std::random_device rd;
+    key128 k{(static_cast<std::uint64_t>(rd()) << 32) ^ rd(), (static_cast<std::uint64_t>(rd()) << 32) ^ rd()};
+    return k.hex();
+}
+
+/// The operation an idempotency key stands for.
+struct operation {
+    std::string_view kind;           ///< "create", "update", "cancel", "charge", ...
+    std::uint64_t instance = 0;      ///< distinguishes repeated but distinct operations (cancel, resume, cancel)
+    std::string_view parameters;     ///< canonical encoding of the parameters (same key + other params = error)
+};
+
+/// Maximum idempotency key length accepted by common providers.
+inline constexpr std::size_t default_key_limit = 255;
+
+/// Idempotency key: "cc1-" followed by the 64 hex digits of
+///   SHA-256("concord-idem/v1" | scope | identity (16 bytes, hi then lo, big-endian) | kind |
+///           instance (8 bytes LE) | parameters)
+/// with every variable-length part length-prefixed (8-byte LE). 68 printable ASCII characters.
+inline std::string idempotency_key(std::string_view scope, const identity_key& id, const operation& op,
+                                   std::size_t limit = default_key_limit) {
+    std::string buf = "concord-idem/v1";
+    detail::put_bytes(buf, scope);
+    for (int i = 7; i >= 0; --i) buf.push_back(static_cast<char>((id.hi >> (8 * i)) & 0xFF));
+    for (int i = 7; i >= 0; --i) buf.push_back(static_cast<char>((id.lo >> (8 * i)) & 0xFF));
+    detail::put_bytes(buf, op.kind);
+    detail::put_u64(buf, op.instance);
+    detail::put_bytes(buf, op.parameters);
+    std::string key = "cc1-" + to_hex(sha256(buf));
+    if (key.size() > limit)
+        throw error(errc::key_too_long, "idempotency key of " + std::to_string(key.size()) +
+                                            " characters exceeds the remote's limit of " + std::to_string(limit));
+    return key;
+}
+
+/// Canonical parameter encoding of any encodable values, for operation::parameters.
+template <class... T>
+std::string encode_parameters(const T&... v) {
+    std::string out;
+    (encode_value(out, v), ...);
+    return out;
+}
+
+} // namespace concord

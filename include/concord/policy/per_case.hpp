@@ -1,0 +1,77 @@
+#pragma once
+// Per-case composition: a default strategy and overrides for chosen cases, checked at compile time.
+//
+//   using policy = concord::policy::per_case<concord::policy::trust_local,
+//                      concord::policy::case_<concord::orphan, concord::policy::ask_user>,
+//                      concord::policy::case_<concord::duplicate, concord::policy::ask_user>>;
+//
+// The overrides are a Boost.Hana map from case tag type to strategy type: a name that is not one of
+// the eight case tags, a case listed twice or a strategy that is not a conflict policy fails to compile.
+
+#include <type_traits>
+
+#include <boost/hana/at_key.hpp>
+#include <boost/hana/contains.hpp>
+#include <boost/hana/length.hpp>
+#include <boost/hana/map.hpp>
+#include <boost/hana/pair.hpp>
+#include <boost/hana/type.hpp>
+
+#include <concord/cases.hpp>
+#include <concord/plan.hpp>
+#include <concord/timeline.hpp>
+
+namespace concord::policy {
+
+namespace detail {
+template <class T> struct is_case_tag : std::false_type {};
+template <case_kind K> struct is_case_tag<case_tag<K>> : std::true_type {};
+} // namespace detail
+
+/// One override: resolve cases tagged `Case` with `Strategy`.
+template <class Case, class Strategy>
+struct case_ {
+    static_assert(detail::is_case_tag<Case>::value,
+                  "concord::policy::case_<Case, Strategy>: Case must be one of concord::in_sync, diverged, "
+                  "local_only, orphan, relinkable, duplicate, stale_inbound, foreign");
+    using case_type = Case;
+    using strategy = Strategy;
+};
+
+template <class Default, class... Rules>
+struct per_case {
+    static constexpr auto overrides = boost::hana::make_map(
+        boost::hana::make_pair(boost::hana::type_c<typename Rules::case_type>, boost::hana::type_c<typename Rules::strategy>)...);
+    static_assert(decltype(boost::hana::length(overrides))::value == sizeof...(Rules),
+                  "concord::policy::per_case: a case is listed twice");
+
+    Default fallback{};
+
+    template <case_kind K, class E>
+    resolution decide_for(const classified<E>& c, const timeline_status& t) const {
+        constexpr auto key = boost::hana::type_c<case_tag<K>>;
+        if constexpr (decltype(boost::hana::contains(overrides, key))::value) {
+            using S = typename std::decay_t<decltype(boost::hana::at_key(overrides, key))>::type;
+            return S{}.decide(c, t);
+        } else {
+            return fallback.decide(c, t);
+        }
+    }
+
+    template <class E>
+    resolution decide(const classified<E>& c, const timeline_status& t) const {
+        switch (c.kind) {
+        case case_kind::in_sync: return decide_for<case_kind::in_sync>(c, t);
+        case case_kind::diverged: return decide_for<case_kind::diverged>(c, t);
+        case case_kind::local_only: return decide_for<case_kind::local_only>(c, t);
+        case case_kind::orphan: return decide_for<case_kind::orphan>(c, t);
+        case case_kind::relinkable: return decide_for<case_kind::relinkable>(c, t);
+        case case_kind::duplicate: return decide_for<case_kind::duplicate>(c, t);
+        case case_kind::stale_inbound: return decide_for<case_kind::stale_inbound>(c, t);
+        case case_kind::foreign: return decide_for<case_kind::foreign>(c, t);
+        }
+        return resolution::report;
+    }
+};
+
+} // namespace concord::policy

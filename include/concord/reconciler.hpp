@@ -1,0 +1,897 @@
+#pragma once
+// The reconciler: reads both sides, classifies every entity into exactly one case (brief section
+// 4), lets the conflict policy choose a resolution per case (section 5), and applies the chosen
+// actions with idempotency keys, bounded retries and crash-safe ordering (section 6).
+//
+// Data flow (docs/design.md has the picture):
+//   store.scan() + store.links() ──┐
+//                                  ├─ join on identity key ─ classify ─ policy ─ plan ─ apply
+//   remote.list() pages ───────────┘        (sort-merge)                                 │
+//   witness + checkpoint ─ timeline verdict ───────────────────────────────────────────────┘
+//
+// Crash safety comes from the order of effects, not from a journal: every remote effect carries an
+// idempotency key derived from the stable identity and is stamped (owner tag, identity, generation),
+// and local changes are committed after the remote effect. A crash between the two leaves a remote
+// object the next plan classifies as relinkable (adopted) or an already-cancelled object (gone), so
+// the next reconcile completes the work without a second remote effect.
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <concord/cases.hpp>
+#include <concord/clock.hpp>
+#include <concord/concepts/conflict_policy.hpp>
+#include <concord/concepts/identity_policy.hpp>
+#include <concord/concepts/remote_source.hpp>
+#include <concord/concepts/store.hpp>
+#include <concord/concepts/witness.hpp>
+#include <concord/decisions.hpp>
+#include <concord/entity.hpp>
+#include <concord/error.hpp>
+#include <concord/identity.hpp>
+#include <concord/paging.hpp>
+#include <concord/plan.hpp>
+#include <concord/records.hpp>
+#include <concord/report.hpp>
+#include <concord/timeline.hpp>
+
+namespace concord {
+
+/// Library version written into the "reconcile in progress" marker.
+inline constexpr std::string_view version = "0.1.0";
+
+/// Run-time settings of a reconciler.
+struct reconciler_options {
+    owner_tag owner;                 ///< this installation and integration (required)
+    std::string entity_name = "entity";  ///< label in reports
+    std::size_t page_size = 100;     ///< remote listing page size
+    std::size_t batch_size = 256;    ///< cases per local transaction during apply
+    retry_policy retry{};
+    /// Inbound shape: the remote creates the entities. Every record without another owner's tag is
+    /// ours, its identity is computed from its content, and new ones are imported.
+    bool inbound = false;
+};
+
+/// Called at every step boundary of apply() with a description of the step; tests throw from it to
+/// simulate a crash.
+using step_hook = std::function<void(std::string_view)>;
+
+template <entity E, store Store, remote_source Remote, class Identity, class Policy>
+class reconciler {
+    static_assert(detail::check_store<Store>());
+    static_assert(detail::check_remote_source<Remote>());
+    static_assert(std::is_same_v<typename Store::entity_type, E>, "concord reconciler: Store::entity_type must be E");
+    static_assert(std::is_same_v<typename Remote::entity_type, E>, "concord reconciler: Remote::entity_type must be E");
+    static_assert(identity_policy<Identity, E>,
+                  "concord reconciler: Identity must provide `identity_key key(const E&) const`, `std::string "
+                  "describe(const E&) const` and `static constexpr bool stable_across_restores`");
+    static_assert(detail::check_conflict_policy<Policy, E>());
+
+public:
+    using entity_type = E;
+    using plan_type = concord::plan<E>;
+
+    reconciler(Store& s, Remote& r, reconciler_options opts, Identity id = {}, Policy p = {})
+        : store_(&s), remote_(&r), opts_(std::move(opts)), identity_(std::move(id)), policy_(std::move(p)) {
+        opts_.owner.validate();
+        if (opts_.page_size == 0 || opts_.batch_size == 0)
+            throw error(errc::invalid_argument, "page_size and batch_size must be at least 1");
+        book_answer_ = [this](std::string_view id) { return own_book_.answer(id); };
+        book_record_ = [this](std::string_view id, resolution res) { own_book_.record(id, res); };
+        sleep_ = [](std::chrono::milliseconds d) { system_clock{}.sleep_for(d); };
+    }
+
+    const reconciler_options& options() const noexcept { return opts_; }
+    Store& store() noexcept { return *store_; }
+    Remote& remote() noexcept { return *remote_; }
+    const Identity& identity() const noexcept { return identity_; }
+
+    /// Keep answers in `book` (outside the restore scope) instead of the built-in memory book.
+    template <decision_book B>
+    void use_decision_book(B& book) {
+        book_answer_ = [&book](std::string_view id) { return book.answer(id); };
+        book_record_ = [&book](std::string_view id, resolution res) { book.record(id, res); };
+    }
+    /// Back off on `c` between retries (tests: concord::manual_clock).
+    template <clock_source C>
+    void use_clock(C& c) {
+        sleep_ = [&c](std::chrono::milliseconds d) { c.sleep_for(d); };
+    }
+    /// References: returns false when an entity refers to local data that no longer exists
+    /// (stale_inbound). Unset: no entity has references.
+    void set_reference_check(std::function<bool(const E&)> f) { refs_ok_ = std::move(f); }
+    /// Crash injection for tests.
+    void set_step_hook(step_hook h) { hook_ = std::move(h); }
+
+    /// Name of this reconciler's cursor in the checkpoint.
+    std::string cursor_name() const { return opts_.owner.integration + "/" + opts_.entity_name; }
+
+    // ----------------------------------------------------------------------------------- plan
+
+    /// Reads both sides and returns the classification and the actions the policy chose. Pure: it
+    /// changes neither side. Throws errc::bad_page if the remote listing cannot be trusted.
+    template <witness W>
+    plan_type plan(const timeline_session<W>& session) const {
+        return plan_from(session.status(), session.database_adopted(), store_->scan(), store_->links(),
+                         list_all(*remote_, opts_.page_size));
+    }
+
+    /// Same, from already loaded data (benchmarks, streaming front ends, tests).
+    plan_type plan_from(const timeline_status& status, bool database_adopted, std::vector<E> local,
+                        std::vector<link> links, std::vector<remote_record<E>> remote) const {
+        plan_type p;
+        p.timeline = status;
+        classify(p, std::move(local), std::move(links), std::move(remote));
+        decide_all(p, database_adopted);
+        return p;
+    }
+
+    // ----------------------------------------------------------------------------------- decisions
+
+    /// Records the user's answer to a decision of `p`. Answering twice with the same choice changes
+    /// nothing; a choice the decision does not offer is errc::decision_unknown.
+    void answer(const plan_type& p, std::string_view decision_id, resolution choice) {
+        for (const auto& d : p.decisions) {
+            if (d.id != decision_id) continue;
+            for (const auto& o : d.options)
+                if (o.choice == choice) {
+                    book_record_(decision_id, choice);
+                    return;
+                }
+            throw error(errc::decision_unknown, "decision " + std::string(decision_id) + " does not offer '" +
+                                                    std::string(to_string(choice)) + "'");
+        }
+        throw error(errc::decision_unknown, "no open decision with id " + std::string(decision_id));
+    }
+
+    /// Answers every open decision of `p` with `ask(decision) -> resolution` (a callback or a prompt).
+    template <class F>
+    void answer_all(const plan_type& p, F&& ask) {
+        for (const auto& d : p.decisions) answer(p, d.id, ask(d));
+    }
+
+    // ----------------------------------------------------------------------------------- apply
+
+    /// Executes the plan's actions. Remote effects first (idempotent), then the local changes in
+    /// bounded batches, each batch one store transaction that also writes the checkpoint.
+    template <witness W>
+    report apply(const plan_type& p, timeline_session<W>& session) {
+        if (p.timeline.generation != session.status().generation || p.timeline.lineage != session.status().lineage)
+            throw error(errc::invalid_argument, "the plan was made in another timeline session; plan again");
+        report rep = make_report(p, false);
+        const bool has_remote = std::any_of(p.actions.begin(), p.actions.end(),
+                                            [](const auto& a) { return remote_effect(a.kind); });
+        try {
+            if (has_remote)
+                session.mark_in_progress("concord " + std::string(version) + " reconcile of " + opts_.entity_name +
+                                         " generation " + std::to_string(p.timeline.generation));
+            run_actions(p, session, rep);
+        } catch (const error& e) {
+            if (session.record_failure(e.what()))
+                std::throw_with_nested(error(errc::repeated_failure,
+                                             "the reconcile failed the same way as the interrupted one before it: " +
+                                                 std::string(e.what())));
+            throw;
+        }
+        return rep;
+    }
+
+    /// plan + apply in one session, then the witness. For hosts with one entity type; several types
+    /// share one session (begin_session, plan/apply each, session.commit()).
+    template <witness W>
+    report reconcile(W& w) {
+        auto session = begin_session(w, *store_);
+        auto p = plan(session);
+        auto rep = apply(p, session);
+        session.commit();
+        return rep;
+    }
+
+    /// The dry-run report of a plan.
+    report describe(const plan_type& p) const { return make_report(p, true); }
+
+private:
+    struct local_row {
+        key128 id;
+        std::size_t index;
+    };
+    struct remote_row {
+        key128 id;
+        std::size_t index;
+    };
+
+    bool recomputable() const { return Identity::stable_across_restores; }
+
+    void classify(plan_type& p, std::vector<E> local, std::vector<link> links,
+                  std::vector<remote_record<E>> remote) const {
+        const auto& st = p.timeline;
+        // Local side: identity per entity; two entities with one identity are refused (problem).
+        std::vector<local_row> lrows;
+        lrows.reserve(local.size());
+        for (std::size_t i = 0; i < local.size(); ++i) {
+            try {
+                lrows.push_back({identity_.key(local[i]), i});
+            } catch (const error& e) {
+                p.problems.push_back({e.code(), "local " + to_string(local[i], opts_.entity_name) + ": " + e.what()});
+            }
+        }
+        std::sort(lrows.begin(), lrows.end(), [](const local_row& a, const local_row& b) { return a.id < b.id; });
+        std::vector<key128> bad;
+        for (std::size_t i = 1; i < lrows.size(); ++i)
+            if (lrows[i].id == lrows[i - 1].id && (bad.empty() || bad.back() != lrows[i].id)) {
+                bad.push_back(lrows[i].id);
+                p.problems.push_back({errc::duplicate_local,
+                                      "two local entities share identity " + lrows[i].id.hex() + " (" +
+                                          identity_.describe(local[lrows[i].index]) +
+                                          "): both are left alone until one is changed or removed"});
+            }
+
+        // Remote side: ownership, identity, cursor.
+        std::vector<remote_row> rrows;
+        rrows.reserve(remote.size());
+        std::map<key128, std::uint64_t> cancelled;  // identity -> cancelled objects of ours (create instance)
+        for (std::size_t i = 0; i < remote.size(); ++i) {
+            auto& r = remote[i];
+            if (!p.cursor || r.seq > *p.cursor) p.cursor = r.seq;
+            std::string why;
+            key128 id;
+            if (!owned(r, st, id, why, p.problems)) {
+                if (r.state == remote_state::active) {
+                    classified<E> c;
+                    c.kind = case_kind::foreign;
+                    c.remote.push_back(std::move(r));
+                    c.note = why;
+                    ++p.counts[static_cast<std::size_t>(case_kind::foreign)];
+                    p.cases.push_back(std::move(c));
+                }
+                continue;
+            }
+            if (r.state != remote_state::active) {
+                ++cancelled[id];
+                continue;
+            }
+            rrows.push_back({id, i});
+        }
+        std::sort(rrows.begin(), rrows.end(), [&](const remote_row& a, const remote_row& b) {
+            return a.id != b.id ? a.id < b.id : remote[a.index].seq < remote[b.index].seq;
+        });
+        std::sort(links.begin(), links.end(), [](const link& a, const link& b) { return a.identity < b.identity; });
+        cancelled_ = std::move(cancelled);
+
+        auto find_link = [&](const key128& id) -> const link* {
+            auto it = std::lower_bound(links.begin(), links.end(), id,
+                                       [](const link& l, const key128& k) { return l.identity < k; });
+            return it != links.end() && it->identity == id ? &*it : nullptr;
+        };
+        auto is_bad = [&](const key128& id) { return std::binary_search(bad.begin(), bad.end(), id); };
+
+        // Sort-merge join on identity.
+        std::size_t li = 0, ri = 0;
+        while (li < lrows.size() || ri < rrows.size()) {
+            key128 id;
+            const bool take_l = li < lrows.size() && (ri >= rrows.size() || !(rrows[ri].id < lrows[li].id));
+            const bool take_r = ri < rrows.size() && (li >= lrows.size() || !(lrows[li].id < rrows[ri].id));
+            id = take_l ? lrows[li].id : rrows[ri].id;
+            std::size_t lcount = 0, rbegin = ri;
+            while (li < lrows.size() && lrows[li].id == id) ++li, ++lcount;
+            if (take_r)
+                while (ri < rrows.size() && rrows[ri].id == id) ++ri;
+            const std::size_t rcount = ri - rbegin;
+            if (lcount > 1 || (lcount == 1 && is_bad(id))) continue;  // duplicate local identity: reported above
+            const E* lp = lcount ? &local[lrows[li - 1].index] : nullptr;
+            const link* lk = find_link(id);
+
+            // Fast path: one local, one remote, linked to it, same content.
+            if (lp && rcount == 1) {
+                const auto& r = remote[rrows[rbegin].index];
+                if (lk && lk->remote_id == r.remote_id && (!refs_ok_ || refs_ok_(*lp))) {
+                    if (fingerprint(*lp) == fingerprint(r.value)) {
+                        ++p.counts[static_cast<std::size_t>(case_kind::in_sync)];
+                        continue;
+                    }
+                }
+            }
+            classified<E> c;
+            c.identity = id;
+            if (lk) c.linked_remote = lk->remote_id;
+            if (lp) c.local = *lp;
+            for (std::size_t k = rbegin; k < ri; ++k) {
+                c.remote.push_back(remote[rrows[k].index]);
+                if (st.lost(generation_of(c.remote.back()))) c.from_lost_generation = true;
+            }
+            c.identity_text = identity_.describe(lp ? *lp : c.remote.front().value);
+            const E& any = lp ? *lp : c.remote.front().value;
+            const bool dangling = refs_ok_ && !refs_ok_(any);
+            if (dangling) {
+                c.kind = case_kind::stale_inbound;
+                c.note = "refers to local data that no longer exists";
+            } else if (rcount >= 2) {
+                c.kind = case_kind::duplicate;
+                c.note = std::to_string(rcount) + " remote objects share this identity";
+            } else if (lp && rcount == 1) {
+                const auto& r = c.remote.front();
+                if (lk && lk->remote_id == r.remote_id) {
+                    c.kind = case_kind::diverged;
+                    c.fields = differing_fields(*lp, r.value);
+                } else {
+                    c.kind = case_kind::relinkable;
+                    c.fields = differing_fields(*lp, r.value);
+                    c.note = lk ? "the link names " + lk->remote_id + ", the remote holds " + r.remote_id
+                                : "no link: re-created locally (after a restore?), the remote already holds " + r.remote_id;
+                }
+            } else if (lp) {
+                c.kind = case_kind::local_only;
+                if (lk) c.note = "linked to " + lk->remote_id + ", which the remote no longer lists";
+            } else {
+                c.kind = case_kind::orphan;
+                if (opts_.inbound) c.note = "new inbound entity";
+                else if (c.from_lost_generation) c.note = "created by a generation the restore lost";
+            }
+            ++p.counts[static_cast<std::size_t>(c.kind)];
+            p.cases.push_back(std::move(c));
+        }
+    }
+
+    static std::uint64_t generation_of(const remote_record<E>& r) {
+        auto it = r.meta.find(std::string(meta_keys::generation));
+        std::uint64_t g = 0;
+        if (it != r.meta.end()) detail::parse_u64(it->second, g);
+        return g;
+    }
+
+    /// Ours only if the tag matches *and* the identity can be accounted for.
+    bool owned(const remote_record<E>& r, const timeline_status& st, key128& id, std::string& why,
+               std::vector<problem>& problems) const {
+        auto tag_it = r.meta.find(std::string(meta_keys::owner));
+        owner_tag tag;
+        auto parsed = tag_it == r.meta.end() ? owner_tag::parse_result::absent : owner_tag::parse(tag_it->second, tag);
+        if (parsed == owner_tag::parse_result::malformed) {
+            why = "malformed owner tag '" + tag_it->second + "'";
+            problems.push_back({errc::malformed_owner_tag, "remote " + r.remote_id + ": " + why + " (treated as foreign)"});
+            return false;
+        }
+        if (opts_.inbound) {
+            if (parsed == owner_tag::parse_result::ok && !(tag == opts_.owner)) {
+                why = "owned by " + tag.text();
+                return false;
+            }
+            try {
+                id = identity_.key(r.value);
+            } catch (const error& e) {
+                why = std::string("cannot identify: ") + e.what();
+                return false;
+            }
+            return true;
+        }
+        if (parsed != owner_tag::parse_result::ok) {
+            why = parsed == owner_tag::parse_result::absent ? "no owner tag" : "owned by someone else ('" + tag_it->second + "')";
+            return false;
+        }
+        if (!(tag == opts_.owner)) {
+            why = "owned by " + tag.text();
+            return false;
+        }
+        auto id_it = r.meta.find(std::string(meta_keys::identity));
+        if (id_it == r.meta.end() || !id.parse_hex(id_it->second)) {
+            why = "our owner tag but no valid identity key: a look-alike, not accounted for";
+            return false;
+        }
+        auto gen_it = r.meta.find(std::string(meta_keys::generation));
+        std::uint64_t g = 0;
+        if (gen_it == r.meta.end() || !detail::parse_u64(gen_it->second, g) || g == 0 || g > st.generation) {
+            why = "our owner tag but a generation concord never committed: not accounted for";
+            return false;
+        }
+        if (recomputable()) {
+            key128 computed;
+            try {
+                computed = identity_.key(r.value);
+            } catch (const error&) {
+                why = "our owner tag but content without an identity: not accounted for";
+                return false;
+            }
+            if (computed != id) {
+                why = "our owner tag but the identity key does not match the content: a look-alike";
+                return false;
+            }
+        }
+        return true;
+    }
+
+    static std::string decision_id(const classified<E>& c) {
+        std::string buf = "concord-decision/v1";
+        buf.append(to_string(c.kind));
+        buf.append(c.identity.hex());
+        std::vector<std::string> ids;
+        for (const auto& r : c.remote) ids.push_back(r.remote_id);
+        std::sort(ids.begin(), ids.end());
+        for (const auto& s : ids) {
+            detail::put_u64(buf, s.size());
+            buf.append(s);
+        }
+        return xxh3_128(buf).hex();
+    }
+
+    std::string effect_of(const classified<E>& c, resolution r) const {
+        switch (r) {
+        case resolution::push: return "overwrite the remote copy with the local content (" + join(c.fields) + ")";
+        case resolution::pull: return "overwrite the local entity with the remote content (" + join(c.fields) + ")";
+        case resolution::create_remote: return "create it on the remote";
+        case resolution::remove_local: return "delete the local entity";
+        case resolution::cancel_remote:
+            return std::string("cancel the remote object") + (c.takes_money() ? " (it can still take money)" : "");
+        case resolution::import_local: return "import the remote object into the local database";
+        case resolution::keep_oldest: return "keep the oldest remote object and cancel the other " + std::to_string(c.remote.size() - 1);
+        case resolution::keep_all: return "keep every remote object";
+        case resolution::discard: return "discard it (cancel remotely where possible, remove the local copy)";
+        case resolution::keep: return "keep it";
+        case resolution::adopt: return "link the local entity to the existing remote object";
+        default: return std::string(to_string(r));
+        }
+    }
+
+    static std::string join(const std::vector<std::string>& v) {
+        std::string s;
+        for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+        return s.empty() ? "no field differs" : s;
+    }
+
+    std::string summary_of(const classified<E>& c) const {
+        std::ostringstream os;
+        os << to_string(c.kind) << ' ' << c.identity_text;
+        if (c.local) os << "; local " << to_string(*c.local, opts_.entity_name);
+        for (const auto& r : c.remote) {
+            os << "; remote " << r.remote_id << ' ' << to_string(r.value, opts_.entity_name);
+            if (r.takes_money && r.state == remote_state::active) os << " [can take money]";
+        }
+        if (!c.note.empty()) os << "; " << c.note;
+        return os.str();
+    }
+
+    static bool valid_for(case_kind k, resolution r) {
+        if (r == resolution::ask || r == resolution::report) return true;
+        auto o = options_for(k);
+        return r == o[0] || r == o[1];
+    }
+
+    void decide_all(plan_type& p, bool database_adopted) const {
+        // Cases are in identity order already (merge order); foreign ones first, by remote id.
+        std::stable_sort(p.cases.begin(), p.cases.end(), [](const classified<E>& a, const classified<E>& b) {
+            if ((a.kind == case_kind::foreign) != (b.kind == case_kind::foreign)) return a.kind == case_kind::foreign;
+            if (a.kind == case_kind::foreign) return a.remote.front().remote_id < b.remote.front().remote_id;
+            return a.identity < b.identity;
+        });
+        for (std::size_t g = 0; g < p.cases.size(); ++g) {
+            const auto& c = p.cases[g];
+            resolution r;
+            if (c.kind == case_kind::foreign) continue;                 // never touched, whatever the policy
+            if (c.kind == case_kind::relinkable) r = resolution::adopt;  // always adopt, never create twice
+            else if (c.kind == case_kind::orphan && opts_.inbound) r = resolution::import_local;
+            else r = choose(p, g, c.kind, database_adopted);
+            if (r == resolution::ask || r == resolution::report || r == resolution::nothing) continue;
+            emit(p, g, r, database_adopted);
+        }
+    }
+
+    /// Resolution for case g viewed as kind k: a recorded answer wins, else the policy.
+    resolution choose(plan_type& p, std::size_t g, case_kind k, bool database_adopted) const {
+        classified<E> view = p.cases[g];
+        view.kind = k;
+        const std::string did = decision_id(view);
+        resolution r;
+        if (auto a = book_answer_(did); a) {
+            r = *a;
+            if (!valid_for(k, r)) {
+                p.problems.push_back({errc::decision_unknown, "recorded answer '" + std::string(to_string(r)) +
+                                                                  "' does not fit a " + std::string(to_string(k)) + " case"});
+                r = resolution::ask;
+            } else {
+                return r;  // the user's answer is consent, also on a different database
+            }
+        } else {
+            r = policy_.decide(view, p.timeline);
+        }
+        if (!valid_for(k, r)) {
+            p.problems.push_back({errc::invalid_argument, "policy chose '" + std::string(to_string(r)) + "' for a " +
+                                                              std::string(to_string(k)) + " case: asking instead"});
+            r = resolution::ask;
+        }
+        if (destructive(r) && !database_adopted) r = resolution::ask;  // different database: never on our own
+        if (r == resolution::ask) {
+            decision<E> d;
+            d.id = did;
+            d.group = g;
+            d.kind = k;
+            d.identity = view.identity;
+            d.summary = summary_of(view);
+            if (!database_adopted) d.summary += "; NOTE: a different database was opened";
+            for (auto o : options_for(k)) {
+                if (!d.options.empty() && d.options.back().choice == o) continue;
+                d.options.push_back({o, effect_of(view, o)});
+            }
+            p.decisions.push_back(std::move(d));
+        }
+        return r;
+    }
+
+    std::string key_for(const key128& id, std::string_view kind, std::uint64_t instance, std::string_view params) const {
+        return idempotency_key(opts_.owner.text(), id, operation{kind, instance, params});
+    }
+
+    void unsupported(plan_type& p, const classified<E>& c, std::string_view what) const {
+        p.problems.push_back({errc::unsupported, "cannot " + std::string(what) + " " + c.identity_text +
+                                                     ": the remote does not offer it"});
+    }
+
+    void emit(plan_type& p, std::size_t g, resolution r, bool database_adopted) const {
+        const auto& c = p.cases[g];
+        auto add = [&](action<E> a) {
+            a.group = g;
+            a.identity = c.identity;
+            a.why = r;
+            p.actions.push_back(std::move(a));
+        };
+        auto link_to = [&](const std::string& rid) {
+            if (!c.linked_remote || *c.linked_remote != rid) {
+                action<E> a;
+                a.kind = action_kind::link;
+                a.remote_id = rid;
+                add(std::move(a));
+            }
+        };
+        auto cancel = [&](const remote_record<E>& rec) {
+            if constexpr (remote_can_cancel<Remote>) {
+                action<E> a;
+                a.kind = action_kind::cancel_remote;
+                a.remote_id = rec.remote_id;
+                a.idempotency_key = key_for(c.identity, "cancel", 0, rec.remote_id);
+                add(std::move(a));
+            } else {
+                unsupported(p, c, "cancel");
+            }
+        };
+        auto unlink = [&] {
+            if (c.linked_remote) {
+                action<E> a;
+                a.kind = action_kind::unlink;
+                add(std::move(a));
+            }
+        };
+        switch (r) {
+        case resolution::push:
+            if constexpr (remote_can_update<Remote>) {
+                const auto& rec = c.remote.front();
+                action<E> a;
+                a.kind = action_kind::update_remote;
+                a.remote_id = rec.remote_id;
+                a.value = *c.local;
+                const auto from = fingerprint(rec.value), to = fingerprint(*c.local);
+                a.idempotency_key = key_for(c.identity, "update", 0, from.hex() + to.hex());
+                add(std::move(a));
+                link_to(rec.remote_id);
+            } else {
+                unsupported(p, c, "update");
+            }
+            break;
+        case resolution::pull: {
+            action<E> a;
+            a.kind = action_kind::upsert_local;
+            E v = c.remote.front().value;
+            set_local_id(v, local_id_of(*c.local));
+            a.local_id = local_id_of(*c.local);
+            a.value = std::move(v);
+            add(std::move(a));
+            link_to(c.remote.front().remote_id);
+            break;
+        }
+        case resolution::create_remote:
+            if constexpr (remote_can_create<Remote>) {
+                action<E> a;
+                a.kind = action_kind::create_remote;
+                a.value = *c.local;
+                auto it = cancelled_.find(c.identity);
+                const std::uint64_t instance = it == cancelled_.end() ? 0 : it->second;
+                a.idempotency_key = key_for(c.identity, "create", instance, fingerprint(*c.local).hex());
+                add(std::move(a));
+            } else {
+                unsupported(p, c, "create");
+            }
+            break;
+        case resolution::remove_local: {
+            action<E> a;
+            a.kind = action_kind::remove_local;
+            a.local_id = local_id_of(*c.local);
+            add(std::move(a));
+            unlink();
+            break;
+        }
+        case resolution::cancel_remote:
+            for (const auto& rec : c.remote) cancel(rec);
+            unlink();
+            break;
+        case resolution::import_local: {
+            action<E> a;
+            a.kind = action_kind::upsert_local;
+            E v = c.remote.front().value;
+            set_local_id(v, 0);
+            a.value = std::move(v);
+            add(std::move(a));
+            action<E> l;
+            l.kind = action_kind::link;
+            l.remote_id = c.remote.front().remote_id;
+            add(std::move(l));
+            break;
+        }
+        case resolution::adopt: {
+            link_to(c.remote.front().remote_id);
+            if (!c.fields.empty()) {  // adopted, but the contents differ: settle it now as diverged
+                auto r2 = choose(p, g, case_kind::diverged, database_adopted);
+                if (r2 == resolution::push || r2 == resolution::pull) {
+                    auto saved_link = p.cases[g].linked_remote;
+                    p.cases[g].linked_remote = c.remote.front().remote_id;  // the link is being written
+                    emit(p, g, r2, database_adopted);
+                    p.cases[g].linked_remote = saved_link;
+                }
+            }
+            break;
+        }
+        case resolution::keep_oldest: {
+            const auto& keep = c.remote.front();  // sorted by seq: the oldest first
+            for (std::size_t k = 1; k < c.remote.size(); ++k) cancel(c.remote[k]);
+            if (c.local) link_to(keep.remote_id);
+            else {  // the survivor has no local owner: settle it now as an orphan
+                classified<E> saved = p.cases[g];
+                p.cases[g].remote = {keep};
+                auto r2 = choose(p, g, case_kind::orphan, database_adopted);
+                if (r2 == resolution::cancel_remote || r2 == resolution::import_local) emit(p, g, r2, database_adopted);
+                p.cases[g].remote = saved.remote;
+            }
+            break;
+        }
+        case resolution::discard:
+            for (const auto& rec : c.remote)
+                if (rec.state == remote_state::active) cancel(rec);
+            if (c.local) {
+                action<E> a;
+                a.kind = action_kind::remove_local;
+                a.local_id = local_id_of(*c.local);
+                add(std::move(a));
+            }
+            unlink();
+            break;
+        case resolution::keep:
+            if (!c.local && !c.remote.empty()) emit(p, g, resolution::import_local, database_adopted);
+            break;
+        default: break;
+        }
+    }
+
+    // ----------------------------------------------------------------------------------- apply
+
+    void step(std::string_view what) const {
+        if (hook_) hook_(what);
+    }
+
+    metadata stamp(const key128& id, std::uint64_t generation) const {
+        metadata m;
+        m[std::string(meta_keys::owner)] = opts_.owner.text();
+        m[std::string(meta_keys::identity)] = id.hex();
+        m[std::string(meta_keys::generation)] = std::to_string(generation);
+        return m;
+    }
+
+    /// Calls f with bounded retries; a timeout is settled by `settle` (a look-up) before retrying.
+    template <class F, class S>
+    remote_record<E> with_retries(F&& f, S&& settle, action_outcome& out) {
+        for (int attempt = 1;; ++attempt) {
+            out.attempts = attempt;
+            try {
+                auto r = f();
+                out.outcome = "done";
+                return r;
+            } catch (const remote_error& e) {
+                if (e.code() == errc::remote_timeout) {
+                    if (auto found = settle()) {
+                        out.outcome = "settled";
+                        out.detail = "timeout settled by look-up";
+                        return *found;
+                    }
+                }
+                if (!e.retryable())
+                    std::throw_with_nested(remote_error(e.code(), "remote refused: " + std::string(e.what())));
+                if (attempt >= opts_.retry.max_attempts)
+                    std::throw_with_nested(remote_error(errc::retries_exhausted, "gave up after " + std::to_string(attempt) +
+                                                                                    " attempts with the same key: " + e.what()));
+                sleep_(opts_.retry.delay(attempt - 1));
+            }
+        }
+    }
+
+    std::optional<remote_record<E>> look_up(const std::string& key, const std::function<bool(const remote_record<E>&)>& match) {
+        if constexpr (remote_can_lookup_key<Remote>) {
+            if (auto r = remote_->find_by_key(key)) return r;
+            return std::nullopt;
+        } else {
+            for (auto& r : list_all(*remote_, opts_.page_size))
+                if (match(r)) return r;
+            return std::nullopt;
+        }
+    }
+
+    template <witness W>
+    void run_actions(const plan_type& p, timeline_session<W>& session, report& rep) {
+        change_batch<E> batch;
+        const auto gen = p.timeline.generation;
+        std::size_t groups_in_batch = 0;
+        auto flush = [&](bool final) {
+            auto cur = store_->load_checkpoint();
+            auto cp = session.next_checkpoint(cur);
+            if (final && p.cursor) cp.cursors[cursor_name()] = *p.cursor;
+            batch.new_checkpoint = cp;
+            step("before local commit");
+            store_->commit(batch);
+            step("after local commit");
+            batch = change_batch<E>{};
+            groups_in_batch = 0;
+        };
+        std::size_t i = 0;
+        while (i < p.actions.size()) {
+            const std::size_t g = p.actions[i].group;
+            std::optional<std::string> created;
+            bool failed = false;
+            for (; i < p.actions.size() && p.actions[i].group == g; ++i) {
+                const auto& a = p.actions[i];
+                auto& out = rep.actions[i];
+                if (failed) {
+                    out.outcome = "skipped";
+                    out.detail = "an earlier action of this case failed";
+                    continue;
+                }
+                try {
+                    switch (a.kind) {
+                    case action_kind::create_remote:
+                        if constexpr (remote_can_create<Remote>) {
+                            auto meta = stamp(a.identity, gen);
+                            if constexpr (remote_has_metadata<Remote>) check_metadata(meta, Remote::limits());
+                            const auto id = a.identity;
+                            step("before create_remote " + a.identity.hex());
+                            auto rec = with_retries([&] { return remote_->create(*a.value, meta, a.idempotency_key); },
+                                                    [&] {
+                                                        return look_up(a.idempotency_key, [&](const remote_record<E>& r) {
+                                                            auto it = r.meta.find(std::string(meta_keys::identity));
+                                                            return r.state == remote_state::active && it != r.meta.end() &&
+                                                                   it->second == id.hex();
+                                                        });
+                                                    },
+                                                    out);
+                            step("after create_remote " + a.identity.hex());
+                            out.remote_id = rec.remote_id;
+                            batch.link_upserts.push_back({a.identity, rec.remote_id, gen});
+                            created = rec.remote_id;
+                        }
+                        break;
+                    case action_kind::update_remote:
+                        if constexpr (remote_can_update<Remote>) {
+                            const auto target = fingerprint(*a.value);
+                            step("before update_remote " + a.remote_id);
+                            with_retries([&] { return remote_->update(a.remote_id, *a.value, a.idempotency_key); },
+                                         [&] {
+                                             return look_up(a.idempotency_key, [&](const remote_record<E>& r) {
+                                                 return r.remote_id == a.remote_id && fingerprint(r.value) == target;
+                                             });
+                                         },
+                                         out);
+                            step("after update_remote " + a.remote_id);
+                        }
+                        break;
+                    case action_kind::cancel_remote:
+                        if constexpr (remote_can_cancel<Remote>) {
+                            step("before cancel_remote " + a.remote_id);
+                            with_retries([&] { return remote_->cancel(a.remote_id, a.idempotency_key); },
+                                         [&] {
+                                             return look_up(a.idempotency_key, [&](const remote_record<E>& r) {
+                                                 return r.remote_id == a.remote_id && r.state == remote_state::cancelled;
+                                             });
+                                         },
+                                         out);
+                            step("after cancel_remote " + a.remote_id);
+                        }
+                        break;
+                    case action_kind::upsert_local:
+                        batch.upserts.push_back(*a.value);
+                        out.outcome = "done";
+                        break;
+                    case action_kind::remove_local:
+                        batch.removals.push_back(a.local_id);
+                        out.outcome = "done";
+                        break;
+                    case action_kind::link:
+                        batch.link_upserts.push_back({a.identity, a.remote_id, gen});
+                        out.outcome = "done";
+                        break;
+                    case action_kind::unlink:
+                        batch.link_removals.push_back(a.identity);
+                        out.outcome = "done";
+                        break;
+                    }
+                } catch (const remote_error& e) {
+                    failed = true;
+                    out.outcome = "failed";
+                    out.detail = e.what();
+                    rep.problems.push_back("action " + out.action + " for " + out.identity + " failed: " + e.what());
+                }
+            }
+            ++groups_in_batch;
+            if (groups_in_batch >= opts_.batch_size) flush(false);
+        }
+        const bool settle_timeline = p.timeline.kind != verdict::same_timeline;
+        auto cur = store_->load_checkpoint();
+        const bool cursor_moved = p.cursor && (!cur || !cur->cursors.count(cursor_name()) ||
+                                               cur->cursors.at(cursor_name()) != *p.cursor);
+        if (!batch.empty() || settle_timeline || groups_in_batch > 0 || cursor_moved || !p.actions.empty())
+            flush(true);
+    }
+
+    report make_report(const plan_type& p, bool dry) const {
+        report rep;
+        rep.entity = opts_.entity_name;
+        rep.dry_run = dry;
+        rep.timeline = p.timeline.kind;
+        rep.timeline_detail = p.timeline.detail;
+        rep.generation = p.timeline.generation;
+        rep.counts = p.counts;
+        for (const auto& a : p.actions) {
+            action_outcome o;
+            o.action = std::string(to_string(a.kind));
+            o.resolution = std::string(to_string(a.why));
+            o.identity = a.identity.hex();
+            o.remote_id = a.remote_id;
+            o.idempotency_key = a.idempotency_key;
+            o.outcome = "planned";
+            rep.actions.push_back(std::move(o));
+        }
+        for (const auto& d : p.decisions) {
+            decision_summary s;
+            s.id = d.id;
+            s.kind = std::string(to_string(d.kind));
+            s.identity = d.identity.hex();
+            s.summary = d.summary;
+            for (const auto& o : d.options) s.options.push_back(std::string(to_string(o.choice)) + ": " + o.effect);
+            rep.decisions.push_back(std::move(s));
+        }
+        for (const auto& c : p.cases)
+            if (c.kind == case_kind::foreign)
+                rep.problems.push_back("foreign " + c.remote.front().remote_id + " (" + c.note + "): reported, not touched");
+        for (const auto& pr : p.problems) rep.problems.push_back(std::string(to_string(pr.code)) + ": " + pr.message);
+        return rep;
+    }
+
+    Store* store_;
+    Remote* remote_;
+    reconciler_options opts_;
+    Identity identity_;
+    Policy policy_;
+    memory_decision_book own_book_;
+    std::function<std::optional<resolution>(std::string_view)> book_answer_;
+    std::function<void(std::string_view, resolution)> book_record_;
+    std::function<void(std::chrono::milliseconds)> sleep_;
+    std::function<bool(const E&)> refs_ok_;
+    step_hook hook_;
+    mutable std::map<key128, std::uint64_t> cancelled_;
+};
+
+/// Builds a reconciler, deducing the entity, store and remote types. The conflict policy has no
+/// default on purpose: choosing one is the user's decision.
+template <class Policy, class Store, class Remote, class Identity>
+auto make_reconciler(Store& s, Remote& r, reconciler_options opts, Identity id, Policy p = {}) {
+    return reconciler<typename Store::entity_type, Store, Remote, Identity, Policy>(s, r, std::move(opts), std::move(id),
+                                                                                    std::move(p));
+}
+
+} // namespace concord

@@ -1,0 +1,199 @@
+#pragma once
+// Restore detection (brief section 3). The store keeps a checkpoint (lineage, generation) *inside*
+// the database, so a restore rewinds it; the witness keeps the last committed (lineage, generation)
+// *outside* the restore scope. Comparing the two at the start of a reconcile tells what happened:
+//
+//   store vs witness                         verdict
+//   neither exists                           first_run
+//   lineage ids differ / store has none      different_database (never resolved destructively
+//                                            without consent)
+//   same lineage, same generation            same_timeline
+//   same lineage, store < witness            restored: generations (store, witness] are lost
+//   same lineage, store > witness / no witness  witness_behind: repaired and reported
+//
+// One timeline serves every reconciler of a database: begin() reads both records once and the
+// returned session carries the verdict to all of them; commit() writes the witness last.
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+
+#include <concord/concepts/witness.hpp>
+#include <concord/records.hpp>
+
+namespace concord {
+
+/// The outcome of comparing the store's checkpoint with the witness.
+enum class verdict { first_run, same_timeline, restored, different_database, witness_behind };
+
+constexpr std::string_view to_string(verdict v) noexcept {
+    switch (v) {
+    case verdict::first_run: return "first_run";
+    case verdict::same_timeline: return "same_timeline";
+    case verdict::restored: return "restored";
+    case verdict::different_database: return "different_database";
+    case verdict::witness_behind: return "witness_behind";
+    }
+    return "unknown";
+}
+
+/// A new random lineage id (128 bits from std::random_device, 32 hex digits). Random on purpose: it
+/// names one database's history and is persisted, never derived.
+inline std::string new_lineage_id() {
+    std::random_device rd;
+    key128 k{(static_cast<std::uint64_t>(rd()) << 32) ^ rd(), (static_cast<std::uint64_t>(rd()) << 32) ^ rd()};
+    return k.hex();
+}
+
+/// What the timeline check found, and the generation this session commits under.
+struct timeline_status {
+    verdict kind = verdict::first_run;
+    std::optional<checkpoint> store;          ///< the store's checkpoint as read
+    std::optional<witness_record> witness;    ///< the witness as read
+    std::uint64_t lost_from = 0;              ///< restored: first lost generation (store + 1)
+    std::uint64_t lost_to = 0;                ///< restored: last lost generation (witness)
+    std::string lineage;                      ///< lineage this session commits under
+    std::uint64_t generation = 0;             ///< generation this session commits (never reused)
+    std::string detail;                       ///< human explanation
+    bool interrupted = false;                 ///< the witness says a reconcile was in progress
+
+    /// True if a remote effect stamped with generation g was lost by the restore.
+    bool lost(std::uint64_t g) const noexcept {
+        return kind == verdict::restored && g >= lost_from && g <= lost_to;
+    }
+};
+
+/// Pure function: the verdict for a store checkpoint and a witness record.
+inline timeline_status check_timeline(const std::optional<checkpoint>& store, const std::optional<witness_record>& w) {
+    timeline_status s;
+    s.store = store;
+    s.witness = w;
+    s.interrupted = w && !w->in_progress.empty();
+    if (!store && !w) {
+        s.kind = verdict::first_run;
+        s.lineage = new_lineage_id();
+        s.generation = 1;
+        s.detail = "no checkpoint and no witness: first reconcile of this database";
+    } else if (!store) {
+        s.kind = verdict::different_database;
+        s.lineage = new_lineage_id();
+        s.generation = w->generation + 1;
+        s.detail = "the store has no checkpoint but the witness remembers lineage " + w->lineage + " at generation " +
+                   std::to_string(w->generation) +
+                   ": another database, or a restore to before concord's first reconcile";
+    } else if (!w) {
+        s.kind = verdict::witness_behind;
+        s.lineage = store->lineage;
+        s.generation = store->generation + 1;
+        s.detail = "the witness is missing: repaired from the store's checkpoint (generation " +
+                   std::to_string(store->generation) + ")";
+    } else if (store->lineage != w->lineage) {
+        s.kind = verdict::different_database;
+        s.lineage = store->lineage;
+        s.generation = std::max(store->generation, w->generation) + 1;
+        s.detail = "store lineage " + store->lineage + " differs from the witness lineage " + w->lineage +
+                   ": a different database was opened";
+    } else if (store->generation == w->generation) {
+        s.kind = verdict::same_timeline;
+        s.lineage = store->lineage;
+        s.generation = store->generation + 1;
+        s.detail = "same timeline at generation " + std::to_string(store->generation);
+    } else if (store->generation < w->generation) {
+        s.kind = verdict::restored;
+        s.lineage = store->lineage;
+        s.lost_from = store->generation + 1;
+        s.lost_to = w->generation;
+        s.generation = w->generation + 1;  // lost generation numbers are never reused
+        s.detail = "database restored to generation " + std::to_string(store->generation) + "; generations " +
+                   std::to_string(s.lost_from) + ".." + std::to_string(s.lost_to) + " are lost";
+    } else {
+        s.kind = verdict::witness_behind;
+        s.lineage = store->lineage;
+        s.generation = store->generation + 1;
+        s.detail = "the witness (generation " + std::to_string(w->generation) + ") is behind the store (generation " +
+                   std::to_string(store->generation) + "): repaired";
+    }
+    return s;
+}
+
+/// One reconcile session over a database: the verdict, shared by every reconciler of the database.
+template <witness W>
+class timeline_session {
+public:
+    timeline_session(W& w, timeline_status status) : witness_(&w), status_(std::move(status)) {}
+
+    const timeline_status& status() const noexcept { return status_; }
+    verdict kind() const noexcept { return status_.kind; }
+
+    /// Consent to treat a different database as the new truth: destructive resolutions are allowed
+    /// again and commit() moves the witness to this database's lineage.
+    void adopt_database() noexcept { adopted_ = true; }
+    bool database_adopted() const noexcept { return adopted_ || status_.kind != verdict::different_database; }
+
+    /// The checkpoint a reconciler writes in its final transaction (cursors are merged by the caller).
+    checkpoint next_checkpoint(const std::optional<checkpoint>& current) const {
+        checkpoint c;
+        if (current) c.cursors = current->cursors;
+        c.lineage = status_.lineage;
+        c.generation = status_.generation;
+        return c;
+    }
+
+    /// Durably records that a reconcile is under way (before any remote effect).
+    void mark_in_progress(std::string_view what) {
+        witness_record r = current_record();
+        r.in_progress = std::string(what);
+        witness_->save(r);
+        marked_ = true;
+    }
+
+    /// Records a failure so that the same failure next time stops with errc::repeated_failure.
+    /// Returns true if the witness already held this same failure.
+    bool record_failure(const std::string& what) {
+        witness_record r = current_record();
+        const bool repeated = status_.witness && status_.witness->failure == what;
+        r.failure = what;
+        witness_->save(r);
+        return repeated;
+    }
+
+    /// Writes the witness after the store committed. Without consent a different database leaves the
+    /// witness alone, so the next reconcile asks again.
+    void commit() {
+        if (!database_adopted()) return;
+        witness_record r;
+        r.lineage = status_.lineage;
+        r.generation = status_.generation;
+        witness_->save(r);
+        committed_ = true;
+    }
+
+    bool committed() const noexcept { return committed_; }
+
+private:
+    witness_record current_record() const {
+        witness_record r;
+        if (status_.witness) r = *status_.witness;
+        else {
+            r.lineage = status_.lineage;
+            r.generation = 0;
+        }
+        return r;
+    }
+
+    W* witness_;
+    timeline_status status_;
+    bool adopted_ = false;
+    bool marked_ = false;
+    bool committed_ = false;
+};
+
+/// Reads the store's checkpoint and the witness once and opens a session.
+template <witness W, class Store>
+timeline_session<W> begin_session(W& w, Store& store) {
+    return timeline_session<W>(w, check_timeline(store.load_checkpoint(), w.load()));
+}
+
+} // namespace concord

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# CI stages beyond the README's test command: a clang++ build with warnings as errors that runs the
+# suite under AddressSanitizer + UndefinedBehaviorSanitizer, then each fuzzer for a bounded time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs="$(nproc)"
+s=$(date +%s)
+echo "== clang++ + ASan/UBSan: configure and build"
+cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+      -DCONCORD_SANITIZE=ON -DCONCORD_BUILD_BENCHMARKS=OFF -DCONCORD_FUZZ=ON
+cmake --build build/asan -j"$jobs"
+echo "== build took $(( $(date +%s) - s )) s"
+s=$(date +%s)
+echo "== ctest under ASan + UBSan"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ctest --test-dir build/asan --output-on-failure -j"$jobs" -LE "no_sanitizer"
+echo "== ctest under sanitizers took $(( $(date +%s) - s )) s"
+if [[ -x scripts/fuzz.sh ]]; then
+  s=$(date +%s)
+  scripts/fuzz.sh build/asan
+  echo "== fuzzing took $(( $(date +%s) - s )) s"
+fi
