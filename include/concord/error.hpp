@@ -34,6 +34,7 @@ enum class errc {
     repeated_failure,        ///< a reconcile failed the same way as the interrupted one before it
     unsupported,             ///< the remote lacks a capability the chosen action needs
     invalid_argument,        ///< a caller passed a value concord cannot use
+    cursor_rejected,         ///< the remote no longer accepts a listing cursor (expired, pruned); recover by a full re-scan
 };
 
 /// Short stable name of an error code, used in reports and JSON.
@@ -62,6 +63,7 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::repeated_failure: return "repeated_failure";
     case errc::unsupported: return "unsupported";
     case errc::invalid_argument: return "invalid_argument";
+    case errc::cursor_rejected: return "cursor_rejected";
     }
     return "unknown";
 }
