@@ -2,8 +2,9 @@
 //
 // A host keeps contacts locally and pushes them to a remote address book. The user backs up, adds a
 // contact (pushed), then restores the backup: the remote now holds a contact the local database has
-// forgotten (an orphan). The user re-creates it (new database id): concord adopts the remote copy
-// instead of creating a second one.
+// forgotten (an orphan), which this policy imports back. Then the user restores again and re-types
+// the contact by hand (a new database id): concord adopts the remote copy (relinkable) instead of
+// creating a second one.
 
 #include <cstdint>
 #include <iostream>
@@ -62,5 +63,17 @@ int main() {
     auto again = sync.reconcile(witness);
     std::cout << "6. second reconcile plans " << again.actions.size() << " action(s): "
               << concord::to_string(again.timeline) << "\n";
-    return (db.size() == 2 && book.stats().creates == 2 && again.actions.empty()) ? 0 : 1;
+
+    db.restore(backup);                           // undo again...
+    db.put({0, "grace@example.com", "Grace"});    // ...and the user re-types Grace (new database id)
+    auto redo = sync.reconcile(witness);
+    std::cout << "7. after restore + redo: relinkable " << redo.counts[static_cast<std::size_t>(concord::case_kind::relinkable)]
+              << ", remote creates still " << book.stats().creates << "\n";
+    std::cout << redo.text();
+
+    const bool ok = db.size() == 2 && book.stats().creates == 2 && again.actions.empty() &&
+                    redo.counts[static_cast<std::size_t>(concord::case_kind::relinkable)] == 1 &&
+                    sync.reconcile(witness).actions.empty();
+    std::cout << (ok ? "quickstart: OK" : "quickstart: FAILED") << "\n";
+    return ok ? 0 : 1;
 }

@@ -736,6 +736,7 @@ private:
             batch.new_checkpoint = cp;
             step("before local commit");
             store_->commit(batch);
+            session.note_store_committed();
             step("after local commit");
             batch = change_batch<E>{};
             groups_in_batch = 0;

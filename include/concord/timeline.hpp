@@ -162,7 +162,7 @@ public:
     /// Writes the witness after the store committed. Without consent a different database leaves the
     /// witness alone, so the next reconcile asks again.
     void commit() {
-        if (!database_adopted()) return;
+        if (!database_adopted() || !store_committed_) return;  // nothing committed: the witness stays true
         witness_record r;
         r.lineage = status_.lineage;
         r.generation = status_.generation;
@@ -171,6 +171,10 @@ public:
     }
 
     bool committed() const noexcept { return committed_; }
+
+    /// Called by whoever committed this session's generation to the store (the reconciler's final
+    /// batch, a gateway action); commit() writes the witness only after that.
+    void note_store_committed() noexcept { store_committed_ = true; }
 
 private:
     witness_record current_record() const {
@@ -188,6 +192,7 @@ private:
     bool adopted_ = false;
     bool marked_ = false;
     bool committed_ = false;
+    bool store_committed_ = false;
 };
 
 /// Reads the store's checkpoint and the witness once and opens a session.
