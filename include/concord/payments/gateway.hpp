@@ -1,0 +1,379 @@
+#pragma once
+// The operation gateway: the everyday host actions against the payment provider (create a payment
+// plan, charge an invoice, refund, cancel a plan), each one a small timeline session, so that a
+// restore can never make the host charge twice or lose track of money.
+//
+// Every action:
+//  1. opens a timeline session (store checkpoint vs witness) and refuses, with errc::blocked, to act
+//     on a restored or different database until a reconcile has looked at it;
+//  2. refuses charge-capable actions (create plan, charge) for a quarantined customer: one with a
+//     payment plan of ours that is active but has no local owner (see quarantine.hpp);
+//  3. derives the stable identity (customer + reference) and, before creating, reads the provider's
+//     *list* endpoint (not its lagging search) for an active object of ours with that identity: if
+//     there is one it is adopted, so a redo after a restore older than the 24 h key window does not
+//     charge twice;
+//  4. otherwise creates with an idempotency key derived from identity + operation + parameters,
+//     stamped with owner tag, identity and the session's generation; transient failures are retried
+//     with the same key and a timeout is settled by looking the key (then the list) up;
+//  5. commits the local row, the link and the new checkpoint in one store transaction, then the
+//     witness. A crash between the provider call and step 5 leaves a stamped remote object that the
+//     next attempt (or reconcile) adopts.
+//
+// Keys use the same formula as the reconciler's (idempotency_key(owner tag, identity, {kind,
+// instance, parameters})), so a create the gateway made and one the reconciler would make are the
+// same request.
+
+#include <algorithm>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <concord/clock.hpp>
+#include <concord/concepts/store.hpp>
+#include <concord/concepts/witness.hpp>
+#include <concord/error.hpp>
+#include <concord/identity.hpp>
+#include <concord/paging.hpp>
+#include <concord/payments/provider.hpp>
+#include <concord/payments/quarantine.hpp>
+#include <concord/policy/strategies.hpp>
+#include <concord/reconciler.hpp>
+#include <concord/records.hpp>
+#include <concord/timeline.hpp>
+
+namespace concord::payments {
+
+/// Stable identity of a payment plan: customer + plan reference (survives restores and re-creation).
+using plan_identity = identity::natural_key<&payment_plan::customer, &payment_plan::reference>;
+/// Stable identity of a one-off charge: customer + invoice number (one conceptual charge per invoice).
+using charge_identity = identity::natural_key<&charge::customer, &charge::reference>;
+
+/// Settings of a gateway.
+struct gateway_options {
+    owner_tag owner;               ///< this installation and integration (must match the reconcilers')
+    std::size_t page_size = 100;   ///< provider listing page size
+    retry_policy retry{};
+};
+
+/// What an action did.
+enum class how { created, adopted, already_done, cancelled };
+
+constexpr std::string_view to_string(how h) noexcept {
+    switch (h) {
+    case how::created: return "created";
+    case how::adopted: return "adopted";
+    case how::already_done: return "already_done";
+    case how::cancelled: return "cancelled";
+    }
+    return "unknown";
+}
+
+/// The result of a gateway action.
+template <class E>
+struct outcome {
+    how what = how::created;
+    E local{};                    ///< the local row as committed
+    std::string remote_id;        ///< the provider object
+    std::string idempotency_key;  ///< empty when no provider call was made
+    int attempts = 0;             ///< provider calls made (retries included)
+    std::uint64_t generation = 0; ///< generation of the session that committed it
+};
+
+template <witness W, store PlanStore, store ChargeStore>
+class gateway {
+    static_assert(std::is_same_v<typename PlanStore::entity_type, payment_plan>, "PlanStore must store payment_plan");
+    static_assert(std::is_same_v<typename ChargeStore::entity_type, charge>, "ChargeStore must store charge");
+
+public:
+    using session_type = timeline_session<W>;
+
+    gateway(provider& p, W& w, PlanStore& plans, ChargeStore& charges, gateway_options o)
+        : provider_(&p), witness_(&w), plans_(&plans), charges_(&charges), opts_(std::move(o)) {
+        opts_.owner.validate();
+        if (opts_.page_size == 0) throw error(errc::invalid_argument, "page_size must be at least 1");
+        sleep_ = [](std::chrono::milliseconds d) { system_clock{}.sleep_for(d); };
+    }
+
+    /// Back off on `c` between retries (tests: concord::manual_clock).
+    template <clock_source C>
+    void use_clock(C& c) {
+        sleep_ = [&c](std::chrono::milliseconds d) { c.sleep_for(d); };
+    }
+    /// Crash injection for tests: called with "after provider call" and "before local commit".
+    void set_step_hook(step_hook h) { hook_ = std::move(h); }
+    const gateway_options& options() const noexcept { return opts_; }
+
+    /// Opens a timeline session of this database (anchored on the plan store). Hosts use it for
+    /// their reconciles too, then commit() it, so every store's checkpoint moves together.
+    session_type begin() { return begin_session(*witness_, *plans_); }
+
+    /// Brings every store's checkpoint to the session's generation, then writes the witness.
+    void commit(session_type& s) {
+        align(*plans_, s);
+        align(*charges_, s);
+        s.note_store_committed();  // every store now holds the session's generation
+        s.commit();
+    }
+
+    /// The customers quarantined right now (reads the provider's plan listing).
+    quarantine current_quarantine() {
+        auto s = begin();
+        return quarantine_in(s);
+    }
+
+    /// Creates a payment plan (charge-capable: refused for a quarantined customer), or adopts the
+    /// active plan of ours with the same identity.
+    outcome<payment_plan> create_plan(payment_plan p) {
+        auto s = open("create plan");
+        quarantine_in(s).require_clear(p.customer, "create plan " + p.reference);
+        auto src = provider_->plans();
+        return create_or_adopt(s, *plans_, src, plan_identity{}, std::move(p));
+    }
+
+    /// Charges an invoice once (charge-capable: refused for a quarantined customer). A redo after a
+    /// restore adopts the existing charge instead of charging again.
+    outcome<charge> charge_invoice(charge c) {
+        auto s = open("charge invoice");
+        quarantine_in(s).require_clear(c.customer, "charge invoice " + c.reference);
+        auto src = provider_->charges();
+        return create_or_adopt(s, *charges_, src, charge_identity{}, std::move(c));
+    }
+
+    /// Cancels the plan (stops its charges) and forgets it locally. Allowed during quarantine.
+    outcome<payment_plan> cancel_plan(std::string_view customer_ref, std::string_view reference) {
+        auto s = open("cancel plan");
+        payment_plan probe{};
+        probe.customer = std::string(customer_ref);
+        probe.reference = std::string(reference);
+        auto src = provider_->plans();
+        return cancel_linked(s, *plans_, src, plan_identity{}, probe, "cancel");
+    }
+
+    /// Refunds the invoice's charge and forgets it locally. Allowed during quarantine.
+    outcome<charge> refund(std::string_view customer_ref, std::string_view reference) {
+        auto s = open("refund");
+        charge probe{};
+        probe.customer = std::string(customer_ref);
+        probe.reference = std::string(reference);
+        auto src = provider_->charges();
+        return cancel_linked(s, *charges_, src, charge_identity{}, probe, "refund");
+    }
+
+private:
+    void step(std::string_view what) const {
+        if (hook_) hook_(what);
+    }
+
+    session_type open(std::string_view action) {
+        auto s = begin();
+        const auto& st = s.status();
+        if (st.kind == verdict::restored || st.kind == verdict::different_database)
+            throw error(errc::blocked, std::string(action) + " refused: " + st.detail +
+                                           ". Reconcile first, so that orphans left by the restore are found "
+                                           "before anything new takes money");
+        return s;
+    }
+
+    template <class S>
+    void align(S& st, session_type& s) {
+        auto cur = st.load_checkpoint();
+        if (cur && cur->lineage == s.status().lineage && cur->generation == s.status().generation) return;
+        change_batch<typename S::entity_type> b;
+        b.new_checkpoint = s.next_checkpoint(cur);
+        st.commit(b);
+    }
+
+    quarantine quarantine_in(const session_type& s) {
+        auto src = provider_->plans();
+        reconciler<payment_plan, PlanStore, provider::source<payment_plan>, plan_identity, policy::ask_user> r(
+            *plans_, src, {.owner = opts_.owner, .entity_name = "payment_plan", .page_size = opts_.page_size});
+        return quarantine::from_plan(r.plan(s));
+    }
+
+    metadata stamp(const key128& id, std::uint64_t generation) const {
+        metadata m;
+        m[std::string(meta_keys::owner)] = opts_.owner.text();
+        m[std::string(meta_keys::identity)] = id.hex();
+        m[std::string(meta_keys::generation)] = std::to_string(generation);
+        return m;
+    }
+
+    /// Ours: our tag, our identity key, a generation concord committed, and content that hashes to it.
+    template <class E, class Id>
+    bool ours(const remote_record<E>& r, const Id& ident, const key128& id, std::uint64_t max_gen) const {
+        auto tag = r.meta.find(std::string(meta_keys::owner));
+        auto idk = r.meta.find(std::string(meta_keys::identity));
+        auto gen = r.meta.find(std::string(meta_keys::generation));
+        if (tag == r.meta.end() || tag->second != opts_.owner.text()) return false;
+        if (idk == r.meta.end() || idk->second != id.hex()) return false;
+        std::uint64_t g = 0;
+        if (gen == r.meta.end() || !detail::parse_u64(gen->second, g) || g == 0 || g > max_gen) return false;
+        try {
+            return ident.key(r.value) == id;
+        } catch (const error&) {
+            return false;
+        }
+    }
+
+    template <class S, class Id>
+    std::optional<typename S::entity_type> local_with(S& st, const Id& ident, const key128& id) const {
+        for (auto& e : st.scan()) {
+            try {
+                if (ident.key(e) == id) return e;
+            } catch (const error&) {
+            }
+        }
+        return std::nullopt;
+    }
+
+    static std::optional<link> link_of(const std::vector<link>& links, const key128& id) {
+        for (const auto& l : links)
+            if (l.identity == id) return l;
+        return std::nullopt;
+    }
+
+    template <class F, class Settle, class E>
+    remote_record<E> with_retries(F&& call, Settle&& settle, outcome<E>& out) {
+        for (int attempt = 1;; ++attempt) {
+            out.attempts = attempt;
+            try {
+                return call();
+            } catch (const remote_error& e) {
+                if (e.code() == errc::remote_timeout)
+                    if (auto found = settle()) return *found;
+                if (!e.retryable()) throw;
+                if (attempt >= opts_.retry.max_attempts)
+                    std::throw_with_nested(remote_error(errc::retries_exhausted, "gave up after " + std::to_string(attempt) +
+                                                                                    " attempts with the same key: " + e.what()));
+                sleep_(opts_.retry.delay(attempt - 1));
+            }
+        }
+    }
+
+    /// Writes the local row and its link with the session's checkpoint, then the witness.
+    template <class S>
+    typename S::entity_type commit_local(session_type& s, S& st, typename S::entity_type value, const key128& id,
+                                         const std::string& remote_id, bool remove) {
+        using E = typename S::entity_type;
+        change_batch<E> b;
+        if (remove) {
+            if (local_id_of(value) != 0) b.removals.push_back(local_id_of(value));
+            b.link_removals.push_back(id);
+        } else {
+            b.upserts.push_back(value);
+            b.link_upserts.push_back({id, remote_id, s.status().generation});
+        }
+        b.new_checkpoint = s.next_checkpoint(st.load_checkpoint());
+        step("before local commit");
+        st.commit(b);
+        commit(s);
+        if (!remove && local_id_of(value) == 0)
+            for (auto& e : st.scan())
+                if (fingerprint(e) == fingerprint(value)) return e;
+        return value;
+    }
+
+    template <class S, class Src, class Id>
+    outcome<typename S::entity_type> create_or_adopt(session_type& s, S& st, Src& src, const Id& ident,
+                                                     typename S::entity_type value) {
+        using E = typename S::entity_type;
+        outcome<E> out;
+        out.generation = s.status().generation;
+        const key128 id = ident.key(value);
+        const auto links = st.links();
+        if (auto existing = local_with(st, ident, id)) {
+            set_local_id(value, local_id_of(*existing));
+            if (auto l = link_of(links, id)) {
+                auto src_rec = provider_->template get<E>(l->remote_id);
+                if (src_rec && src_rec->state == remote_state::active) {
+                    out.what = how::already_done;
+                    out.local = *existing;
+                    out.remote_id = l->remote_id;
+                    return out;
+                }
+            }
+        }
+        // Adopt an active object of ours with this identity (the list, never the lagging search).
+        std::uint64_t cancelled = 0;
+        const auto gen = s.status().generation;
+        for (auto& r : list_all(src, opts_.page_size)) {
+            if (!ours(r, ident, id, gen)) continue;
+            if (r.state != remote_state::active) {
+                ++cancelled;
+                continue;
+            }
+            out.what = how::adopted;
+            out.remote_id = r.remote_id;
+            out.local = commit_local(s, st, value, id, r.remote_id, false);
+            return out;
+        }
+        const std::string key =
+            idempotency_key(opts_.owner.text(), id, operation{"create", cancelled, fingerprint(value).hex()});
+        const auto meta = stamp(id, gen);
+        check_metadata(meta, Src::limits());
+        out.idempotency_key = key;
+        s.mark_in_progress("concord " + std::string(version) + " gateway create generation " + std::to_string(gen));
+        auto rec = with_retries([&] { return src.create(value, meta, key); },
+                                [&]() -> std::optional<remote_record<E>> {
+                                    if (auto r = src.find_by_key(key)) return r;
+                                    for (auto& r : list_all(src, opts_.page_size))
+                                        if (r.state == remote_state::active && ours(r, ident, id, gen)) return r;
+                                    return std::nullopt;
+                                },
+                                out);
+        step("after provider call");
+        out.what = how::created;
+        out.remote_id = rec.remote_id;
+        out.local = commit_local(s, st, value, id, rec.remote_id, false);
+        return out;
+    }
+
+    template <class S, class Src, class Id>
+    outcome<typename S::entity_type> cancel_linked(session_type& s, S& st, Src& src, const Id& ident,
+                                                   typename S::entity_type probe, std::string_view kind) {
+        using E = typename S::entity_type;
+        outcome<E> out;
+        out.generation = s.status().generation;
+        const key128 id = ident.key(probe);
+        auto local = local_with(st, ident, id);
+        auto l = link_of(st.links(), id);
+        if (!local || !l)
+            throw error(errc::invalid_argument, std::string(kind) + " refused: no linked local " + ident.describe(probe) +
+                                                    " (nothing concord can prove it owns)");
+        const std::string key = idempotency_key(opts_.owner.text(), id, operation{"cancel", 0, l->remote_id});
+        out.idempotency_key = key;
+        out.remote_id = l->remote_id;
+        s.mark_in_progress("concord " + std::string(version) + " gateway " + std::string(kind));
+        with_retries([&] { return src.cancel(l->remote_id, key); },
+                     [&]() -> std::optional<remote_record<E>> {
+                         auto r = provider_->template get<E>(l->remote_id);
+                         if (r && r->state == remote_state::cancelled) return r;
+                         return std::nullopt;
+                     },
+                     out);
+        step("after provider call");
+        out.what = how::cancelled;
+        out.local = commit_local(s, st, *local, id, l->remote_id, true);
+        return out;
+    }
+
+    provider* provider_;
+    W* witness_;
+    PlanStore* plans_;
+    ChargeStore* charges_;
+    gateway_options opts_;
+    std::function<void(std::chrono::milliseconds)> sleep_;
+    step_hook hook_;
+};
+
+/// Builds a gateway, deducing the witness and store types.
+template <witness W, store PlanStore, store ChargeStore>
+gateway<W, PlanStore, ChargeStore> make_gateway(provider& p, W& w, PlanStore& plans, ChargeStore& charges,
+                                                gateway_options o) {
+    return gateway<W, PlanStore, ChargeStore>(p, w, plans, charges, std::move(o));
+}
+
+} // namespace concord::payments

@@ -1,0 +1,299 @@
+#pragma once
+// Every way a charge can be duplicated or lost across restores, as stories. Included by a TU that
+// defines PAYMENTS_DB (the host database type: memory_db or a real SQLite file).
+
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "fixture.hpp"
+
+namespace payments_test {
+
+inline concord::errc code_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const concord::error& e) {
+        return e.code();
+    }
+    return concord::errc::invalid_argument;  // "no error" marker for the checks below
+}
+
+inline std::string message_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    return {};
+}
+
+} // namespace payments_test
+
+using namespace payments_test;
+using concord::resolution;
+
+TEMPLATE_TEST_CASE("redo within the key window after a restore adopts the charge", "[payments][redo]", PAYMENTS_DB) {
+    world<TestType> w;
+    w.template reconcile<trust_local>();  // first reconcile: the database gets its lineage
+    auto b = w.db.backup();
+    auto first = w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 1500));
+    CHECK(first.what == concord::payments::how::created);
+    w.db.restore(b);
+    // Nothing new may happen on a restored database before a reconcile has looked at it.
+    CHECK(code_of([&] { w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 1500)); }) == concord::errc::blocked);
+    w.template reconcile<trust_local>();
+    CHECK(w.last_charges_plan.count(concord::case_kind::orphan) == 1);
+    auto redo = w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 1500));
+    CHECK(redo.what == concord::payments::how::adopted);
+    CHECK(redo.remote_id == first.remote_id);
+    CHECK(w.bank.charges_for("cus-1", "INV-1") == 1);
+    CHECK(w.bank.stats().creates == 1);
+    w.template reconcile<trust_local>();
+    CHECK(w.last_charges_plan.count(concord::case_kind::in_sync) == 1);
+    CHECK(w.last_charges_plan.decisions.empty());
+}
+
+TEMPLATE_TEST_CASE("redo beyond the 24 h key window still adopts instead of charging twice", "[payments][redo]",
+                   PAYMENTS_DB) {
+    world<TestType> w;
+    w.template reconcile<trust_local>();
+    auto b = w.db.backup();
+    auto first = w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 1500));
+    w.clock.advance(std::chrono::hours(25));
+    REQUIRE(w.bank.retained_keys() == 0);  // the provider forgot the key
+    w.db.restore(b);
+    w.template reconcile<trust_local>();
+    auto redo = w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 1500));
+    CHECK(redo.what == concord::payments::how::adopted);
+    CHECK(redo.remote_id == first.remote_id);
+    CHECK(w.bank.charges_for("cus-1", "INV-1") == 1);
+    CHECK(w.bank.money_taken("cus-1") == 1500);
+    // A second redo is recognised locally: no provider call at all.
+    const auto creates = w.bank.stats().creates;
+    CHECK(w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 1500)).what == concord::payments::how::already_done);
+    CHECK(w.bank.stats().creates == creates);
+}
+
+TEMPLATE_TEST_CASE("a timeout after the provider applied the charge is settled, not repeated", "[payments][faults]",
+                   PAYMENTS_DB) {
+    world<TestType> w;
+    w.bank.inject(concord::fault::timeout_after);
+    auto r = w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 1500));
+    CHECK(r.what == concord::payments::how::created);
+    CHECK(r.attempts == 1);  // settled by looking the key up
+    CHECK(w.bank.charges_for("cus-1", "INV-1") == 1);
+    // Rate limited and unavailable first (checked before idempotency), then through with the same key.
+    w.bank.inject(concord::fault::rate_limit);
+    w.bank.inject(concord::fault::transient);
+    w.bank.inject(concord::fault::timeout_before);
+    auto r2 = w.gw.charge_invoice(w.invoice("cus-2", "INV-2", 900));
+    CHECK(r2.attempts == 4);
+    CHECK(w.clock.slept_ms() > 0);
+    CHECK(w.bank.charges_for("cus-2", "INV-2") == 1);
+    CHECK(w.db.charges.size() == 2);
+}
+
+TEMPLATE_TEST_CASE("a crash between the provider call and the local write is completed by the redo",
+                   "[payments][crash]", PAYMENTS_DB) {
+    const char* where = GENERATE("after provider call", "before local commit");
+    world<TestType> w;
+    w.template reconcile<trust_local>();
+    w.gw.set_step_hook([&](std::string_view s) {
+        if (s == where) throw std::runtime_error("simulated crash");
+    });
+    CHECK_THROWS(w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 1500)));
+    CHECK(w.db.charges.size() == 0);
+    CHECK(w.bank.charges_for("cus-1", "INV-1") == 1);
+    REQUIRE(w.witness.load());
+    CHECK_FALSE(w.witness.load()->in_progress.empty());  // the interrupted action is on record
+    w.gw.set_step_hook({});
+    auto redo = w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 1500));
+    CHECK(redo.what == concord::payments::how::adopted);
+    CHECK(w.bank.charges_for("cus-1", "INV-1") == 1);
+    CHECK(w.db.charges.size() == 1);
+    CHECK(w.witness.load()->in_progress.empty());
+}
+
+TEMPLATE_TEST_CASE("a restore during an open decision keeps the decision and the quarantine", "[payments][decisions]",
+                   PAYMENTS_DB) {
+    world<TestType> w;
+    w.template reconcile<ask_orphans>();
+    auto b = w.db.backup();
+    auto plan = w.gw.create_plan(w.monthly("cus-1", "gym", 2000));
+    w.db.restore(b);
+    auto p1 = w.template reconcile<ask_orphans>();
+    REQUIRE(p1.decisions.size() == 1);
+    CHECK(p1.decisions[0].kind == concord::case_kind::orphan);
+    CHECK(w.gw.current_quarantine().blocks("cus-1"));
+
+    w.db.restore(b);  // the user restores again while the decision is open
+    auto p2 = w.template reconcile<ask_orphans>();
+    REQUIRE(p2.decisions.size() == 1);
+    CHECK(p2.decisions[0].id == p1.decisions[0].id);  // the same situation, the same decision
+    CHECK(code_of([&] { w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 100)); }) == concord::errc::blocked);
+
+    w.book.record(p2.decisions[0].id, resolution::cancel_remote);  // answered (outside the restore scope)...
+    w.db.restore(b);                                               // ...then restored once more
+    auto p3 = w.template reconcile<ask_orphans>();
+    CHECK(p3.decisions.empty());
+    CHECK(w.bank.template get<concord::payments::payment_plan>(plan.remote_id)->state == concord::remote_state::cancelled);
+    CHECK(w.our_active_plans() == 0);
+    CHECK_FALSE(w.gw.current_quarantine().blocks("cus-1"));
+    CHECK(w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 100)).what == concord::payments::how::created);
+    w.clock.advance(std::chrono::hours(24 * 90));
+    CHECK(w.bank.money_taken("cus-1") == 100);  // the orphan plan never reached a billing date
+}
+
+TEMPLATE_TEST_CASE("two restores in a row: orphans cancelled, redone work adopted, money taken once",
+                   "[payments][restore]", PAYMENTS_DB) {
+    world<TestType> w;
+    w.template reconcile<trust_local>();
+    auto a = w.db.backup();
+    auto p1 = w.gw.create_plan(w.monthly("cus-1", "gym", 2000));
+    auto c1 = w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 1500));
+    auto bk = w.db.backup();
+    auto p2 = w.gw.create_plan(w.monthly("cus-2", "pool", 3000));
+    auto c2 = w.gw.charge_invoice(w.invoice("cus-2", "INV-2", 900));
+
+    w.db.restore(bk);
+    w.template reconcile<trust_local>();
+    CHECK(w.bank.template get<concord::payments::payment_plan>(p2.remote_id)->state == concord::remote_state::cancelled);
+    CHECK(w.bank.template get<concord::payments::payment_plan>(p1.remote_id)->state == concord::remote_state::active);
+    w.db.restore(a);
+    w.template reconcile<trust_local>();
+    CHECK(w.our_active_plans() == 0);
+
+    // The user redoes everything: charges are adopted; plans, which the reconcile cancelled, start anew.
+    CHECK(w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 1500)).remote_id == c1.remote_id);
+    CHECK(w.gw.charge_invoice(w.invoice("cus-2", "INV-2", 900)).remote_id == c2.remote_id);
+    auto n1 = w.gw.create_plan(w.monthly("cus-1", "gym", 2000));
+    CHECK(n1.what == concord::payments::how::created);
+    CHECK(n1.remote_id != p1.remote_id);
+    w.gw.create_plan(w.monthly("cus-2", "pool", 3000));
+    CHECK(w.our_active_plans() == 2);
+    CHECK(w.bank.charges_for("cus-1", "INV-1") == 1);
+    CHECK(w.bank.charges_for("cus-2", "INV-2") == 1);
+    w.template reconcile<trust_local>();
+    CHECK(w.our_active_plans() == 2);  // the new plans are in sync, not orphans
+    w.clock.advance(std::chrono::hours(24 * 31));
+    CHECK(w.bank.money_taken("cus-1") == 1500 + 2000);  // one invoice, one month of one plan
+    CHECK(w.bank.money_taken("cus-2") == 900 + 3000);
+}
+
+TEMPLATE_TEST_CASE("the other integrator's look-alike objects are never touched nor adopted", "[payments][foreign]",
+                   PAYMENTS_DB) {
+    namespace pay = concord::payments;
+    world<TestType> w;
+    w.template reconcile<trust_local>();
+    auto b = w.db.backup();
+    auto crm = w.bank.other_integrator("crm");
+    const auto ours = w.owner.text();
+    const auto gym_id = pay::plan_identity{}.key(w.monthly("cus-1", "gym", 2000)).hex();
+    std::vector<std::string> foreign_ids;
+    auto add = [&](pay::payment_plan p, concord::metadata m) { foreign_ids.push_back(crm.create(p, std::move(m)).remote_id); };
+    add(w.monthly("cus-1", "crm-plan", 500), {{"owner", "crm"}});
+    add(w.monthly("cus-1", "gym-x", 500), {{"concord_owner", ours}});                                   // no identity
+    add(w.monthly("cus-1", "gym-x", 500), {{"concord_owner", ours}, {"concord_id", gym_id}, {"concord_gen", "1"}});  // identity of other content
+    add(w.monthly("cus-1", "gym", 2000), {{"concord_owner", ours}, {"concord_id", gym_id}, {"concord_gen", "999999"}});  // never committed
+    add(w.monthly("cus-1", "gym", 2000), {{"concord_owner", "concord/v1:shop-2:payments"}, {"concord_id", gym_id}, {"concord_gen", "1"}});
+    add(w.monthly("cus-1", "gym", 2000), {{"concord_owner", "concord/v9:shop-1:payments"}});  // malformed
+    auto crm_charge = crm.create(w.invoice("cus-1", "INV-1", 1500), {{"concord_owner", ours}, {"concord_gen", "1"}});
+
+    w.gw.create_plan(w.monthly("cus-2", "pool", 3000));
+    w.db.restore(b);
+    auto p = w.template reconcile<trust_local>();
+    CHECK(p.count(concord::case_kind::foreign) == foreign_ids.size());
+    CHECK(p.count(concord::case_kind::orphan) == 1);  // only our own pool plan
+    for (const auto& id : foreign_ids)
+        CHECK(w.bank.template get<pay::payment_plan>(id)->state == concord::remote_state::active);
+    CHECK_FALSE(w.gw.current_quarantine().blocks("cus-1"));  // their plans are not our orphans
+
+    auto g = w.gw.create_plan(w.monthly("cus-1", "gym", 2000));
+    CHECK(g.what == pay::how::created);  // not one of the look-alikes
+    CHECK(std::find(foreign_ids.begin(), foreign_ids.end(), g.remote_id) == foreign_ids.end());
+    auto c = w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 1500));
+    CHECK(c.what == pay::how::created);
+    CHECK(c.remote_id != crm_charge.remote_id);
+    w.template reconcile<trust_local>();
+    for (const auto& id : foreign_ids)
+        CHECK(w.bank.template get<pay::payment_plan>(id)->state == concord::remote_state::active);
+    CHECK(w.bank.template get<pay::charge>(crm_charge.remote_id)->state == concord::remote_state::active);
+}
+
+TEMPLATE_TEST_CASE("orphaned plans are cancelled, imported or put to the user, by policy", "[payments][orphans]",
+                   PAYMENTS_DB) {
+    namespace pay = concord::payments;
+    world<TestType> w;
+    w.template reconcile<trust_local>();
+    auto b = w.db.backup();
+    auto plan = w.gw.create_plan(w.monthly("cus-1", "gym", 2000));
+    w.db.restore(b);
+    auto state = [&] { return w.bank.template get<pay::payment_plan>(plan.remote_id)->state; };
+
+    SECTION("trust_local cancels it") {
+        auto p = w.template reconcile<trust_local>();
+        CHECK(p.count(concord::case_kind::orphan) == 1);
+        CHECK(state() == concord::remote_state::cancelled);
+        CHECK(w.db.plans.size() == 0);
+    }
+    SECTION("trust_remote imports it") {
+        w.template reconcile<trust_remote>();
+        CHECK(state() == concord::remote_state::active);
+        REQUIRE(w.db.plans.size() == 1);
+        CHECK(w.db.plans.scan().front().reference == "gym");
+        auto again = w.template reconcile<trust_remote>();
+        CHECK(again.count(concord::case_kind::in_sync) == 1);
+        CHECK(w.gw.current_quarantine().empty());
+        // The imported plan is linked: the gateway recognises it without a provider call.
+        CHECK(w.gw.create_plan(w.monthly("cus-1", "gym", 2000)).what == pay::how::already_done);
+    }
+    SECTION("ask_user puts it to the user; money-taking orphans are flagged and quarantine the customer") {
+        auto p = w.template reconcile<ask_orphans>();
+        REQUIRE(p.decisions.size() == 1);
+        CHECK(p.decisions[0].summary.find("[can take money]") != std::string::npos);
+        CHECK(p.decisions[0].options.size() == 2);
+        w.clock.advance(std::chrono::hours(24 * 31));  // unresolved past its billing date: it takes money
+        CHECK(w.bank.money_taken("cus-1") == 2000);
+        w.template reconcile<ask_orphans>([](const auto&) { return resolution::import_local; });
+        CHECK(state() == concord::remote_state::active);
+        CHECK(w.db.plans.size() == 1);
+        CHECK(w.gw.current_quarantine().empty());
+    }
+}
+
+TEMPLATE_TEST_CASE("quarantine refuses charge-capable actions for the orphan's customer only", "[payments][quarantine]",
+                   PAYMENTS_DB) {
+    namespace pay = concord::payments;
+    world<TestType> w;
+    w.template reconcile<ask_orphans>();
+    auto kept = w.gw.create_plan(w.monthly("cus-1", "newsletter", 300));
+    auto paid = w.gw.charge_invoice(w.invoice("cus-1", "INV-0", 800));
+    auto b = w.db.backup();
+    auto orphan = w.gw.create_plan(w.monthly("cus-1", "gym", 2000));
+    w.db.restore(b);
+    w.template reconcile<ask_orphans>();
+
+    auto q = w.gw.current_quarantine();
+    REQUIRE(q.entries().size() == 1);
+    CHECK(q.entries()[0].customer == "cus-1");
+    CHECK(q.entries()[0].plan_ids == std::vector<std::string>{orphan.remote_id});
+    const auto msg = message_of([&] { w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 100)); });
+    CHECK(msg.find("blocked") == 0);
+    CHECK(msg.find("quarantined") != std::string::npos);
+    CHECK(msg.find(orphan.remote_id) != std::string::npos);
+    CHECK(code_of([&] { w.gw.create_plan(w.monthly("cus-1", "yoga", 900)); }) == concord::errc::blocked);
+    CHECK(w.bank.charges_for("cus-1", "INV-1") == 0);
+    // Other customers carry on; actions that give money back or stop charges are allowed.
+    CHECK(w.gw.charge_invoice(w.invoice("cus-2", "INV-2", 100)).what == pay::how::created);
+    CHECK(w.gw.refund("cus-1", "INV-0").what == pay::how::cancelled);
+    CHECK(w.bank.money_taken("cus-1") == 0);
+    CHECK(w.gw.cancel_plan("cus-1", "newsletter").remote_id == kept.remote_id);
+    CHECK(code_of([&] { w.gw.refund("cus-9", "INV-0"); }) == concord::errc::invalid_argument);  // not ours to refund
+    (void)paid;
+
+    w.template reconcile<ask_orphans>([](const auto&) { return resolution::cancel_remote; });
+    CHECK(w.gw.current_quarantine().empty());
+    CHECK(w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 100)).what == pay::how::created);
+    CHECK(w.bank.charges_for("cus-1", "INV-1") == 1);
+}
