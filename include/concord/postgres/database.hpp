@@ -1,0 +1,317 @@
+#pragma once
+// One libpq connection to one PostgreSQL database, the way concord's PostgreSQL store adapter uses it:
+// parameterised statements in text format (no SQL built from values), RAII transactions, a reconcile
+// lock (a session-level advisory lock, released by PostgreSQL itself when the connection dies) and
+// errors that keep libpq's own message. The host's connection model is explicit: when the
+// connection is lost every call throws errc::store_failure saying so, and the host calls reopen().
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <libpq-fe.h>
+
+#include <concord/error.hpp>
+#include <concord/hash.hpp>
+
+namespace concord {
+
+namespace detail {
+struct pg_result_free {
+    void operator()(PGresult* r) const noexcept { PQclear(r); }
+};
+struct pg_conn_free {
+    void operator()(PGconn* c) const noexcept { PQfinish(c); }
+};
+inline void pg_ignore_notice(void*, const char*) {}
+
+/// libpq's messages end with a newline; reports read better without it.
+inline std::string pg_trim(const char* m) {
+    std::string s = m ? m : "";
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+}
+
+/// Connects with `conninfo`, replacing its dbname by `dbname` when given. Throws store_failure with
+/// libpq's message when the server cannot be reached.
+inline std::unique_ptr<PGconn, pg_conn_free> pg_connect(const std::string& conninfo, const std::string* dbname) {
+    char* err = nullptr;
+    std::unique_ptr<PQconninfoOption, void (*)(PQconninfoOption*)> opts(PQconninfoParse(conninfo.c_str(), &err),
+                                                                       PQconninfoFree);
+    if (!opts) {
+        std::string m = pg_trim(err);
+        if (err) PQfreemem(err);
+        throw store_error(errc::invalid_argument, "bad PostgreSQL conninfo: " + m);
+    }
+    std::vector<const char*> keys, values;
+    bool has_db = false;
+    for (auto* o = opts.get(); o->keyword; ++o) {
+        if (std::string_view(o->keyword) == "dbname" && dbname) {
+            keys.push_back("dbname");
+            values.push_back(dbname->c_str());
+            has_db = true;
+        } else if (o->val) {
+            keys.push_back(o->keyword);
+            values.push_back(o->val);
+        }
+    }
+    if (dbname && !has_db) {
+        keys.push_back("dbname");
+        values.push_back(dbname->c_str());
+    }
+    keys.push_back(nullptr);
+    values.push_back(nullptr);
+    std::unique_ptr<PGconn, pg_conn_free> c(PQconnectdbParams(keys.data(), values.data(), 0));
+    if (!c) throw store_error(errc::store_failure, "libpq could not allocate a connection");
+    if (PQstatus(c.get()) != CONNECTION_OK)
+        throw store_error(errc::store_failure, "cannot connect to PostgreSQL (" + (dbname ? "dbname=" + *dbname : conninfo) +
+                                                   "): " + pg_trim(PQerrorMessage(c.get())));
+    PQsetNoticeProcessor(c.get(), &pg_ignore_notice, nullptr);
+    return c;
+}
+} // namespace detail
+
+/// One PostgreSQL name (a database, a column) in double quotes, embedded quotes doubled.
+inline std::string pg_quote_name(std::string_view name) {
+    if (name.empty()) throw error(errc::invalid_argument, "empty PostgreSQL name");
+    std::string out = "\"";
+    for (char c : name) {
+        if (c == '\0') throw error(errc::invalid_argument, "NUL byte in PostgreSQL name");
+        if (c == '"') out += '"';
+        out += c;
+    }
+    return out + '"';
+}
+
+/// A PostgreSQL identifier in double quotes (embedded quotes doubled); "schema.table" is quoted part
+/// by part, so table names given to concord may be schema-qualified.
+inline std::string pg_quote_identifier(std::string_view name) {
+    std::string out;
+    std::size_t start = 0;
+    while (true) {
+        const auto dot = name.find('.', start);
+        const auto part = name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+        if (part.empty()) throw error(errc::invalid_argument, "empty part in PostgreSQL name '" + std::string(name) + "'");
+        if (!out.empty()) out += '.';
+        out += pg_quote_name(part);
+        if (dot == std::string_view::npos) break;
+        start = dot + 1;
+    }
+    return out;
+}
+
+/// The rows of one statement. Values are text (libpq's text format); NULL is nullopt.
+class pg_rows {
+public:
+    explicit pg_rows(PGresult* r) : r_(r) {}
+    int size() const noexcept { return PQntuples(r_.get()); }
+    int columns() const noexcept { return PQnfields(r_.get()); }
+    std::optional<std::string_view> get(int row, int col) const {
+        if (PQgetisnull(r_.get(), row, col)) return std::nullopt;
+        return std::string_view(PQgetvalue(r_.get(), row, col), static_cast<std::size_t>(PQgetlength(r_.get(), row, col)));
+    }
+    /// Rows a command changed (UPDATE, DELETE, INSERT).
+    std::int64_t affected() const {
+        const char* t = PQcmdTuples(r_.get());
+        return (t && *t) ? std::stoll(t) : 0;
+    }
+
+private:
+    std::unique_ptr<PGresult, detail::pg_result_free> r_;
+};
+
+/// Parameters of one statement, in text format; nullopt is SQL NULL.
+using pg_params = std::vector<std::optional<std::string>>;
+
+/// One connection to one PostgreSQL database (libpq). Stores keep a reference to it, so it is neither
+/// copied nor moved. Not thread-safe: one connection per thread, as with libpq itself.
+class postgres_database {
+public:
+    /// Connects with a libpq conninfo ("host=127.0.0.1 port=5432 dbname=app" or a postgresql:// URI).
+    /// Throws store_error (errc::store_failure) with libpq's message when the server cannot be reached.
+    explicit postgres_database(std::string conninfo) : conninfo_(std::move(conninfo)) { reopen(); }
+
+    postgres_database(const postgres_database&) = delete;
+    postgres_database& operator=(const postgres_database&) = delete;
+
+    PGconn* handle() noexcept { return conn_.get(); }
+    const std::string& conninfo() const noexcept { return conninfo_; }
+    /// Name of the connected database (restore and snapshot helpers need it).
+    const std::string& name() const noexcept { return name_; }
+    /// Server process id of this connection (pg_stat_activity.pid), for diagnostics and tests.
+    int backend_pid() const noexcept { return conn_ ? PQbackendPID(conn_.get()) : 0; }
+    /// False after close() or once libpq noticed the connection is gone.
+    bool connected() const noexcept { return conn_ && PQstatus(conn_.get()) == CONNECTION_OK; }
+    /// Bumped by every reopen(): a lock taken on an earlier connection is gone with it.
+    std::uint64_t epoch() const noexcept { return epoch_; }
+
+    /// Host connection model: close before a restore that replaces the database, reopen after it.
+    void close() noexcept {
+        conn_.reset();
+        in_tx_ = false;
+        locks_held_ = 0;
+    }
+    /// (Re)connects with the same conninfo; after a lost connection this is how the host resumes.
+    void reopen() {
+        close();
+        conn_ = detail::pg_connect(conninfo_, nullptr);
+        name_ = PQdb(conn_.get());
+        ++epoch_;
+    }
+
+    /// Runs one statement with text parameters ($1, $2, ...). Throws store_error with libpq's message
+    /// and the statement's start; a lost connection says so.
+    pg_rows exec(std::string_view sql, const pg_params& params = {}) {
+        if (!conn_) throw store_error(errc::store_failure, "PostgreSQL connection is closed (call reopen())");
+        if (PQstatus(conn_.get()) != CONNECTION_OK) throw lost("before running " + head(sql));
+        std::vector<const char*> values;
+        values.reserve(params.size());
+        for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+        const std::string text(sql);
+        PGresult* r = PQexecParams(conn_.get(), text.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
+                                   nullptr, nullptr, 0);
+        pg_rows rows(r);
+        const auto st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return rows;
+        if (PQstatus(conn_.get()) != CONNECTION_OK) throw lost("during " + head(sql), sql == "COMMIT");
+        const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+        throw store_error(errc::store_failure, "PostgreSQL error" + (state ? " " + std::string(state) : std::string()) +
+                                                   " in " + head(sql) + ": " +
+                                                   detail::pg_trim(r ? PQresultErrorMessage(r) : PQerrorMessage(conn_.get())));
+    }
+
+    /// A transaction: BEGIN now, COMMIT by commit(), ROLLBACK when destroyed uncommitted (a failed
+    /// statement, an exception). Not nestable: a second one on the same connection is refused.
+    class transaction {
+    public:
+        explicit transaction(postgres_database& db) : db_(&db) {
+            if (db.in_tx_) throw store_error(errc::store_failure, "a concord transaction is already open on this connection");
+            db.exec("BEGIN");
+            db.in_tx_ = true;
+        }
+        transaction(const transaction&) = delete;
+        transaction& operator=(const transaction&) = delete;
+        void commit() {
+            db_->in_tx_ = false;
+            done_ = true;
+            db_->exec("COMMIT");
+        }
+        ~transaction() {
+            if (done_) return;
+            db_->in_tx_ = false;
+            if (db_->connected()) {
+                try {
+                    db_->exec("ROLLBACK");
+                } catch (...) {  // the connection died meanwhile: the server rolled back already
+                }
+            }
+        }
+
+    private:
+        postgres_database* db_;
+        bool done_ = false;
+    };
+
+    /// Holds the reconcile lock of one scope on this connection until destroyed. PostgreSQL releases
+    /// it by itself when the connection ends, so a crashed host never leaves it behind.
+    class reconcile_lock {
+    public:
+        reconcile_lock(reconcile_lock&& o) noexcept : db_(std::exchange(o.db_, nullptr)), key_(o.key_), epoch_(o.epoch_) {}
+        reconcile_lock& operator=(reconcile_lock&&) = delete;
+        ~reconcile_lock() { release(); }
+        /// Releases early (idempotent).
+        void release() noexcept {
+            if (!db_) return;
+            auto* db = std::exchange(db_, nullptr);
+            if (db->epoch_ != epoch_ || !db->connected()) return;  // gone with its connection
+            try {
+                db->exec("SELECT pg_advisory_unlock($1::bigint)", {std::to_string(key_)});
+            } catch (...) {  // a dead connection released it
+            }
+            if (db->locks_held_ > 0) --db->locks_held_;
+        }
+        /// The 64-bit advisory lock key (XXH3-128 of "concord/reconcile/v1/<scope>", high half).
+        std::int64_t key() const noexcept { return key_; }
+
+    private:
+        friend class postgres_database;
+        reconcile_lock(postgres_database& db, std::int64_t key) : db_(&db), key_(key), epoch_(db.epoch_) {}
+        postgres_database* db_;
+        std::int64_t key_;
+        std::uint64_t epoch_;
+    };
+
+    /// The advisory lock key of a reconcile scope: stable across platforms and runs (XXH3-128).
+    static std::int64_t reconcile_lock_key(std::string_view scope) {
+        const auto k = xxh3_128("concord/reconcile/v1/" + std::string(scope));
+        return static_cast<std::int64_t>(k.hi);
+    }
+
+    /// Takes the reconcile lock of `scope` without waiting: two reconcilers on one database (in any
+    /// process) must not both act. Throws errc::concurrent_reconcile naming the holder when another
+    /// connection, or this one, already holds it.
+    reconcile_lock lock_reconcile(std::string_view scope = "concord") {
+        const auto key = reconcile_lock_key(scope);
+        if (locks_held_ > 0)
+            throw error(errc::concurrent_reconcile, "another reconcile is running on this connection (database '" + name_ +
+                                                        "', scope '" + std::string(scope) + "')");
+        auto r = exec("SELECT pg_try_advisory_lock($1::bigint)", {std::to_string(key)});
+        if (r.get(0, 0) != std::optional<std::string_view>("t")) {
+            const auto u = static_cast<std::uint64_t>(key);
+            std::string who;
+            try {
+                auto h = exec("SELECT l.pid, coalesce(a.application_name, ''), coalesce(a.client_addr::text, 'local') "
+                              "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+                              "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+                              "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+                              "AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid AND l.objsubid = 1",
+                              {std::to_string(u >> 32), std::to_string(u & 0xffffffffULL)});
+                if (h.size() > 0)
+                    who = " (held by server process " + std::string(*h.get(0, 0)) +
+                          (h.get(0, 1)->empty() ? "" : ", application '" + std::string(*h.get(0, 1)) + "'") + ", client " +
+                          std::string(*h.get(0, 2)) + ")";
+            } catch (const store_error&) {
+            }
+            throw error(errc::concurrent_reconcile, "another reconcile is running on database '" + name_ + "', scope '" +
+                                                        std::string(scope) + "'" + who +
+                                                        ": this one did nothing; try again when it has finished");
+        }
+        ++locks_held_;
+        return reconcile_lock(*this, key);
+    }
+
+    /// A new connection to another database of the same server (same host, port, user): restore and
+    /// snapshot helpers run CREATE/DROP DATABASE from the maintenance database ("postgres").
+    std::unique_ptr<PGconn, detail::pg_conn_free> connect_to(const std::string& dbname) const {
+        return detail::pg_connect(conninfo_, &dbname);
+    }
+
+private:
+    static std::string head(std::string_view sql) {
+        std::string s(sql.substr(0, 60));
+        for (auto& c : s)
+            if (c == '\n') c = ' ';
+        return "'" + s + (sql.size() > 60 ? "...'" : "'");
+    }
+    store_error lost(const std::string& when, bool committing = false) {
+        const auto m = detail::pg_trim(PQerrorMessage(conn_.get()));
+        in_tx_ = false;
+        return store_error(errc::store_failure,
+                           "PostgreSQL connection to database '" + name_ + "' lost " + when +
+                               (committing ? " (the commit may or may not have happened" : " (an open transaction was rolled back by the server") +
+                               "; call reopen() and reconcile again): " + m);
+    }
+
+    std::string conninfo_;
+    std::string name_;
+    std::unique_ptr<PGconn, detail::pg_conn_free> conn_;
+    bool in_tx_ = false;
+    int locks_held_ = 0;
+    std::uint64_t epoch_ = 0;
+};
+
+} // namespace concord

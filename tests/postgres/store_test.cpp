@@ -1,0 +1,389 @@
+// postgres_store against a real PostgreSQL server: the store concept's behaviour (the reference is
+// memory_store), type round trips, a mapping onto an existing table, atomic commits, restores with
+// pg_dump/pg_restore and template copies, lost connections and the reconcile lock.
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <string>
+
+#include <boost/hana/define_struct.hpp>
+
+#include <concord/postgres/backup.hpp>
+#include <concord/postgres/database.hpp>
+#include <concord/postgres/store.hpp>
+
+#include "pg_support.hpp"
+
+using namespace concord;
+using concord::test::pg_fresh_database;
+
+namespace {
+
+struct order {
+    BOOST_HANA_DEFINE_STRUCT(order, (std::int64_t, id), (std::string, customer), (std::string, number),
+                             (std::int64_t, cents));
+};
+
+enum class tier : std::int16_t { free = 0, pro = 7 };
+
+struct everything {
+    BOOST_HANA_DEFINE_STRUCT(everything, (std::int64_t, id), (bool, flag), (std::int32_t, small), (std::uint64_t, big),
+                             (double, ratio), (float, f), (std::optional<std::string>, note),
+                             (std::optional<std::int64_t>, maybe), (tier, level), (std::string, text));
+};
+
+static_assert(store<postgres_store<order>>);
+
+key128 key(std::uint64_t n) { return key128{n, ~n}; }
+
+checkpoint cp(std::uint64_t gen, std::map<std::string, std::uint64_t> cursors = {}) {
+    return checkpoint{"0123456789abcdef0123456789abcdef", gen, std::move(cursors)};
+}
+
+} // namespace
+
+TEST_CASE("a new database has no entities, no links and no checkpoint", "[postgres][store]") {
+    pg_fresh_database fresh("empty");
+    postgres_database db(fresh.conninfo());
+    postgres_store<order> s(db, "orders");
+    CHECK(s.scan().empty());
+    CHECK(s.links().empty());
+    CHECK_FALSE(s.load_checkpoint());
+    CHECK(s.size() == 0);
+    CHECK(db.name() == fresh.name());
+}
+
+TEST_CASE("host helpers: put assigns ids, get, erase and scan in id order", "[postgres][store]") {
+    pg_fresh_database fresh("host");
+    postgres_database db(fresh.conninfo());
+    postgres_store<order> s(db, "orders");
+    const auto a = s.put({0, "acme", "A-1", 100});
+    const auto b = s.put({0, "acme", "A-2", 250});
+    CHECK(a != b);
+    CHECK(s.size() == 2);
+    REQUIRE(s.get(b));
+    CHECK(s.get(b)->number == "A-2");
+    CHECK(s.get(b)->id == b);
+    s.put({b, "acme", "A-2", 300});  // an edit at the same id
+    CHECK(s.get(b)->cents == 300);
+    CHECK(s.size() == 2);
+    s.put({40, "zeta", "Z-1", 1});  // an explicit id; later ids come after it
+    const auto c = s.put({0, "zeta", "Z-2", 2});
+    CHECK(c > 40);
+    auto all = s.scan();
+    REQUIRE(all.size() == 4);
+    CHECK(all[0].id < all[1].id);
+    CHECK(all[3].id == c);
+    CHECK(s.erase(a));
+    CHECK_FALSE(s.erase(a));
+    CHECK_FALSE(s.get(a));
+}
+
+TEST_CASE("commit applies upserts, removals, links and the checkpoint together", "[postgres][store]") {
+    pg_fresh_database fresh("commit");
+    postgres_database db(fresh.conninfo());
+    postgres_store<order> s(db, "orders");
+    const auto gone = s.put({0, "acme", "old", 1});
+    change_batch<order> b;
+    b.upserts.push_back({0, "acme", "new", 5});
+    b.removals.push_back(gone);
+    b.link_upserts.push_back({key(1), "rem_1", 1});
+    b.link_upserts.push_back({key(2), "rem_2", 1});
+    b.new_checkpoint = cp(1, {{"int/order", 17}, {"big", std::numeric_limits<std::uint64_t>::max()}});
+    s.commit(b);
+    auto rows = s.scan();
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].number == "new");
+    CHECK(rows[0].id != 0);
+    CHECK(s.links().size() == 2);
+    CHECK(s.load_checkpoint() == b.new_checkpoint);
+
+    change_batch<order> b2;  // link update and removal, checkpoint replaced (cursor dropped)
+    b2.link_upserts.push_back({key(1), "rem_1b", 2});
+    b2.link_removals.push_back(key(2));
+    b2.new_checkpoint = cp(2, {{"int/order", 20}});
+    s.commit(b2);
+    auto links = s.links();
+    REQUIRE(links.size() == 1);
+    CHECK(links[0] == concord::link{key(1), "rem_1b", 2});
+    CHECK(s.load_checkpoint() == b2.new_checkpoint);
+}
+
+TEST_CASE("a failing commit changes nothing", "[postgres][store]") {
+    pg_fresh_database fresh("atomic");
+    postgres_database db(fresh.conninfo());
+    postgres_store<order> s(db, "orders");
+    s.put({0, "acme", "A-1", 1});
+    change_batch<order> first;
+    first.link_upserts.push_back({key(1), "rem_1", 1});
+    first.new_checkpoint = cp(1);
+    s.commit(first);
+
+    change_batch<order> bad;
+    bad.upserts.push_back({0, "acme", "A-2", 2});
+    bad.link_upserts.push_back({key(9), "rem_9", 2});
+    bad.link_removals.push_back(key(1));
+    bad.new_checkpoint = cp(2);
+    bad.removals.push_back(9999);  // unknown: the whole batch is refused
+    try {
+        s.commit(bad);
+        FAIL("commit of a bad batch succeeded");
+    } catch (const store_error& e) {
+        CHECK(e.code() == errc::store_failure);
+        CHECK(std::string(e.what()).find("9999") != std::string::npos);
+    }
+    CHECK(s.size() == 1);
+    CHECK(s.links() == std::vector<concord::link>{{key(1), "rem_1", 1}});
+    CHECK(s.load_checkpoint() == first.new_checkpoint);
+    // The connection is usable after the rollback.
+    s.commit(first);
+}
+
+TEST_CASE("every supported member type round-trips", "[postgres][store]") {
+    pg_fresh_database fresh("types");
+    postgres_database db(fresh.conninfo());
+    postgres_store<everything> s(db, "everything");
+    everything a{0, true, -2147483647 - 1, std::numeric_limits<std::uint64_t>::max(), 0.1, 1.5f, std::nullopt, -42,
+                 tier::pro, "quote ' \" back\\slash, ünïcødé"};
+    everything b{0, false, 7, 0, std::numeric_limits<double>::infinity(), -0.0f, std::string(""), std::nullopt,
+                 tier::free, ""};
+    everything c{0, false, 0, 1, std::nan(""), 0.f, std::string("x"), 0, tier::free, "\t\n"};
+    a.id = s.put(a);
+    b.id = s.put(b);
+    c.id = s.put(c);
+    auto rows = s.scan();
+    REQUIRE(rows.size() == 3);
+    CHECK(fingerprint(rows[0]) == fingerprint(a));
+    CHECK(fingerprint(rows[1]) == fingerprint(b));
+    CHECK(fingerprint(rows[2]) == fingerprint(c));
+    CHECK(rows[0].note == std::nullopt);
+    CHECK(rows[1].note == std::string(""));
+    CHECK(rows[0].big == std::numeric_limits<std::uint64_t>::max());
+    CHECK(std::isnan(rows[2].ratio));
+    CHECK(rows[0].text == a.text);
+}
+
+TEST_CASE("links are kept per table, the checkpoint is one per database", "[postgres][store]") {
+    pg_fresh_database fresh("scopes");
+    postgres_database db(fresh.conninfo());
+    postgres_store<order> orders(db, "orders");
+    postgres_store<order> refunds(db, "refunds");
+    change_batch<order> b;
+    b.link_upserts.push_back({key(1), "ord_1", 1});
+    b.new_checkpoint = cp(1, {{"orders", 3}});
+    orders.commit(b);
+    CHECK(orders.links().size() == 1);
+    CHECK(refunds.links().empty());
+    CHECK(refunds.load_checkpoint() == b.new_checkpoint);
+    refunds.put({0, "acme", "R-1", -5});
+    CHECK(orders.size() == 0);
+    CHECK(refunds.size() == 1);
+}
+
+TEST_CASE("an entity mapped onto an existing table with other column names", "[postgres][store][mapping]") {
+    pg_fresh_database fresh("mapping");
+    postgres_database db(fresh.conninfo());
+    db.exec("CREATE SCHEMA legacy");
+    db.exec("CREATE TABLE legacy.sales_orders (order_no SERIAL PRIMARY KEY, cust TEXT NOT NULL, ref TEXT NOT NULL, "
+            "amount_cents BIGINT NOT NULL, created TIMESTAMPTZ NOT NULL DEFAULT now())");
+    db.exec("INSERT INTO legacy.sales_orders (cust, ref, amount_cents) VALUES ('acme', 'L-1', 10), ('bolt', 'L-2', 20)");
+    postgres_table_mapping m{"legacy.sales_orders", {{"id", "order_no"}, {"customer", "cust"}, {"number", "ref"}, {"cents", "amount_cents"}}, ""};
+    postgres_store<order> s(db, m);
+    auto rows = s.scan();
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[1].customer == "bolt");
+    CHECK(rows[1].number == "L-2");
+    CHECK(rows[1].cents == 20);
+    const auto id = s.put({0, "cato", "L-3", 30});  // the table's own serial assigns the id
+    CHECK(id == 3);
+    s.put({10, "dion", "L-10", 40});
+    CHECK(s.put({0, "eve", "L-11", 50}) == 11);  // the serial is kept ahead of explicit ids
+    auto n = db.exec("SELECT count(*) FROM legacy.sales_orders WHERE created IS NOT NULL");
+    CHECK(*n.get(0, 0) == "5");  // columns concord does not know keep their defaults
+    CHECK(db.exec("SELECT 1 FROM information_schema.tables WHERE table_name = 'sales_orders'").size() == 1);
+    CHECK(db.exec("SELECT 1 FROM information_schema.tables WHERE table_name IN ('order', 'orders')").size() == 0);
+
+    SECTION("a missing column is a typed error naming the mapping") {
+        postgres_table_mapping bad{"legacy.sales_orders", {{"customer", "customer_name"}}, ""};
+        try {
+            postgres_store<order> s2(db, bad);
+            FAIL("mapping onto missing columns succeeded");
+        } catch (const error& e) {
+            CHECK(e.code() == errc::invalid_argument);
+            CHECK(std::string(e.what()).find("customer_name") != std::string::npos);
+        }
+    }
+    SECTION("a mapping naming a member the entity lacks is refused") {
+        postgres_table_mapping bad{"legacy.sales_orders", {{"colour", "cust"}}, ""};
+        CHECK_THROWS_AS(postgres_store<order>(db, bad), error);
+    }
+    SECTION("a NULL in a column of a non-optional member is reported, not defaulted") {
+        db.exec("ALTER TABLE legacy.sales_orders ALTER COLUMN cust DROP NOT NULL");
+        db.exec("UPDATE legacy.sales_orders SET cust = NULL WHERE order_no = 1");
+        try {
+            (void)s.scan();
+            FAIL("NULL read into a std::string");
+        } catch (const store_error& e) {
+            CHECK(std::string(e.what()).find("cust") != std::string::npos);
+            CHECK(std::string(e.what()).find("NULL") != std::string::npos);
+        }
+    }
+}
+
+TEST_CASE("a checkpoint concord did not write is checkpoint_corrupt", "[postgres][store]") {
+    pg_fresh_database fresh("corrupt");
+    postgres_database db(fresh.conninfo());
+    postgres_store<order> s(db, "orders");
+    db.exec("INSERT INTO concord_checkpoint (lineage, generation) VALUES ('not a lineage', 3)");
+    try {
+        (void)s.load_checkpoint();
+        FAIL("corrupt checkpoint accepted");
+    } catch (const store_error& e) {
+        CHECK(e.code() == errc::checkpoint_corrupt);
+    }
+}
+
+TEST_CASE("pg_dump / pg_restore rewinds entities, links, checkpoint and ids", "[postgres][store][restore]") {
+    pg_fresh_database fresh("dump");
+    postgres_database db(fresh.conninfo());
+    postgres_store<order> s(db, "orders");
+    s.put({0, "acme", "A-1", 1});
+    change_batch<order> b;
+    b.link_upserts.push_back({key(1), "rem_1", 1});
+    b.new_checkpoint = cp(1, {{"c", 5}});
+    s.commit(b);
+    const auto file = std::filesystem::temp_directory_path() / ("concord-dump-" + fresh.name() + ".pgdump");
+    postgres_dump(db, file);
+
+    const auto later = s.put({0, "acme", "A-2", 2});
+    change_batch<order> b2;
+    b2.link_upserts.push_back({key(2), "rem_2", 2});
+    b2.new_checkpoint = cp(2, {{"c", 9}});
+    s.commit(b2);
+    db.exec("CREATE TABLE host_made_later (x INT)");
+
+    postgres_restore(db, file);
+    CHECK(s.size() == 1);
+    CHECK(s.links() == std::vector<concord::link>{{key(1), "rem_1", 1}});
+    CHECK(s.load_checkpoint() == b.new_checkpoint);
+    CHECK(s.put({0, "acme", "A-3", 3}) == later);  // ids are reusable after a restore, as in memory_store
+    CHECK(db.exec("SELECT 1 FROM information_schema.tables WHERE table_name = 'host_made_later'").size() == 1);
+    std::filesystem::remove(file);
+
+    SECTION("a missing or broken backup file is a typed error and changes nothing") {
+        CHECK_THROWS_AS(postgres_restore(db, file), store_error);
+        {
+            std::ofstream junk(file);
+            junk << "not a dump";
+        }
+        try {
+            postgres_restore(db, file);
+            FAIL("restored from junk");
+        } catch (const store_error& e) {
+            CHECK(std::string(e.what()).find("pg_restore") != std::string::npos);
+        }
+        std::filesystem::remove(file);
+        CHECK(s.size() == 2);
+    }
+}
+
+TEST_CASE("a template snapshot restores the whole database under its name", "[postgres][store][restore]") {
+    pg_fresh_database fresh("tmpl");
+    const std::string snap = fresh.name() + "_snap";
+    postgres_database db(fresh.conninfo());
+    postgres_store<order> s(db, "orders");
+    s.put({0, "acme", "A-1", 1});
+    change_batch<order> b;
+    b.new_checkpoint = cp(1);
+    s.commit(b);
+    postgres_snapshot(db, snap);
+    CHECK(db.connected());
+    s.put({0, "acme", "A-2", 2});
+    b.new_checkpoint = cp(2);
+    s.commit(b);
+    postgres_restore_snapshot(db, snap);
+    CHECK(db.connected());
+    CHECK(db.name() == fresh.name());
+    CHECK(s.size() == 1);
+    CHECK(s.load_checkpoint()->generation == 1);
+    postgres_restore_snapshot(db, snap);  // the snapshot is kept: restoring twice works
+    CHECK(s.size() == 1);
+
+    SECTION("another session on the database makes the copy fail, and the database is untouched") {
+        postgres_database other(fresh.conninfo());
+        CHECK_THROWS_AS(postgres_restore_snapshot(db, snap), store_error);
+        CHECK(db.connected());
+        CHECK(s.size() == 1);
+    }
+    postgres_drop_snapshot(db, snap);
+    CHECK(db.exec("SELECT 1 FROM pg_database WHERE datname = $1", {snap}).size() == 0);
+}
+
+TEST_CASE("a lost connection is a store_error saying so, and reopen() resumes", "[postgres][store][connection]") {
+    pg_fresh_database fresh("lost");
+    postgres_database db(fresh.conninfo());
+    postgres_store<order> s(db, "orders");
+    s.put({0, "acme", "A-1", 1});
+    postgres_database killer(fresh.conninfo());
+    killer.exec("SELECT pg_terminate_backend($1)", {std::to_string(db.backend_pid())});
+    try {
+        (void)s.scan();
+        FAIL("scan on a terminated connection succeeded");
+    } catch (const store_error& e) {
+        CHECK(e.code() == errc::store_failure);
+        CHECK(std::string(e.what()).find("lost") != std::string::npos);
+        CHECK(std::string(e.what()).find("reopen()") != std::string::npos);
+    }
+    CHECK_FALSE(db.connected());
+    CHECK_THROWS_AS(s.put({0, "acme", "A-2", 2}), store_error);
+    db.reopen();
+    CHECK(s.size() == 1);
+}
+
+TEST_CASE("connecting to a server that is not there is a store_error", "[postgres][store][connection]") {
+    try {
+        postgres_database db("host=127.0.0.1 port=1 dbname=nowhere connect_timeout=2");
+        FAIL("connected to nothing");
+    } catch (const store_error& e) {
+        CHECK(e.code() == errc::store_failure);
+        CHECK(std::string(e.what()).find("cannot connect") != std::string::npos);
+    }
+    CHECK_THROWS_AS(postgres_database("this is = = not a conninfo"), store_error);
+}
+
+TEST_CASE("the reconcile lock: one holder per database, freed by release or by a dead connection",
+          "[postgres][lock]") {
+    pg_fresh_database fresh("lock");
+    postgres_database a(fresh.conninfo());
+    postgres_database b(fresh.conninfo());
+    {
+        auto held = a.lock_reconcile();
+        try {
+            (void)b.lock_reconcile();
+            FAIL("two holders of the reconcile lock");
+        } catch (const error& e) {
+            CHECK(e.code() == errc::concurrent_reconcile);
+            CHECK(std::string(e.what()).find("another reconcile is running") != std::string::npos);
+            CHECK(std::string(e.what()).find(std::to_string(a.backend_pid())) != std::string::npos);
+        }
+        CHECK_THROWS_AS(a.lock_reconcile(), error);  // not re-entrant on one connection either
+        auto other_scope = b.lock_reconcile("another-integration");  // scopes are independent
+    }
+    { auto again = b.lock_reconcile(); }  // released
+    auto held = a.lock_reconcile();
+    postgres_database killer(fresh.conninfo());
+    killer.exec("SELECT pg_terminate_backend($1)", {std::to_string(a.backend_pid())});
+    // The server frees the lock of a dead session; wait until it noticed.
+    for (int i = 0; i < 100; ++i) {
+        if (killer.exec("SELECT 1 FROM pg_stat_activity WHERE pid = $1", {std::to_string(a.backend_pid())}).size() == 0) break;
+        ::usleep(20000);
+    }
+    auto taken = b.lock_reconcile();
+    held.release();  // harmless on the dead connection
+    CHECK(taken.key() == postgres_database::reconcile_lock_key("concord"));
+}
