@@ -62,7 +62,9 @@ struct reconciler_options {
 /// simulate a crash.
 using step_hook = std::function<void(std::string_view)>;
 
-template <entity E, store Store, remote_source Remote, class Identity, class Policy>
+// Store and Remote are unconstrained on purpose: the static_asserts below then tell a user whose
+// type falls short what to add, where a concept constraint would only say "constraints not satisfied".
+template <entity E, class Store, class Remote, class Identity, class Policy>
 class reconciler {
     static_assert(detail::check_store<Store>());
     static_assert(detail::check_remote_source<Remote>());
@@ -135,12 +137,19 @@ public:
     // ----------------------------------------------------------------------------------- decisions
 
     /// Records the user's answer to a decision of `p`. Answering twice with the same choice changes
-    /// nothing; a choice the decision does not offer is errc::decision_unknown.
+    /// nothing; a choice the decision does not offer is errc::decision_unknown; a different choice for
+    /// an already answered decision is errc::invalid_argument (answers are final: they outlive restores).
     void answer(const plan_type& p, std::string_view decision_id, resolution choice) {
         for (const auto& d : p.decisions) {
             if (d.id != decision_id) continue;
             for (const auto& o : d.options)
                 if (o.choice == choice) {
+                    if (auto prev = book_answer_(decision_id)) {
+                        if (*prev == choice) return;  // idempotent
+                        throw error(errc::invalid_argument, "decision " + std::string(decision_id) +
+                                                                " was already answered '" +
+                                                                std::string(to_string(*prev)) + "'; answers are final");
+                    }
                     book_record_(decision_id, choice);
                     return;
                 }
@@ -150,10 +159,19 @@ public:
         throw error(errc::decision_unknown, "no open decision with id " + std::string(decision_id));
     }
 
-    /// Answers every open decision of `p` with `ask(decision) -> resolution` (a callback or a prompt).
+    /// Answers every open decision of `p` with `ask(decision) -> resolution` (a callback or a
+    /// terminal_prompt). A callback returning resolution::ask leaves that decision open. Returns the
+    /// number of decisions answered.
     template <class F>
-    void answer_all(const plan_type& p, F&& ask) {
-        for (const auto& d : p.decisions) answer(p, d.id, ask(d));
+    std::size_t answer_all(const plan_type& p, F&& ask) {
+        std::size_t n = 0;
+        for (const auto& d : p.decisions) {
+            const resolution r = ask(d);
+            if (r == resolution::ask) continue;
+            answer(p, d.id, r);
+            ++n;
+        }
+        return n;
     }
 
     // ----------------------------------------------------------------------------------- apply

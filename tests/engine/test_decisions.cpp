@@ -1,0 +1,306 @@
+// Policies composed per case, user-written policies, ask_user decisions (callback, terminal prompt,
+// persisted answers), blocking, the factory, and the cases_of view.
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+
+#include <concord/decisions.hpp>
+#include <concord/prompt.hpp>
+
+#include "fixture.hpp"
+
+using namespace engine_test;
+using concord::case_kind;
+using concord::resolution;
+namespace policy = concord::policy;
+
+namespace {
+
+/// Orphans of sku "A" (can take money) and "B" (cannot), made by a restore; a never-pushed local
+/// item "C"; a duplicate "D".
+void restored_world(world& w) {
+    w.db.put(make_item("D", "dup"));
+    w.sync<policy::trust_local>();
+    auto backup = w.db.snapshot();
+    w.remote.set_takes_money(true);
+    w.db.put(make_item("A", "plan that charges"));
+    w.sync<policy::trust_local>();
+    w.remote.set_takes_money(false);
+    w.db.put(make_item("B", "plain"));
+    w.sync<policy::trust_local>();
+    const auto d = w.active("D").at(0);
+    w.remote.put_external(d.value, d.meta);  // a second object of ours for D (a run without idempotency)
+    w.db.restore(backup);
+    w.db.put(make_item("C", "new"));
+}
+
+std::string slurp(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+/// A user-written strategy: ask only about orphans that can still take money, trust local otherwise.
+struct guard_money {
+    template <class E>
+    resolution decide(const concord::classified<E>& c, const concord::timeline_status& t) const {
+        if (c.kind == case_kind::orphan && c.takes_money()) return resolution::ask;
+        return policy::trust_local{}.decide(c, t);
+    }
+};
+
+template <class St, class Re, class Id>
+constexpr bool factory_without_policy =
+    requires(St& s, Re& r, concord::reconciler_options o, Id id) { concord::make_reconciler(s, r, o, id); };
+template <class P, class St, class Re, class Id>
+constexpr bool factory_with_policy =
+    requires(St& s, Re& r, concord::reconciler_options o, Id id) { concord::make_reconciler<P>(s, r, o, id); };
+
+} // namespace
+
+TEST_CASE("make_reconciler deduces entity, store, remote and identity; the policy has no default", "[factory]") {
+    using St = concord::memory_store<item>;
+    using Re = concord::memory_remote<item>;
+    STATIC_REQUIRE(!factory_without_policy<St, Re, sku_identity>);
+    STATIC_REQUIRE(factory_with_policy<policy::trust_local, St, Re, sku_identity>);
+    world w;
+    auto r = concord::make_reconciler(w.db, w.remote, options(), sku_identity{}, guard_money{});  // policy by value
+    STATIC_REQUIRE(std::is_same_v<decltype(r), concord::reconciler<item, St, Re, sku_identity, guard_money>>);
+    STATIC_REQUIRE(concord::conflict_policy<guard_money, item>);
+    STATIC_REQUIRE(concord::conflict_policy<policy::per_case<policy::trust_local, policy::case_<concord::orphan, policy::ask_user>>, item>);
+    auto bad = options();
+    bad.owner.integration = "a:b";
+    CHECK_THROWS_AS(concord::make_reconciler<policy::trust_local>(w.db, w.remote, bad, sku_identity{}), concord::error);
+}
+
+TEST_CASE("per_case: ask about orphans and duplicates, trust local for the rest", "[per_case]") {
+    using P = policy::per_case<policy::trust_local, policy::case_<concord::orphan, policy::ask_user>,
+                               policy::case_<concord::duplicate, policy::ask_user>>;
+    world w;
+    restored_world(w);
+    auto r = w.reconciler<P>();
+    auto session = concord::begin_session(w.witness, w.db);
+    auto p = r.plan(session);
+    CHECK(p.count(case_kind::orphan) == 2);
+    CHECK(p.count(case_kind::duplicate) == 1);
+    CHECK(p.count(case_kind::local_only) == 1);
+    REQUIRE(p.decisions.size() == 3);
+    for (const auto& d : p.decisions) CHECK((d.kind == case_kind::orphan || d.kind == case_kind::duplicate));
+
+    // cases_of: a range-v3 view over the plan's cases of one kind.
+    std::size_t orphans = 0;
+    for (const auto& c : concord::cases_of(p, case_kind::orphan)) {
+        CHECK(c.kind == case_kind::orphan);
+        CHECK(!c.local);
+        ++orphans;
+    }
+    CHECK(orphans == 2);
+    CHECK(std::ranges::distance(concord::cases_of(p, case_kind::local_only)) == 1);
+    CHECK(std::ranges::distance(concord::cases_of(p, case_kind::in_sync)) == 0);  // counted, not listed
+
+    auto rep = r.apply(p, session);
+    session.commit();
+    // Only C (local_only, trusted local) had a remote effect; everything under a decision is blocked.
+    REQUIRE(rep.actions.size() == 1);
+    CHECK(rep.actions[0].action == "create_remote");
+    CHECK(w.active("C").size() == 1);
+    CHECK(w.active("A").size() == 1);
+    CHECK(w.active("B").size() == 1);
+    CHECK(w.active("D").size() == 2);
+    CHECK(w.remote.stats().cancels == 0);
+}
+
+TEST_CASE("a user-written policy: ask only about orphans that can take money", "[custom]") {
+    world w;
+    restored_world(w);
+    auto r = w.reconciler<guard_money>();
+    auto session = concord::begin_session(w.witness, w.db);
+    auto p = r.plan(session);
+    REQUIRE(p.decisions.size() == 1);
+    CHECK(p.decisions[0].kind == case_kind::orphan);
+    CHECK(p.decisions[0].summary.find("[can take money]") != std::string::npos);
+    CHECK(p.decisions[0].options.at(0).effect.find("can still take money") != std::string::npos);
+    r.apply(p, session);
+    session.commit();
+    CHECK(w.active("A").size() == 1);  // blocked, still there
+    CHECK(w.active("B").empty());      // trusted local: cancelled
+    CHECK(w.active("D").size() == 1);  // keep the oldest
+    CHECK(w.active("C").size() == 1);
+}
+
+TEST_CASE("ask_user: blocked entities are untouched until answered, then resolved once", "[decisions]") {
+    world w;
+    restored_world(w);
+    auto r = w.reconciler<policy::ask_user>();
+    for (int run = 0; run < 3; ++run) {  // however often the host reconciles, nothing happens to them
+        auto rep = r.reconcile(w.witness);
+        CHECK(rep.decisions.size() == 4);
+        CHECK(rep.actions.empty());
+    }
+    CHECK(w.remote.stats().cancels == 0);
+    CHECK(w.remote.stats().creates == 3);  // D, A, B (the duplicate came from outside)
+    CHECK(w.active("A").size() == 1);
+    CHECK(w.active("D").size() == 2);
+    CHECK(!w.local("A"));
+
+    SECTION("answered by a callback") {
+        auto session = concord::begin_session(w.witness, w.db);
+        auto p = r.plan(session);
+        const auto n = r.answer_all(p, [](const concord::decision<item>& d) {
+            switch (d.kind) {
+            case case_kind::orphan: return resolution::import_local;
+            case case_kind::duplicate: return resolution::keep_oldest;
+            case case_kind::local_only: return resolution::create_remote;
+            default: return resolution::ask;
+            }
+        });
+        CHECK(n == 4);
+        // Answering twice with the same choice changes nothing; a different choice is refused.
+        const auto id = p.decisions.at(0).id;
+        const auto first = *std::find_if(p.decisions.begin(), p.decisions.end(), [&](auto& d) { return d.id == id; });
+        CHECK_NOTHROW(r.answer(p, id, first.kind == case_kind::orphan ? resolution::import_local
+                                                                      : first.kind == case_kind::duplicate
+                                                                            ? resolution::keep_oldest
+                                                                            : resolution::create_remote));
+        CHECK_THROWS_AS(r.answer(p, "no-such-decision", resolution::keep), concord::error);
+        CHECK_THROWS_AS(r.answer(p, id, resolution::report), concord::error);
+
+        // The answers apply on the next plan.
+        auto p2 = r.plan(session);
+        CHECK(p2.decisions.empty());
+        r.apply(p2, session);
+        session.commit();
+        CHECK(w.local("A"));
+        CHECK(w.local("B"));
+        CHECK(w.active("D").size() == 1);
+        CHECK(w.active("C").size() == 1);
+        CHECK(w.remote.stats().creates == 4);
+        auto again = r.reconcile(w.witness);
+        CHECK(again.actions.empty());
+        CHECK(again.decisions.empty());
+        CHECK(w.remote.stats().creates == 4);
+    }
+
+    SECTION("a different answer after the first is refused") {
+        auto session = concord::begin_session(w.witness, w.db);
+        auto p = r.plan(session);
+        const auto& d = p.decisions.at(0);
+        const auto opts = concord::options_for(d.kind);
+        r.answer(p, d.id, opts[0]);
+        r.answer(p, d.id, opts[0]);
+        try {
+            r.answer(p, d.id, opts[1]);
+            FAIL("a second, different answer was accepted");
+        } catch (const concord::error& e) {
+            CHECK(e.code() == concord::errc::invalid_argument);
+            CHECK(std::string(e.what()).find("already answered") != std::string::npos);
+        }
+        CHECK(r.plan(session).decisions.size() == 3);
+    }
+}
+
+TEST_CASE("terminal prompt: scripted answers, retries on nonsense, skip, end of input", "[prompt]") {
+    world w;
+    restored_world(w);
+    auto r = w.reconciler<policy::ask_user>();
+    auto session = concord::begin_session(w.witness, w.db);
+    auto p = r.plan(session);
+    REQUIRE(p.decisions.size() == 4);
+    // Decisions come in identity order; answer by number, by name, after nonsense, and skip one.
+    std::istringstream in("banana\n1\n  2  \ns\nkeep_oldest\n");
+    std::ostringstream out;
+    std::vector<case_kind> kinds;
+    for (const auto& d : p.decisions) kinds.push_back(d.kind);
+    concord::terminal_prompt prompt(in, out);
+    // keep_oldest only fits a duplicate: make the script fit whichever decision comes last.
+    if (kinds.back() != case_kind::duplicate) {
+        in.str("banana\n1\n  2  \ns\n1\n");
+    }
+    const auto n = r.answer_all(p, prompt);
+    CHECK(n == 3);
+    CHECK(prompt.answered() == 3);
+    const auto text = out.str();
+    CHECK(text.find("'banana' is not an option") != std::string::npos);
+    CHECK(text.find("[1] ") != std::string::npos);
+    CHECK(text.find("left open") != std::string::npos);
+    for (const auto& d : p.decisions) CHECK(text.find(d.summary) != std::string::npos);
+    CHECK(r.plan(session).decisions.size() == 1);  // the skipped one stays open
+
+    std::istringstream empty("");
+    concord::terminal_prompt dry(empty, out);
+    auto p2 = r.plan(session);
+    try {
+        r.answer_all(p2, dry);
+        FAIL("end of input was taken as an answer");
+    } catch (const concord::error& e) {
+        CHECK(e.code() == concord::errc::invalid_argument);
+    }
+}
+
+TEST_CASE("decisions persisted in a file book and answered later, surviving a restore", "[decisions][file]") {
+    const auto dir = std::filesystem::temp_directory_path() / ("concord-engine-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const auto book_path = concord::file_decision_book::beside(dir / "shop.db");
+    std::filesystem::remove(book_path);
+    world w;
+    make_item("x");
+    w.sync<policy::trust_local>();
+    auto backup = w.db.snapshot();
+    w.db.put(make_item("A"));
+    w.sync<policy::trust_local>();
+    w.db.restore(backup);  // A is now an orphan
+
+    std::string open_id;
+    {  // run 1: the host reconciles unattended and reports the open decision
+        concord::file_decision_book book(book_path);
+        auto r = w.reconciler<policy::ask_user>();
+        r.use_decision_book(book);
+        auto rep = r.reconcile(w.witness);
+        REQUIRE(rep.decisions.size() == 1);
+        open_id = rep.decisions[0].id;
+        CHECK(rep.json().find(open_id) != std::string::npos);
+        CHECK(book.size() == 0);
+    }
+    {  // later: the user answers (another process)
+        concord::file_decision_book book(book_path);
+        auto r = w.reconciler<policy::ask_user>();
+        r.use_decision_book(book);
+        auto session = concord::begin_session(w.witness, w.db);
+        auto p = r.plan(session);
+        REQUIRE(p.decisions.size() == 1);
+        CHECK(p.decisions[0].id == open_id);  // stable id across runs
+        r.answer(p, open_id, resolution::import_local);
+        const auto written = slurp(book_path);
+        CHECK(written.find(open_id + " import_local") != std::string::npos);
+        r.answer(p, open_id, resolution::import_local);  // twice: nothing changes
+        CHECK(slurp(book_path) == written);
+    }
+    auto before_apply = w.db.snapshot();
+    {  // run 3: a fresh reconciler reads the answer and applies it
+        concord::file_decision_book book(book_path);
+        auto r = w.reconciler<policy::ask_user>();
+        r.use_decision_book(book);
+        auto rep = r.reconcile(w.witness);
+        CHECK(rep.decisions.empty());
+        CHECK(w.local("A"));
+    }
+    {  // the user restores again: the answer is outside the restore scope and still applies
+        w.db.restore(before_apply);
+        CHECK(!w.local("A"));
+        concord::file_decision_book book(book_path);
+        auto r = w.reconciler<policy::ask_user>();
+        r.use_decision_book(book);
+        auto rep = r.reconcile(w.witness);
+        CHECK(rep.decisions.empty());
+        CHECK(w.local("A"));
+        CHECK(r.reconcile(w.witness).actions.empty());
+    }
+    CHECK(w.remote.stats().creates == 1);
+    CHECK(w.remote.stats().cancels == 0);
+    std::filesystem::remove_all(dir);
+}
