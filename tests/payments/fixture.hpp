@@ -31,6 +31,10 @@ struct memory_db {
         concord::memory_store<pay::charge>::snapshot_type charges;
     };
     backup_type backup() const { return {plans.snapshot(), charges.snapshot()}; }
+    using witness_type = concord::memory_witness;
+    using book_type = concord::memory_decision_book;
+    witness_type make_witness() const { return {}; }
+    book_type make_book() const { return {}; }
     void restore(const backup_type& b) {
         plans.restore(b.plans);
         charges.restore(b.charges);
@@ -44,21 +48,17 @@ template <class Db>
 struct world {
     using plans_store = std::remove_reference_t<decltype(std::declval<Db&>().plans)>;
     using charges_store = std::remove_reference_t<decltype(std::declval<Db&>().charges)>;
-    using gateway_type = pay::gateway<concord::memory_witness, plans_store, charges_store>;
+    using gateway_type = pay::gateway<typename Db::witness_type, plans_store, charges_store>;
 
     concord::manual_clock clock;
     pay::provider bank{[this] { return clock.now(); }};
     Db db;
-    concord::memory_witness witness;
-    concord::memory_decision_book book;
+    typename Db::witness_type witness{db.make_witness()};
+    typename Db::book_type book{db.make_book()};
     concord::owner_tag owner{"shop-1", "payments"};
     gateway_type gw{bank, witness, db.plans, db.charges, {.owner = owner}};
 
     world() { gw.use_clock(clock); }
-    template <class... A>
-    explicit world(A&&... a) : db(std::forward<A>(a)...) {
-        gw.use_clock(clock);
-    }
 
     static pay::payment_plan monthly(std::string customer, std::string ref, std::int64_t cents) {
         return {0, std::move(customer), std::move(ref), cents, month};
