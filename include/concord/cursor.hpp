@@ -1,0 +1,253 @@
+#pragma once
+// Incremental cursor paging ("next N with seq > X") that refuses bad pages, scans bounded by
+// creation time, and the small pieces the inbound and mirror shapes share: a plan restricted to the
+// identities a partial listing saw, and the final checkpoint write carrying the cursor and the
+// commit time.
+//
+// What each scan can see (docs/scans.md has the long form):
+//  * a cursor over seq (an id watermark) sees records *created* (or, at remotes that move a record
+//    to a new seq on every write, *written*) since the cursor; it never sees a remote delete;
+//  * a bounded scan by creation time sees only what was created since that time: after a restore,
+//    every object a lost generation created is younger than the restored checkpoint's commit time,
+//    so orphans of the lost generations are found without listing everything;
+//  * only a full scan (or range checksums) sees everything, deletes included.
+//
+// Every refusal is a concord::error with errc::bad_page or errc::cursor_rejected whose message names
+// the cursor and the recovery: a full re-scan (the listing from the start, which also resets the
+// cursor). Nothing is classified or acted upon from a listing that was refused.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include <concord/concepts/remote_source.hpp>
+#include <concord/entity.hpp>
+#include <concord/error.hpp>
+#include <concord/paging.hpp>
+#include <concord/records.hpp>
+#include <concord/timeline.hpp>
+
+namespace concord {
+
+/// The recovery every cursor error names, so a log reader knows what to do next.
+inline constexpr std::string_view full_rescan_recovery =
+    "recovery: run a full re-scan (list from the start, which also resets the cursor); nothing was classified or "
+    "acted upon from this listing";
+
+/// Checkpoint cursor entry holding the commit time (Unix seconds) of the checkpoint it is part of.
+/// After a restore, every generation the restore lost began after this time, so a creation-time
+/// bounded scan from it finds every object the lost generations created.
+inline constexpr std::string_view commit_time_cursor = "concord/committed_at";
+
+/// Seconds since the Unix epoch from the system clock: the default clock of the shapes.
+inline std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+/// The cursor `name` of a checkpoint, if the checkpoint exists and has one.
+inline std::optional<std::uint64_t> cursor_of(const std::optional<checkpoint>& cp, std::string_view name) {
+    if (!cp) return std::nullopt;
+    auto it = cp->cursors.find(std::string(name));
+    if (it == cp->cursors.end()) return std::nullopt;
+    return it->second;
+}
+
+/// The commit time a checkpoint carries (written by the shapes' final commit), if any.
+inline std::optional<std::int64_t> commit_time_of(const std::optional<checkpoint>& cp) {
+    auto c = cursor_of(cp, commit_time_cursor);
+    if (!c) return std::nullopt;
+    return static_cast<std::int64_t>(*c);
+}
+
+/// Where an orphan scan after a restore may start: the restored checkpoint's commit time minus
+/// `clock_skew_seconds` (host and remote clocks differ). nullopt when the verdict is not `restored`
+/// or the checkpoint carries no commit time: then only a full scan is safe.
+inline std::optional<std::int64_t> restore_scan_bound(const timeline_status& st, std::int64_t clock_skew_seconds = 300) {
+    if (st.kind != verdict::restored) return std::nullopt;
+    auto t = commit_time_of(st.store);
+    if (!t) return std::nullopt;
+    return *t - clock_skew_seconds;
+}
+
+namespace detail {
+
+/// Validates one page of a listing that continues after `after`, with context for the message.
+template <class E>
+void check_cursor_page(const page<E>& p, std::optional<std::uint64_t> after, std::size_t limit,
+                       std::unordered_set<std::string>& seen, std::string_view what) {
+    auto fail = [&](const std::string& why) {
+        throw error(errc::bad_page, std::string(what) + " after cursor " + (after ? std::to_string(*after) : "(start)") +
+                                        ": " + why + "; " + std::string(full_rescan_recovery));
+    };
+    if (p.items.size() > limit)
+        fail("the page holds " + std::to_string(p.items.size()) + " records, " + std::to_string(limit) + " were asked for");
+    if (p.has_more && p.items.empty()) fail("the remote says more records follow but sent none, so the cursor cannot advance");
+    std::optional<std::uint64_t> prev = after;
+    for (const auto& r : p.items) {
+        if (r.remote_id.empty()) fail("the record with seq " + std::to_string(r.seq) + " has an empty remote id");
+        if (prev && r.seq < *prev)
+            fail("ids go backwards: seq " + std::to_string(r.seq) + " after " + std::to_string(*prev) + " (remote id '" +
+                 r.remote_id + "')");
+        if (prev && r.seq == *prev)
+            fail("seq " + std::to_string(r.seq) + " is repeated (remote id '" + r.remote_id + "')");
+        if (!seen.insert(r.remote_id).second)
+            fail("remote id '" + r.remote_id + "' is listed twice (now with seq " + std::to_string(r.seq) + ")");
+        prev = r.seq;
+    }
+}
+
+template <class F>
+auto call_remote(F&& f, std::optional<std::uint64_t> after, std::string_view what) {
+    try {
+        return f();
+    } catch (const error& e) {
+        if (e.code() != errc::cursor_rejected) throw;
+        std::throw_with_nested(error(errc::cursor_rejected, std::string(what) + ": the remote no longer accepts cursor " +
+                                                                (after ? std::to_string(*after) : "(start)") + " (" +
+                                                                e.what() + "); " + std::string(full_rescan_recovery)));
+    }
+}
+
+} // namespace detail
+
+/// Incremental pull: every record with seq > after (all when nullopt), page by page. Refuses, with
+/// errc::bad_page, a page larger than asked, ids going backwards, a repeated seq or remote id, an
+/// empty remote id and "more follow" with an empty page; a remote that throws errc::cursor_rejected
+/// (an expired or pruned cursor) is reported with the cursor. `stats` counts calls and rows.
+template <remote_source R>
+std::vector<remote_record<typename R::entity_type>> pull_since(R& remote, std::optional<std::uint64_t> after,
+                                                               std::size_t page_size, listing_stats* stats = nullptr) {
+    if (page_size == 0) throw error(errc::invalid_argument, "page size must be at least 1");
+    std::vector<remote_record<typename R::entity_type>> out;
+    std::unordered_set<std::string> seen;
+    for (;;) {
+        auto p = detail::call_remote([&] { return remote.list(after, page_size); }, after, "incremental pull");
+        if (stats) {
+            ++stats->calls;
+            stats->rows += p.items.size();
+        }
+        detail::check_cursor_page(p, after, page_size, seen, "incremental pull");
+        for (auto& r : p.items) {
+            after = r.seq;
+            out.push_back(std::move(r));
+        }
+        if (!p.has_more) break;
+    }
+    return out;
+}
+
+/// Bounded scan: every record created at or after `since` (remote clock, seconds), through the
+/// remote's creation-time filter, with the same page checks as pull_since.
+template <remote_source R>
+    requires remote_can_list_since<R>
+std::vector<remote_record<typename R::entity_type>> list_created_since_all(R& remote, std::int64_t since,
+                                                                           std::size_t page_size,
+                                                                           listing_stats* stats = nullptr) {
+    if (page_size == 0) throw error(errc::invalid_argument, "page size must be at least 1");
+    std::vector<remote_record<typename R::entity_type>> out;
+    std::unordered_set<std::string> seen;
+    std::optional<std::uint64_t> after;
+    for (;;) {
+        auto p = detail::call_remote([&] { return remote.list_created_since(since, after, page_size); }, after,
+                                     "creation-time bounded scan");
+        if (stats) {
+            ++stats->calls;
+            stats->rows += p.items.size();
+        }
+        detail::check_cursor_page(p, after, page_size, seen, "creation-time bounded scan");
+        for (auto& r : p.items) {
+            if (r.created_at < since)
+                throw error(errc::bad_page, "creation-time bounded scan: record '" + r.remote_id + "' was created at " +
+                                                std::to_string(r.created_at) + ", before the bound " +
+                                                std::to_string(since) + "; " + std::string(full_rescan_recovery));
+            after = r.seq;
+            out.push_back(std::move(r));
+        }
+        if (!p.has_more) break;
+    }
+    return out;
+}
+
+namespace detail {
+
+/// The identity a remote record claims (metadata) or has by content (inbound remotes), if any.
+template <class Identity, class E>
+std::optional<key128> claimed_identity(const Identity& id, const remote_record<E>& r, bool by_content) {
+    auto it = r.meta.find(std::string(meta_keys::identity));
+    key128 k;
+    if (it != r.meta.end() && k.parse_hex(it->second)) return k;
+    if (by_content) {
+        try {
+            return id.key(r.value);
+        } catch (const error&) {
+            return std::nullopt;
+        }
+    }
+    return std::nullopt;
+}
+
+/// plan_from restricted to the identities `remote` mentions (plus `extra`): local entities whose
+/// identity is not in the set are left out, so they are neither local_only nor anything else.
+/// Correct whenever the caller knows every other identity is unchanged (an incremental pull, a
+/// checksum-equal range, a bounded scan that only looks for orphans). The plan never moves the
+/// cursor: callers write it themselves (finish_commit).
+template <class Reconciler, class E>
+auto plan_subset(Reconciler& r, const timeline_status& st, bool adopted, std::vector<remote_record<E>> remote,
+                 const std::set<key128>& extra = {}) {
+    std::set<key128> ids = extra;
+    for (const auto& rec : remote)
+        if (auto k = claimed_identity(r.identity(), rec, r.options().inbound)) ids.insert(*k);
+    std::vector<E> local;
+    auto& store = r.store();
+    if (!ids.empty())
+        for (auto& e : store.scan()) {
+            try {
+                if (ids.count(r.identity().key(e))) local.push_back(std::move(e));
+            } catch (const error&) {
+                // an entity without identity is reported by a full plan; a partial plan skips it
+            }
+        }
+    auto p = r.plan_from(st, adopted, std::move(local), store.links(), std::move(remote));
+    p.cursor.reset();
+    return p;
+}
+
+} // namespace detail
+
+/// Writes the session's checkpoint after apply(): the generation, the cursor `name` (set to
+/// `cursor`, or erased when nullopt and `erase_when_empty`), and the commit time. One store
+/// transaction; the session learns that the store holds its generation, so the witness may follow.
+template <class Store, class Session>
+void finish_commit(Store& store, Session& session, const std::string& name, std::optional<std::uint64_t> cursor,
+                   std::int64_t now, bool erase_when_empty = false) {
+    change_batch<typename Store::entity_type> b;
+    auto cp = session.next_checkpoint(store.load_checkpoint());
+    if (cursor) cp.cursors[name] = *cursor;
+    else if (erase_when_empty) cp.cursors.erase(name);
+    cp.cursors[std::string(commit_time_cursor)] = static_cast<std::uint64_t>(now < 0 ? 0 : now);
+    b.new_checkpoint = cp;
+    store.commit(b);
+    if constexpr (requires { session.note_store_committed(); }) session.note_store_committed();
+}
+
+/// Orphan scan bounded by creation time: lists what the remote created since `since` (see
+/// restore_scan_bound) and plans those records against the local entities with the same
+/// identities. Orphans among objects created before `since` are not this scan's to find (a full
+/// scan finds them). `stats` counts the remote calls and rows.
+template <class Reconciler>
+    requires remote_can_list_since<std::remove_reference_t<decltype(std::declval<Reconciler&>().remote())>>
+auto plan_orphans_since(Reconciler& r, const timeline_status& st, bool adopted, std::int64_t since,
+                        listing_stats* stats = nullptr) {
+    auto recs = list_created_since_all(r.remote(), since, r.options().page_size, stats);
+    return detail::plan_subset(r, st, adopted, std::move(recs));
+}
+
+} // namespace concord

@@ -1,0 +1,170 @@
+#pragma once
+// The inbound shape (brief section 1): a remote reads host data and creates entities that come
+// back (shipping labels made from orders). concord pulls them incrementally by cursor ("next N with
+// seq > X"), imports new ones, and classifies as stale_inbound those that refer to host data that no
+// longer exists, resolved by policy: trust_local discards, trust_remote keeps, ask_user asks.
+//
+// The cursor lives in the store's checkpoint (key: reconciler::cursor_name()), so a restore rewinds
+// it: the next pull re-reads everything the remote created since the restore point and classifies
+// it again against the restored data. Entities imported by the lost generations are gone locally, so
+// they come back as new (imported again) or, when what they were made from is gone too, as
+// stale_inbound.
+//
+// The cursor never moves past a record that is still waiting for a decision, or whose action
+// failed: the next pull sees it again. A listing the puller cannot trust (errc::bad_page) or a
+// cursor the remote refuses (errc::cursor_rejected) stops the pull before anything is classified;
+// the documented recovery is full_rescan(), which lists everything and resets the cursor.
+//
+//   concord::inbound::puller pull(labels_reconciler);       // reconciler_options::inbound = true
+//   auto r = pull.pull(witness);                             // incremental
+//   auto r2 = pull.full_rescan(witness);                     // recovery, or a periodic check
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include <concord/concepts/witness.hpp>
+#include <concord/cursor.hpp>
+#include <concord/error.hpp>
+#include <concord/paging.hpp>
+#include <concord/report.hpp>
+#include <concord/timeline.hpp>
+
+namespace concord::inbound {
+
+/// Settings of a puller.
+struct pull_options {
+    /// Clock for the checkpoint's commit time (Unix seconds); defaults to the system clock.
+    std::function<std::int64_t()> now = unix_now;
+};
+
+/// What one pull did.
+struct pull_result {
+    report rep;                                   ///< the reconciler's report of the apply
+    listing_stats listing;                        ///< remote calls and rows of the listing
+    bool full = false;                            ///< a full re-scan rather than an incremental pull
+    std::optional<std::uint64_t> cursor_before;   ///< the store's cursor when the pull began
+    std::optional<std::uint64_t> cursor_after;    ///< the cursor written with the pull's checkpoint
+    std::size_t held = 0;                         ///< records the cursor stopped before (open decision, failure)
+};
+
+/// Incremental inbound puller over a reconciler built with reconciler_options::inbound = true.
+template <class Reconciler>
+class puller {
+public:
+    using plan_type = typename Reconciler::plan_type;
+
+    explicit puller(Reconciler& r, pull_options o = {}) : r_(&r), opts_(std::move(o)) {
+        if (!r.options().inbound)
+            throw error(errc::invalid_argument, "concord::inbound::puller needs a reconciler with "
+                                                "reconciler_options::inbound = true");
+        if (!opts_.now) opts_.now = unix_now;
+    }
+
+    /// The cursor as the store's checkpoint holds it now.
+    std::optional<std::uint64_t> cursor() { return cursor_of(r_->store().load_checkpoint(), r_->cursor_name()); }
+
+    /// Incremental plan: records after the store's cursor, classified against the local entities
+    /// with the same identities. Throws errc::bad_page / errc::cursor_rejected (recovery:
+    /// plan_full / full_rescan). The plan's cursor is where apply() will leave the cursor.
+    template <witness W>
+    plan_type plan(const timeline_session<W>& s, listing_stats* stats = nullptr) {
+        const auto after = cursor_of(s.status().store, r_->cursor_name());
+        auto recs = pull_since(r_->remote(), after, r_->options().page_size, stats);
+        auto top = max_seq(recs, after);
+        auto p = detail::plan_subset(*r_, s.status(), s.database_adopted(), std::move(recs));
+        p.cursor = top;
+        hold(p, p.cursor);
+        return p;
+    }
+
+    /// Full re-scan plan: every remote record against every local entity; the cursor is reset from
+    /// what the listing showed (the documented recovery from a refused page or cursor).
+    template <witness W>
+    plan_type plan_full(const timeline_session<W>& s, listing_stats* stats = nullptr) {
+        auto recs = pull_since(r_->remote(), std::nullopt, r_->options().page_size, stats);
+        auto top = max_seq(recs, std::nullopt);
+        auto& st = r_->store();
+        auto p = r_->plan_from(s.status(), s.database_adopted(), st.scan(), st.links(), std::move(recs));
+        p.cursor = top;
+        hold(p, p.cursor);
+        return p;
+    }
+
+    /// Applies a plan, then writes the checkpoint with the cursor (lowered below any record whose
+    /// action failed, so the next pull retries it) and the commit time.
+    template <witness W>
+    report apply(plan_type p, timeline_session<W>& s, std::size_t* held = nullptr) {
+        auto cur = p.cursor;
+        p.cursor.reset();  // the puller writes the cursor itself, after the outcome is known
+        auto rep = r_->apply(p, s);
+        std::size_t n = held_count_;
+        for (std::size_t i = 0; i < rep.actions.size() && i < p.actions.size(); ++i)
+            if (rep.actions[i].outcome == "failed")
+                for (const auto& rec : p.cases[p.actions[i].group].remote) n += lower(cur, rec.seq);
+        if (held) *held = n;
+        finish_commit(r_->store(), s, r_->cursor_name(), cur, opts_.now(), true);
+        return rep;
+    }
+
+    /// One incremental pull in its own session: plan, apply, witness.
+    template <witness W>
+    pull_result pull(W& w) {
+        return run(w, false);
+    }
+
+    /// The recovery from errc::bad_page and errc::cursor_rejected, and a periodic completeness
+    /// check: lists everything, classifies everything (references broken by host deletes are found
+    /// here, not by an incremental pull), resets the cursor.
+    template <witness W>
+    pull_result full_rescan(W& w) {
+        return run(w, true);
+    }
+
+private:
+    template <class Recs>
+    static std::optional<std::uint64_t> max_seq(const Recs& recs, std::optional<std::uint64_t> after) {
+        auto top = after;
+        for (const auto& r : recs)
+            if (!top || r.seq > *top) top = r.seq;
+        return top;
+    }
+
+    /// Lowers `cur` to just below `seq`; returns 1 if it did.
+    static std::size_t lower(std::optional<std::uint64_t>& cur, std::uint64_t seq) {
+        if (cur && *cur < seq) return 0;
+        if (seq == 0) return 0;  // a remote seq 0 cannot be stepped below; re-listed from the start
+        cur = seq - 1;
+        return 1;
+    }
+
+    /// Keeps the cursor below every record whose case waits for a decision.
+    void hold(plan_type& p, std::optional<std::uint64_t>& cur) {
+        held_count_ = 0;
+        for (const auto& d : p.decisions)
+            for (const auto& rec : p.cases[d.group].remote) held_count_ += lower(cur, rec.seq);
+    }
+
+    template <witness W>
+    pull_result run(W& w, bool full) {
+        pull_result res;
+        res.full = full;
+        auto s = begin_session(w, r_->store());
+        res.cursor_before = cursor_of(s.status().store, r_->cursor_name());
+        auto p = full ? plan_full(s, &res.listing) : plan(s, &res.listing);
+        res.cursor_after = p.cursor;
+        res.rep = apply(std::move(p), s, &res.held);
+        res.cursor_after = cursor();
+        s.commit();
+        return res;
+    }
+
+    Reconciler* r_;
+    pull_options opts_;
+    std::size_t held_count_ = 0;
+};
+
+} // namespace concord::inbound

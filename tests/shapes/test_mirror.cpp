@@ -1,0 +1,291 @@
+// The mirror shape: the SQLite replica as a RemoteSource, range-checksum bisection, rewinds after a
+// restore, and the creation-time bounded orphan scan.
+
+#include <algorithm>
+#include <cstdint>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "fixture.hpp"
+
+#include <concord/cursor.hpp>
+#include <concord/identity.hpp>
+#include <concord/mirror/bisect.hpp>
+#include <concord/mirror/mirror.hpp>
+#include <concord/mirror/replica.hpp>
+#include <concord/policy/strategies.hpp>
+#include <concord/reconciler.hpp>
+#include <concord/witness.hpp>
+
+using namespace shapes_test;
+using replica_t = concord::mirror::sqlite_replica<product>;
+using sku_identity = concord::identity::natural_key<&product::sku>;
+
+namespace {
+
+concord::metadata meta_for(const product& p) {
+    concord::metadata m;
+    m[std::string(concord::meta_keys::identity)] = sku_identity{}.key(p).hex();
+    return m;
+}
+
+product prod(int i, std::int64_t price = 100) { return {0, "SKU-" + std::to_string(i), "item " + std::to_string(i), price}; }
+
+/// The replica's active rows as identity -> fingerprint, and the host's entities the same way.
+std::map<std::string, std::string> replica_view(replica_t& r) {
+    std::map<std::string, std::string> out;
+    for (const auto& rec : r.active()) {
+        auto [it, fresh] = out.emplace(sku_identity{}.key(rec.value).hex(), concord::fingerprint(rec.value).hex());
+        if (!fresh) it->second = "DUPLICATE";
+    }
+    return out;
+}
+template <class Store>
+std::map<std::string, std::string> host_view(Store& s) {
+    std::map<std::string, std::string> out;
+    for (const auto& e : s.scan()) out[sku_identity{}.key(e).hex()] = concord::fingerprint(e).hex();
+    return out;
+}
+
+struct mirror_world {
+    temp_dir dir;
+    host_db db;
+    std::int64_t clock = 1'700'000'000;
+    replica_t replica{dir / "replica.db", "products", [this] { return clock; }};
+    concord::memory_witness witness;
+    using rec_t = concord::reconciler<product, host_db::product_store, replica_t, sku_identity, concord::policy::trust_local>;
+    rec_t rec{db.products(), replica, {.owner = {"host-1", "mirror"}, .entity_name = "product", .page_size = 50}};
+    concord::mirror::mirror<rec_t> mirror{rec, {.now = [this] { return clock; }, .bisect = {}}};
+
+    void seed(int n) {
+        for (int i = 0; i < n; ++i) db.products().put(prod(i));
+        clock += 60;
+        mirror.sync(witness);
+    }
+    /// k/3 inserts, k/3 edits, k/3 deletes on the host (ids from `base` for the inserts).
+    void change(int k, int base) {
+        auto rows = db.products().scan();
+        for (int i = 0; i < k / 3; ++i) db.products().put(prod(base + i));
+        for (int i = 0; i < k / 3; ++i) {
+            auto e = rows[static_cast<std::size_t>(2 * i)];
+            e.price_cents += 1;
+            db.products().put(e);
+        }
+        for (int i = 0; i < k / 3; ++i) db.products().erase(rows[static_cast<std::size_t>(2 * i + 1)].id);
+    }
+};
+
+} // namespace
+
+TEST_CASE("replica: a RemoteSource with a change feed, idempotency keys and tombstones", "[mirror][replica]") {
+    temp_dir dir;
+    replica_t r(dir / "r.db", "products");
+    auto a = r.create(prod(1), meta_for(prod(1)), "k1");
+    auto b = r.create(prod(2), meta_for(prod(2)), "k2");
+    CHECK(a.seq == 1);
+    CHECK(b.seq == 2);
+    CHECK(r.create(prod(1), meta_for(prod(1)), "k1").remote_id == a.remote_id);  // replay
+    try {
+        r.create(prod(3), meta_for(prod(3)), "k1");
+        FAIL("a key reused with other parameters must be refused");
+    } catch (const concord::remote_error& e) {
+        CHECK(e.code() == concord::errc::idempotency_conflict);
+    }
+    auto edited = prod(1, 250);
+    auto u = r.update(a.remote_id, edited, "k3");
+    CHECK(u.seq == 3);  // a write moves the row to a new seq: the feed shows it again
+    CHECK(u.value.price_cents == 250);
+    auto c = r.cancel(b.remote_id, "k4");
+    CHECK(c.state == concord::remote_state::cancelled);
+    CHECK(c.seq == 4);
+
+    auto feed = concord::pull_since(r, 2, 10);
+    REQUIRE(feed.size() == 2);
+    CHECK(feed[0].remote_id == a.remote_id);
+    CHECK(feed[1].remote_id == b.remote_id);
+    CHECK(feed[1].state == concord::remote_state::cancelled);
+    CHECK(feed[0].meta.at(std::string(concord::meta_keys::identity)) == sku_identity{}.key(prod(1)).hex());
+    CHECK(r.active_count() == 1);
+
+    SECTION("state survives reopening") {
+        replica_t again(dir / "r.db", "products");
+        CHECK(again.head() == 4);
+        CHECK(again.create(prod(5), meta_for(prod(5)), "k5").seq == 5);
+    }
+    SECTION("compaction drops tombstones; a cursor below the horizon is refused") {
+        r.compact(4);
+        try {
+            concord::pull_since(r, 2, 10);
+            FAIL("a feed from before the compaction horizon must be refused");
+        } catch (const concord::error& e) {
+            CHECK(e.code() == concord::errc::cursor_rejected);
+        }
+        CHECK(concord::pull_since(r, std::nullopt, 10).size() == 1);  // a full scan still works
+        CHECK(concord::pull_since(r, 4, 10).empty());
+    }
+    SECTION("a file that is not SQLite is refused") {
+        {
+            std::ofstream f(dir / "junk.db", std::ios::binary);
+            f << std::string(4096, 'x');
+        }
+        try {
+            replica_t bad(dir / "junk.db", "products");
+            FAIL("not a database");
+        } catch (const concord::error& e) {
+            CHECK(e.code() == concord::errc::not_a_database);
+        }
+    }
+}
+
+TEST_CASE("bisection finds exactly the differing identities with few round trips", "[mirror][bisect]") {
+    temp_dir dir;
+    replica_t r(dir / "r.db", "products");
+    std::vector<product> local;
+    r.in_transaction([&] {
+        for (int i = 0; i < 3000; ++i) {
+            local.push_back(prod(i));
+            r.create(prod(i), meta_for(prod(i)), "k" + std::to_string(i));
+        }
+    });
+    auto same = concord::mirror::bisect(r, concord::mirror::local_digest::of(sku_identity{}, local));
+    CHECK(same.ranges.empty());
+    CHECK(same.stats.round_trips == 1);  // the 16 top-level ranges all agree
+    CHECK(same.stats.rows_fetched == 0);
+
+    std::set<std::string> changed;
+    for (int i : {7, 1500, 2999}) {
+        local[static_cast<std::size_t>(i)].price_cents = 1;
+        changed.insert(sku_identity{}.key(local[static_cast<std::size_t>(i)]).hex());
+    }
+    local.push_back(prod(5000));  // only local
+    changed.insert(sku_identity{}.key(prod(5000)).hex());
+    r.reset_stats();
+    auto diff = concord::mirror::bisect(r, concord::mirror::local_digest::of(sku_identity{}, local));
+    std::set<std::string> found;
+    for (const auto& id : changed)
+        for (const auto& range : diff.ranges)
+            if (range.contains(id)) found.insert(id);
+    CHECK(found == changed);
+    CHECK(diff.stats.differing_leaves <= 4);
+    CHECK(diff.stats.rows_fetched <= 4 * 8);
+    CHECK(diff.stats.round_trips <= 5);  // log16(3000 / 8) + 1 levels, and one listing
+    CHECK(r.stats().rows_sent == diff.stats.rows_fetched);
+}
+
+TEST_CASE("mirror: one-way replication keeps the replica equal to the host", "[mirror]") {
+    mirror_world w;
+    w.seed(300);
+    CHECK(w.replica.active_count() == 300);
+    CHECK(replica_view(w.replica) == host_view(w.db.products()));
+    CHECK(w.mirror.cursor() == std::optional<std::uint64_t>(300));
+
+    w.change(9, 1000);
+    w.replica.reset_stats();
+    auto r = w.mirror.sync(w.witness, concord::mirror::method::checksums);
+    CHECK(r.actions() >= 9);
+    CHECK(replica_view(w.replica) == host_view(w.db.products()));
+    CHECK(w.replica.stats().rows_sent <= 9 * 8);  // rows of the differing leaves, not the table
+    auto again = w.mirror.sync(w.witness);
+    CHECK(again.actions() == 0);
+}
+
+TEST_CASE("mirror: after a restore the replica is rewound from the rewound cursor", "[mirror][restore]") {
+    mirror_world w;
+    w.seed(600);
+    auto backup = w.db.backup();
+    const auto cursor_at_backup = w.mirror.cursor();
+
+    w.clock += 3600;
+    w.change(30, 2000);  // 10 inserts, 10 edits, 10 deletes, mirrored
+    w.mirror.sync(w.witness);
+    REQUIRE(replica_view(w.replica) == host_view(w.db.products()));
+    const auto head_before = w.replica.head();
+
+    w.db.restore(backup);
+    CHECK(w.mirror.cursor() == cursor_at_backup);
+    w.replica.reset_stats();
+
+    SECTION("change feed: reads exactly the rows written since the restore point") {
+        auto r = w.mirror.sync(w.witness, concord::mirror::method::change_feed);
+        CHECK(r.timeline == concord::verdict::restored);
+        REQUIRE(r.passes.size() == 1);
+        CHECK(r.passes[0].listing.rows == head_before - *cursor_at_backup);
+        CHECK(r.passes[0].listing.rows == 30);
+        CHECK(r.passes[0].rep.counts[static_cast<std::size_t>(concord::case_kind::orphan)] == 10);
+        CHECK(r.passes[0].rep.counts[static_cast<std::size_t>(concord::case_kind::diverged)] == 10);
+        CHECK(r.passes[0].rep.counts[static_cast<std::size_t>(concord::case_kind::local_only)] == 10);
+        CHECK(replica_view(w.replica) == host_view(w.db.products()));
+        CHECK(r.cursor_after == std::optional<std::uint64_t>(w.replica.head()));
+    }
+    SECTION("automatic: the feed, then checksums for host edits made since the restore") {
+        auto e = w.db.products().scan()[100];  // not among the rows changed after the backup
+        e.name = "edited after the restore";
+        w.db.products().put(e);
+        auto r = w.mirror.sync(w.witness);
+        REQUIRE(r.passes.size() == 2);
+        CHECK(r.passes[0].used == concord::mirror::method::change_feed);
+        CHECK(r.passes[1].used == concord::mirror::method::checksums);
+        CHECK(r.passes[1].rep.counts[static_cast<std::size_t>(concord::case_kind::diverged)] == 1);
+        CHECK(replica_view(w.replica) == host_view(w.db.products()));
+        CHECK(w.replica.stats().rows_sent < 100);  // of 600
+    }
+    SECTION("checksums alone rewind too") {
+        auto r = w.mirror.sync(w.witness, concord::mirror::method::checksums);
+        CHECK(replica_view(w.replica) == host_view(w.db.products()));
+        CHECK(r.passes[0].bisect.rows_fetched < 30 * 8);
+    }
+    SECTION("a full scan rewinds at the cost of the whole table") {
+        auto r = w.mirror.sync(w.witness, concord::mirror::method::full_scan);
+        CHECK(replica_view(w.replica) == host_view(w.db.products()));
+        CHECK(r.passes[0].listing.rows >= 600);
+    }
+    auto after = w.mirror.sync(w.witness);
+    CHECK(after.timeline == concord::verdict::same_timeline);
+    CHECK(after.actions() == 0);
+}
+
+TEST_CASE("mirror: an edit behind concord's back is invisible to the feed and found by checksums", "[mirror]") {
+    mirror_world w;
+    w.seed(200);
+    auto row = w.replica.active()[17];
+    auto tampered = row.value;
+    tampered.price_cents = 999999;
+    w.replica.edit_external(row.remote_id, tampered);
+    auto feed = w.mirror.sync(w.witness, concord::mirror::method::change_feed);
+    CHECK(feed.actions() == 0);
+    CHECK(replica_view(w.replica) != host_view(w.db.products()));
+    auto sums = w.mirror.sync(w.witness, concord::mirror::method::checksums);
+    CHECK(sums.passes[0].rep.counts[static_cast<std::size_t>(concord::case_kind::diverged)] == 1);
+    CHECK(replica_view(w.replica) == host_view(w.db.products()));
+}
+
+TEST_CASE("orphan scan bounded by the restored checkpoint's commit time", "[mirror][restore][scan]") {
+    mirror_world w;
+    w.seed(400);            // rows created at T0
+    w.clock += 3600;
+    w.mirror.sync(w.witness);  // nothing to do; the checkpoint is written at T0 + 3600
+    auto backup = w.db.backup();
+    const auto t_backup = w.clock;
+    w.clock += 7200;
+    for (int i = 0; i < 12; ++i) w.db.products().put(prod(9000 + i));
+    w.mirror.sync(w.witness);
+    w.db.restore(backup);
+
+    auto session = concord::begin_session(w.witness, w.db.products());
+    REQUIRE(session.kind() == concord::verdict::restored);
+    auto bound = concord::restore_scan_bound(session.status(), 300);
+    REQUIRE(bound);
+    CHECK(*bound == t_backup - 300);
+    concord::listing_stats st;
+    auto p = concord::plan_orphans_since(w.rec, session.status(), session.database_adopted(), *bound, &st);
+    CHECK(p.count(concord::case_kind::orphan) == 12);
+    CHECK(st.rows == 12);  // the 400 older rows were not transferred
+    CHECK(st.calls == 1);
+    w.rec.apply(p, session);
+    CHECK(w.replica.active_count() == 400);
+}
