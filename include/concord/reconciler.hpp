@@ -590,7 +590,9 @@ private:
                 a.remote_id = rec.remote_id;
                 a.value = *c.local;
                 const auto from = fingerprint(rec.value), to = fingerprint(*c.local);
-                a.idempotency_key = key_for(c.identity, "update", 0, from.hex() + to.hex());
+                // The generation is the operation instance: an edit undone by a restore and made again
+                // is a new update, not a replay of the first (found by simulation, seed 3).
+                a.idempotency_key = key_for(c.identity, "update", p.timeline.generation, from.hex() + to.hex());
                 add(std::move(a));
                 link_to(rec.remote_id);
             } else {
@@ -685,6 +687,12 @@ private:
             break;
         case resolution::keep:
             if (!c.local && !c.remote.empty()) emit(p, g, resolution::import_local, database_adopted);
+            break;
+        case resolution::keep_all:
+            if (!c.local) {  // copies without a local owner are orphans: settle them as one (simulation, seed 6)
+                auto r2 = choose(p, g, case_kind::orphan, database_adopted);
+                if (r2 == resolution::cancel_remote || r2 == resolution::import_local) emit(p, g, r2, database_adopted);
+            }
             break;
         default: break;
         }
@@ -843,6 +851,7 @@ private:
                     failed = true;
                     out.outcome = "failed";
                     out.detail = e.what();
+                    out.error = std::string(to_string(e.code()));
                     rep.problems.push_back("action " + out.action + " for " + out.identity + " failed: " + e.what());
                 }
             }

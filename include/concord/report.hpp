@@ -22,8 +22,9 @@ struct action_outcome {
     std::string identity;        ///< identity key hex
     std::string remote_id;
     std::string idempotency_key;
-    std::string outcome;         ///< "done", "settled" (timeout resolved by look-up), "failed", "planned"
+    std::string outcome;         ///< "done", "settled" (timeout resolved by look-up), "failed", "skipped", "planned"
     std::string detail;
+    std::string error;           ///< failed: the errc name (e.g. "retries_exhausted"), so code can tell causes apart
     int attempts = 0;
 };
 
@@ -66,6 +67,7 @@ struct report {
             os << "  " << (dry_run ? "would " : "") << a.action << " (" << a.resolution << ") id=" << a.identity.substr(0, 12);
             if (!a.remote_id.empty()) os << " remote=" << a.remote_id;
             if (!dry_run) os << " -> " << a.outcome;
+            if (!a.idempotency_key.empty()) os << " key=" << a.idempotency_key.substr(0, 16);
             if (!a.detail.empty()) os << " [" << a.detail << ']';
             os << '\n';
         }
@@ -111,6 +113,8 @@ struct report {
             str(a.outcome);
             os << ",\"detail\":";
             str(a.detail);
+            os << ",\"error\":";
+            str(a.error);
             os << ",\"attempts\":" << a.attempts << '}';
         }
         os << "],\"decisions\":[";

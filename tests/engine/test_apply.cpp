@@ -1,0 +1,384 @@
+// apply(): crash at every step then converge, retries and timeouts, reports, foreign look-alikes
+// and bad input.
+
+#include <stdexcept>
+
+#include <catch2/catch.hpp>
+
+#include <concord/clock.hpp>
+
+#include "fixture.hpp"
+
+using namespace engine_test;
+using concord::case_kind;
+namespace policy = concord::policy;
+
+namespace {
+
+/// A restored world with one of every actionable case for trust_local:
+/// O orphan (cancel), C local_only (create), V diverged (update), R relinkable (link),
+/// D duplicate (cancel the younger), S stale_inbound (cancel + remove local), K in sync.
+void busy_world(world& w) {
+    w.orders.insert("o-1");
+    w.db.put(make_item("K", "kept"));
+    auto v = w.db.put(make_item("V", "before"));
+    w.db.put(make_item("D", "dup"));
+    w.db.put(make_item("S", "label", 1, "o-1"));
+    w.sync<policy::trust_local>();
+    auto backup = w.db.snapshot();
+    w.db.put(make_item("O", "after backup"));
+    w.db.put(make_item("R", "redo me"));
+    w.sync<policy::trust_local>();
+    const auto d = w.active("D").at(0);
+    w.remote.put_external(d.value, d.meta);
+    w.db.restore(backup);
+    w.orders.erase("o-1");
+    w.db.put(make_item("C", "new"));
+    w.db.put(make_item("R", "redo me"));
+    auto edited = *w.db.get(v);
+    edited.name = "after";
+    w.db.put(edited);
+}
+
+/// The converged state of busy_world under trust_local.
+void check_converged(const world& w) {
+    for (const char* sku : {"K", "V", "D", "R", "C"}) {
+        INFO(sku);
+        CHECK(w.active(sku).size() == 1);
+        REQUIRE(w.local(sku));
+    }
+    CHECK(w.active("O").empty());
+    CHECK(w.active("S").empty());
+    CHECK(!w.local("O"));
+    CHECK(!w.local("S"));
+    CHECK(w.local("V")->name == "after");
+    CHECK(w.active("V").at(0).value.name == "after");
+    CHECK(w.db.size() == 5);
+}
+
+struct crash : std::runtime_error {
+    crash() : std::runtime_error("simulated crash") {}
+};
+
+} // namespace
+
+TEST_CASE("crash at every step of apply, then reconcile again: converged, no duplicate remote effect", "[crash]") {
+    // How many steps does an uninterrupted apply take, and what remote effects does it have?
+    std::size_t steps = 0;
+    world ref;
+    busy_world(ref);
+    const auto base = ref.remote.stats();
+    {
+        auto o = options();
+        o.batch_size = 2;
+        auto r = ref.reconciler<policy::trust_local>(o);
+        r.set_step_hook([&](std::string_view) { ++steps; });
+        r.reconcile(ref.witness);
+    }
+    check_converged(ref);
+    const auto creates = ref.remote.stats().creates - base.creates;
+    const auto cancels = ref.remote.stats().cancels - base.cancels;
+    const auto updates = ref.remote.stats().updates - base.updates;
+    CHECK(creates == 1);
+    CHECK(cancels == 3);
+    CHECK(updates == 1);
+    REQUIRE(steps >= 10);
+
+    for (std::size_t n = 1; n <= steps; ++n) {
+        DYNAMIC_SECTION("crash at step " << n) {
+            world w;
+            busy_world(w);
+            auto o = options();
+            o.batch_size = 2;
+            std::string where;
+            {
+                auto r = w.reconciler<policy::trust_local>(o);
+                std::size_t k = 0;
+                r.set_step_hook([&](std::string_view what) {
+                    if (++k == n) {
+                        where = std::string(what);
+                        throw crash();
+                    }
+                });
+                CHECK_THROWS_AS(r.reconcile(w.witness), crash);
+            }
+            INFO("crashed " << where);
+            auto r = w.reconciler<policy::trust_local>(o);
+            r.reconcile(w.witness);
+            CHECK(r.reconcile(w.witness).actions.empty());
+            check_converged(w);
+            CHECK(w.remote.stats().creates - base.creates == creates);
+            CHECK(w.remote.stats().cancels - base.cancels == cancels);
+            CHECK(w.remote.stats().updates - base.updates <= updates);
+        }
+    }
+}
+
+TEST_CASE("transient errors and rate limits are retried with the same key, with backoff", "[retry]") {
+    world w;
+    concord::manual_clock clock;
+    w.db.put(make_item("A"));
+    auto r = w.reconciler<policy::trust_local>();
+    r.use_clock(clock);
+
+    SECTION("recovered") {
+        w.remote.inject(concord::fault::transient);
+        w.remote.inject(concord::fault::rate_limit);
+        auto rep = r.reconcile(w.witness);
+        REQUIRE(rep.actions.size() == 1);
+        CHECK(rep.actions[0].outcome == "done");
+        CHECK(rep.actions[0].attempts == 3);
+        CHECK(w.remote.stats().creates == 1);
+        const concord::retry_policy rp;
+        CHECK(clock.slept_ms() == (rp.delay(0) + rp.delay(1)).count());
+        CHECK(r.reconcile(w.witness).actions.empty());
+    }
+
+    SECTION("exhausted: a typed, reported failure; the next reconcile uses the same key") {
+        w.remote.inject(concord::fault::transient, 5);
+        auto rep = r.reconcile(w.witness);
+        REQUIRE(rep.actions.size() == 1);
+        CHECK(rep.actions[0].outcome == "failed");
+        CHECK(rep.actions[0].error == "retries_exhausted");
+        CHECK(rep.actions[0].attempts == 5);
+        CHECK(rep.failed() == 1);
+        CHECK(rep.json().find("\"error\":\"retries_exhausted\"") != std::string::npos);
+        CHECK(w.remote.stats().creates == 0);
+        const auto slept = clock.slept_ms();
+        CHECK(slept > 0);
+        CHECK(slept <= 4 * concord::retry_policy{}.max_delay.count());  // bounded
+        auto again = r.reconcile(w.witness);
+        REQUIRE(again.actions.size() == 1);
+        CHECK(again.actions[0].outcome == "done");
+        CHECK(again.actions[0].idempotency_key == rep.actions[0].idempotency_key);
+        CHECK(w.remote.stats().creates == 1);
+    }
+}
+
+namespace {
+/// A remote without key look-up: timeouts must be settled by listing and matching the identity.
+struct listing_only_remote {
+    using entity_type = item;
+    concord::memory_remote<item>* m;
+    static concord::metadata_limits limits() { return {}; }
+    concord::page<item> list(std::optional<std::uint64_t> after, std::size_t limit) { return m->list(after, limit); }
+    concord::remote_record<item> create(const item& e, const concord::metadata& md, const std::string& key) {
+        return m->create(e, md, key);
+    }
+    concord::remote_record<item> cancel(std::string_view id, const std::string& key) { return m->cancel(id, key); }
+};
+} // namespace
+
+TEST_CASE("outcome-unknown timeouts are settled by look-up before any retry", "[timeout]") {
+    world w;
+    concord::manual_clock clock;
+    w.db.put(make_item("A"));
+
+    SECTION("applied, then the answer was lost: settled by the key") {
+        auto r = w.reconciler<policy::trust_local>();
+        r.use_clock(clock);
+        w.remote.inject(concord::fault::timeout_after);
+        auto rep = r.reconcile(w.witness);
+        REQUIRE(rep.actions.size() == 1);
+        CHECK(rep.actions[0].outcome == "settled");
+        CHECK(rep.actions[0].attempts == 1);
+        CHECK(w.remote.stats().creates == 1);
+        CHECK(w.remote.stats().replays == 0);  // nothing was sent again
+        CHECK(w.db.links().size() == 1);
+        CHECK(clock.slept_ms() == 0);
+        CHECK(r.reconcile(w.witness).actions.empty());
+    }
+
+    SECTION("never arrived: the look-up finds nothing, the retry creates once") {
+        auto r = w.reconciler<policy::trust_local>();
+        r.use_clock(clock);
+        w.remote.inject(concord::fault::timeout_before);
+        auto rep = r.reconcile(w.witness);
+        REQUIRE(rep.actions.size() == 1);
+        CHECK(rep.actions[0].outcome == "done");
+        CHECK(rep.actions[0].attempts == 2);
+        CHECK(w.remote.stats().creates == 1);
+    }
+
+    SECTION("a remote without key look-up: settled by listing the identity") {
+        listing_only_remote lr{&w.remote};
+        auto r = concord::make_reconciler<policy::trust_local>(w.db, lr, options(), sku_identity{});
+        r.use_clock(clock);
+        w.remote.inject(concord::fault::timeout_after);
+        auto rep = r.reconcile(w.witness);
+        REQUIRE(rep.actions.size() == 1);
+        CHECK(rep.actions[0].outcome == "settled");
+        CHECK(w.remote.stats().creates == 1);
+        CHECK(r.reconcile(w.witness).actions.empty());
+    }
+}
+
+TEST_CASE("reports: counts, every action with key and outcome, decisions; stable between runs", "[report]") {
+    auto run = [](auto policy_tag) {
+        using P = decltype(policy_tag);
+        world w;
+        busy_world(w);
+        auto r = w.reconciler<P>();
+        auto session = concord::begin_session(w.witness, w.db);
+        auto p = r.plan(session);
+        auto dry = r.describe(p);
+        auto done = r.apply(p, session);
+        session.commit();
+        return std::pair{dry, done};
+    };
+    auto [dry, done] = run(policy::trust_local{});
+    auto [dry2, done2] = run(policy::trust_local{});
+    CHECK(dry.json() == dry2.json());
+    CHECK(done.json() == done2.json());
+    CHECK(done.text() == done2.text());
+
+    const auto j = done.json();
+    CHECK(j.find("\"timeline\":\"restored\"") != std::string::npos);
+    CHECK(j.find("\"counts\":{\"in_sync\":1,\"diverged\":1,\"local_only\":1,\"orphan\":1,\"relinkable\":1,"
+                 "\"duplicate\":1,\"stale_inbound\":1,\"foreign\":0}") != std::string::npos);
+    CHECK(j.find("\"dry_run\":false") != std::string::npos);
+    CHECK(dry.json().find("\"dry_run\":true") != std::string::npos);
+    REQUIRE(done.actions.size() >= 6);
+    for (const auto& a : done.actions) {
+        INFO(a.action);
+        CHECK(a.outcome == "done");
+        CHECK(j.find("\"identity\":\"" + a.identity + "\"") != std::string::npos);
+        if (a.action == "create_remote" || a.action == "update_remote" || a.action == "cancel_remote") {
+            CHECK(a.idempotency_key.size() == 68);
+            CHECK(j.find("\"idempotency_key\":\"" + a.idempotency_key + "\",\"outcome\":\"done\"") != std::string::npos);
+        }
+    }
+    // Balanced JSON (no string in this report holds a brace).
+    CHECK(std::count(j.begin(), j.end(), '{') == std::count(j.begin(), j.end(), '}'));
+    CHECK(std::count(j.begin(), j.end(), '[') == std::count(j.begin(), j.end(), ']'));
+    const auto t = done.text();
+    CHECK(t.find("reconcile [item] timeline: restored") != std::string::npos);
+    CHECK(t.find("orphan=1") != std::string::npos);
+    CHECK(t.find("cancel_remote (cancel_remote)") != std::string::npos);
+    CHECK(dry.text().find("would create_remote") != std::string::npos);
+
+    auto [ask_dry, ask_done] = run(policy::ask_user{});
+    CHECK(ask_done.decisions.size() == 5);
+    const auto aj = ask_done.json();
+    for (const auto& d : ask_done.decisions) {
+        CHECK(aj.find("\"id\":\"" + d.id + "\"") != std::string::npos);
+        CHECK(d.options.size() == 2);
+    }
+    CHECK(aj.find("\"case\":\"orphan\"") != std::string::npos);
+    CHECK(ask_done.text().find("DECISION") != std::string::npos);
+}
+
+TEST_CASE("foreign records and look-alikes are never touched, whatever the strategy", "[foreign]") {
+    world w;
+    w.sync<policy::trust_local>();  // generation 1 committed
+    const auto ours = concord::owner_tag{"inst-1", "shop"}.text();
+    const auto key_of = [](const std::string& sku) { return sku_identity{}.key(make_item(sku)).hex(); };
+    w.remote.put_external(make_item("N"), {});                                                   // no tag
+    w.remote.put_external(make_item("T"), {{"concord_owner", "concord/v1:inst-2:shop"}, {"concord_id", key_of("T")}, {"concord_gen", "1"}});
+    w.remote.put_external(make_item("W"), {{"concord_owner", ours}, {"concord_id", key_of("other")}, {"concord_gen", "1"}});
+    w.remote.put_external(make_item("X"), {{"concord_owner", ours}, {"concord_id", "not-hex"}, {"concord_gen", "1"}});
+    w.remote.put_external(make_item("G"), {{"concord_owner", ours}, {"concord_id", key_of("G")}, {"concord_gen", "99"}});
+    w.remote.put_external(make_item("Z"), {{"concord_owner", ours}, {"concord_id", key_of("Z")}, {"concord_gen", "0"}});
+    w.remote.put_external(make_item("M"), {{"concord_owner", "concord/v1:broken"}, {"concord_id", key_of("M")}, {"concord_gen", "1"}});
+    w.db.put(make_item("W"));  // a local W must not adopt the look-alike with the wrong identity
+
+    auto r = w.reconciler<policy::trust_local>();
+    auto session = concord::begin_session(w.witness, w.db);
+    auto p = r.plan(session);
+    CHECK(p.count(case_kind::foreign) == 7);
+    CHECK(p.count(case_kind::orphan) == 0);
+    CHECK(p.count(case_kind::local_only) == 1);  // W: created under its own identity, look-alike ignored
+    bool malformed_reported = false;
+    for (const auto& pr : p.problems) malformed_reported |= pr.code == concord::errc::malformed_owner_tag;
+    CHECK(malformed_reported);
+    for (const auto& a : p.actions) CHECK(a.kind == concord::action_kind::create_remote);
+    auto rep = r.apply(p, session);
+    session.commit();
+    CHECK(w.remote.stats().cancels == 0);
+    CHECK(w.remote.stats().updates == 0);
+    for (const char* sku : {"N", "T", "X", "G", "Z", "M"}) CHECK(w.active(sku).size() == 1);
+    CHECK(w.active("W").size() == 2);
+    CHECK(rep.text().find("malformed owner tag") != std::string::npos);
+    for (auto& rec : w.remote.all())
+        if (rec.value.sku != "W") CHECK(rec.value.name == "thing");
+}
+
+namespace {
+/// A RemoteSource that pages badly on purpose.
+struct bad_remote {
+    using entity_type = item;
+    enum class mode { backwards, repeat_id, oversize } how;
+    static concord::remote_record<item> rec(std::uint64_t seq, std::string id) {
+        concord::remote_record<item> r;
+        r.seq = seq;
+        r.remote_id = std::move(id);
+        r.value = make_item("B" + std::to_string(seq));
+        return r;
+    }
+    concord::page<item> list(std::optional<std::uint64_t> after, std::size_t limit) {
+        concord::page<item> p;
+        switch (how) {
+        case mode::backwards:
+            p.items = after ? std::vector{rec(3, "x3")} : std::vector{rec(5, "x5"), rec(6, "x6")};
+            p.has_more = !after;
+            break;
+        case mode::repeat_id:
+            p.items = !after ? std::vector{rec(1, "x1")} : std::vector{rec(2, "x1")};
+            p.has_more = !after;
+            break;
+        case mode::oversize:
+            for (std::size_t i = 1; i <= limit + 1; ++i) p.items.push_back(rec(i, "x" + std::to_string(i)));
+            break;
+        }
+        return p;
+    }
+};
+} // namespace
+
+TEST_CASE("bad input: a typed error or a reported problem, nothing deleted", "[bad_input]") {
+    SECTION("remote pages that go backwards, repeat an id or hold more than asked") {
+        for (auto how : {bad_remote::mode::backwards, bad_remote::mode::repeat_id, bad_remote::mode::oversize}) {
+            concord::memory_store<item> db;
+            concord::memory_witness wit;
+            db.put(make_item("L"));
+            bad_remote remote{how};
+            auto o = options();
+            o.page_size = 4;
+            auto r = concord::make_reconciler<policy::trust_remote>(db, remote, o, sku_identity{});
+            try {
+                r.reconcile(wit);
+                FAIL("a bad listing was accepted");
+            } catch (const concord::error& e) {
+                CHECK(e.code() == concord::errc::bad_page);
+            }
+            CHECK(db.size() == 1);  // trust_remote would have removed L on the strength of a bad listing
+            CHECK(!wit.load());
+        }
+    }
+
+    SECTION("two local entities with one identity: reported, both left alone") {
+        world w;
+        w.db.put(make_item("A", "first"));
+        w.sync<policy::trust_local>();
+        w.db.put(make_item("A", "second"));
+        for (int i = 0; i < 2; ++i) {
+            auto rep = (i == 0) ? w.sync<policy::trust_local>() : w.sync<policy::trust_remote>();
+            CHECK(rep.actions.empty());
+            CHECK(rep.text().find("duplicate_local") != std::string::npos);
+        }
+        CHECK(w.db.size() == 2);
+        CHECK(w.active("A").size() == 1);
+        CHECK(w.remote.stats().cancels == 0);
+        CHECK(w.remote.stats().creates == 1);
+    }
+
+    SECTION("an entity without an identity: reported, not pushed") {
+        world w;
+        w.db.put(make_item(""));
+        auto rep = w.sync<policy::trust_local>();
+        CHECK(rep.actions.empty());
+        CHECK(rep.json().find("empty_identity") != std::string::npos);
+        CHECK(w.remote.stats().creates == 0);
+        CHECK(w.db.size() == 1);
+    }
+}
