@@ -184,8 +184,15 @@ private:
 
     void prune() {
         const auto now = now_();
-        for (auto it = keys_.begin(); it != keys_.end();)
-            it = now - it->second.at >= retention_ ? keys_.erase(it) : std::next(it);
+        if (keys_.empty() || now - oldest_key_at_ < retention_) return;  // nothing can have expired
+        oldest_key_at_ = now;
+        for (auto it = keys_.begin(); it != keys_.end();) {
+            if (now - it->second.at >= retention_) it = keys_.erase(it);
+            else {
+                if (it->second.at < oldest_key_at_) oldest_key_at_ = it->second.at;
+                ++it;
+            }
+        }
     }
 
     remote_record<E>& find(std::string_view remote_id) {
@@ -219,7 +226,8 @@ private:
             return r;
         }
         auto r = apply();
-        keys_[key] = key_entry{params, r.remote_id, now_()};
+        const auto& entry = keys_[key] = key_entry{params, r.remote_id, now_()};
+        if (keys_.size() == 1 || entry.at < oldest_key_at_) oldest_key_at_ = entry.at;
         if (f == fault::timeout_after) throw remote_error(errc::remote_timeout, "timed out after the request was applied");
         return r;
     }
@@ -230,6 +238,7 @@ private:
     std::function<fault(std::string_view)> chooser_;
     std::function<std::int64_t()> now_;
     std::int64_t retention_;
+    std::int64_t oldest_key_at_ = 0;  ///< lower bound of keys_[*].at (valid while keys_ is not empty)
     std::uint64_t last_seq_ = 0;
     bool takes_money_ = false;
     counters counters_;

@@ -1,0 +1,139 @@
+// Streaming merge (issue 8, item 2): concord::stream_merge() over two inputs generated lazily in
+// identity order, against a plain read of both inputs, and the peak resident memory at the end.
+//
+//   concord_stream_bench [--n 100000000] [--check]
+//
+// Prints a Markdown section for docs/benchmarks.md; exits non-zero if the counts are wrong or (with
+// --check) if an out-of-order input is not refused.
+
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+
+#include <concord/identity.hpp>
+#include <concord/streaming.hpp>
+
+#include "bench_common.hpp"
+
+namespace {
+
+using bench::item;
+
+/// Lazily generates the entities of one side in SKU order: key i is present unless it belongs to the
+/// other side only (i % 100 == 0: local only, 1: remote only); i % 100 == 2 differs in qty.
+struct generator {
+    std::uint64_t n, i = 0;
+    bool remote;
+
+    std::optional<item> operator()() {
+        for (; i < n; ++i) {
+            const auto cls = i % 100;
+            if ((remote && cls == 0) || (!remote && cls == 1)) continue;
+            item e;
+            e.id = remote ? 0 : static_cast<std::int64_t>(i + 1);
+            e.sku = "SKU-000000000000";
+            for (std::uint64_t v = i, p = 15; v && p >= 4; v /= 10, --p) e.sku[p] = static_cast<char>('0' + v % 10);
+            e.name = "item";
+            e.qty = static_cast<std::int64_t>(i % 1000) + (remote && cls == 2 ? 1 : 0);
+            e.price_cents = static_cast<std::int64_t>(i % 977) * 10;
+            e.revision = 1;
+            ++i;
+            return e;
+        }
+        return std::nullopt;
+    }
+};
+
+/// Entities of one identity are equivalent under the SKU order (natural_key<&item::sku>).
+struct by_sku {
+    bool operator()(const item& a, const concord::key128&, const item& b, const concord::key128&) const {
+        return a.sku < b.sku;
+    }
+};
+
+bool check_order_refused() {
+    // A remote side that goes backwards must be refused, not silently turned into orphans.
+    int calls = 0;
+    auto bad_remote = [&]() -> std::optional<item> {
+        ++calls;
+        if (calls == 1) return item{0, "SKU-2", "b", 1, 1, 1};
+        if (calls == 2) return item{0, "SKU-1", "a", 1, 1, 1};
+        return std::nullopt;
+    };
+    auto empty = []() -> std::optional<item> { return std::nullopt; };
+    try {
+        concord::stream_merge<item>(concord::identity::natural_key<&item::sku>{}, empty, bad_remote,
+                                    [](const auto&) {}, by_sku{});
+    } catch (const concord::error& e) {
+        return e.code() == concord::errc::bad_page;
+    }
+    return false;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::uint64_t n = 100000000;
+    bool check = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--n" && i + 1 < argc) n = static_cast<std::uint64_t>(std::strtod(argv[++i], nullptr));
+        else if (a == "--check") check = true;
+        else {
+            std::fprintf(stderr, "usage: %s [--n N] [--check]\n", argv[0]);
+            return 2;
+        }
+    }
+    // Expected counts, from the same rule as the generator.
+    std::size_t e_lo = 0, e_or = 0, e_dv = 0, e_in = 0;
+    for (std::uint64_t c = 0; c < 100; ++c) {
+        const std::uint64_t k = n > c ? (n - c + 99) / 100 : 0;  // keys i < n with i % 100 == c
+        if (c == 0) e_lo += k;
+        else if (c == 1) e_or += k;
+        else if (c == 2) e_dv += k;
+        else e_in += k;
+    }
+
+    double t_read = 0;
+    std::size_t touched = 0;
+    {
+        generator gl{n, 0, false}, gr{n, 0, true};
+        t_read = bench::seconds([&] {
+            while (auto e = gl()) touched += e->sku.size() + static_cast<std::size_t>(e->qty);
+            while (auto e = gr()) touched += e->sku.size() + static_cast<std::size_t>(e->qty);
+        });
+    }
+    concord::stream_counts c;
+    std::size_t sunk = 0;
+    const double t_merge = bench::seconds([&] {
+        c = concord::stream_merge<item>(concord::identity::natural_key<&item::sku>{}, generator{n, 0, false},
+                                        generator{n, 0, true}, [&](const concord::stream_case<item>&) { ++sunk; },
+                                        by_sku{});
+    });
+    const long rss = bench::peak_rss_kib();
+    if (c.in_sync != e_in || c.diverged != e_dv || c.local_only != e_lo || c.orphan != e_or || c.duplicate != 0 ||
+        sunk != e_dv + e_lo + e_or || touched == 0) {
+        std::fprintf(stderr, "FAIL: in_sync %zu/%zu diverged %zu/%zu local_only %zu/%zu orphan %zu/%zu\n", c.in_sync, e_in,
+                     c.diverged, e_dv, c.local_only, e_lo, c.orphan, e_or);
+        return 1;
+    }
+    if (check && !check_order_refused()) {
+        std::fprintf(stderr, "FAIL: an out-of-order input was not refused with errc::bad_page\n");
+        return 1;
+    }
+    const double ents = static_cast<double>(c.local_read + c.remote_read);
+    std::printf("### Streaming merge\n\n");
+    std::printf("%llu keys generated lazily in SKU order (identity natural_key<&item::sku>), 1%% local_only, 1%% "
+                "orphan, 1%% diverged; %zu entities read in all. The plain read generates and touches both sides "
+                "without classifying.\n\n",
+                static_cast<unsigned long long>(n), c.local_read + c.remote_read);
+    std::printf("| measure | time | ns/entity |\n|---|---|---|\n");
+    std::printf("| plain read of both sides | %s | %.1f |\n", bench::fmt_time(t_read).c_str(), t_read / ents * 1e9);
+    std::printf("| stream_merge (identity key + fingerprint + merge) | %s | %.1f |\n", bench::fmt_time(t_merge).c_str(),
+                t_merge / ents * 1e9);
+    std::printf("\nstream_merge / plain read: %.2fx [goal <= 2x]. Peak RSS of the whole process: %.1f MiB [goal < 64 "
+                "MiB]. Cases reported: %zu.\n\n",
+                t_merge / t_read, static_cast<double>(rss) / 1024.0, sunk);
+    return 0;
+}
