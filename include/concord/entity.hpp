@@ -79,20 +79,25 @@ decltype(auto) member_ref(E& e) {
     return hana::second(hana::at_c<I>(hana::accessors<std::remove_const_t<E>>()))(e);
 }
 
-/// Fails with the member's name in the instantiation trace when its type cannot be encoded.
-template <class E, class MemberName, class T>
+/// Fails with the member's name in the instantiation trace when its type cannot be encoded. The
+/// Accessor argument is Hana's member-pointer accessor, which compilers print as `&Entity::member`,
+/// so the offending member is named in the diagnostic (MemberName is the same name as a
+/// hana::string, for custom Struct descriptions whose accessors are lambdas).
+template <class E, class MemberName, class T, class Accessor = void>
 struct check_member_type {
     static_assert(encodable<T>(),
-                  "concord: this entity member has a type concord cannot encode (see MemberName in the "
-                  "instantiation above). Supported: integral, enum, floating point, std::string and "
-                  "std::optional of those.");
+                  "concord: this entity member has a type concord cannot encode (the member is named in the "
+                  "instantiation above: &Entity::member / MemberName). Supported: integral, enum, floating point, "
+                  "std::string and std::optional of those.");
     static constexpr bool value = true;
 };
 
 template <class E, std::size_t... I>
 constexpr bool check_members(std::index_sequence<I...>) {
     return (check_member_type<E, std::decay_t<decltype(hana::first(std::declval<accessor_t<E, I>>()))>,
-                              member_t<E, I>>::value && ...);
+                              member_t<E, I>,
+                              std::decay_t<decltype(hana::second(std::declval<accessor_t<E, I>>()))>>::value &&
+            ...);
 }
 
 inline void put_u64(std::string& out, std::uint64_t v) {

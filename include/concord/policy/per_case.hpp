@@ -26,6 +26,9 @@ namespace concord::policy {
 namespace detail {
 template <class T> struct is_case_tag : std::false_type {};
 template <case_kind K> struct is_case_tag<case_tag<K>> : std::true_type {};
+/// How many of Rules override Case (a Hana map silently keeps one of two equal keys, so count).
+template <class Case, class... Rules>
+inline constexpr std::size_t times_listed = (std::size_t{std::is_same_v<Case, typename Rules::case_type>} + ... + 0);
 } // namespace detail
 
 /// One override: resolve cases tagged `Case` with `Strategy`.
@@ -42,7 +45,7 @@ template <class Default, class... Rules>
 struct per_case {
     static constexpr auto overrides = boost::hana::make_map(
         boost::hana::make_pair(boost::hana::type_c<typename Rules::case_type>, boost::hana::type_c<typename Rules::strategy>)...);
-    static_assert(decltype(boost::hana::length(overrides))::value == sizeof...(Rules),
+    static_assert(((detail::times_listed<typename Rules::case_type, Rules...> == 1) && ...),
                   "concord::policy::per_case: a case is listed twice");
 
     Default fallback{};
