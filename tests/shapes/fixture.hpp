@@ -10,7 +10,9 @@
 
 #include <boost/hana/define_struct.hpp>
 
-#include <concord/memory/store.hpp>
+#include <concord/sqlite/backup.hpp>
+#include <concord/sqlite/database.hpp>
+#include <concord/sqlite/store.hpp>
 
 namespace shapes_test {
 
@@ -52,23 +54,22 @@ private:
     std::filesystem::path path_;
 };
 
-/// The host's database: orders, labels and products, backed up and restored together.
+/// The host's database: orders, labels and products in one real SQLite file, backed up and
+/// restored with SQLite's backup API (the checkpoint is one per database, restored with it).
 class host_db {
 public:
-    using label_store = concord::memory_store<label>;
-    using product_store = concord::memory_store<product>;
+    using label_store = concord::sqlite_store<label>;
+    using product_store = concord::sqlite_store<product>;
+    using backup_type = std::filesystem::path;
 
-    struct backup_type {
-        concord::memory_store<order>::snapshot_type orders;
-        label_store::snapshot_type labels;
-        product_store::snapshot_type products;
-    };
+    host_db() : db_(dir_ / "host.db"), orders_(db_, "orders"), labels_(db_, "labels"), products_(db_, "products") {}
 
     label_store& labels() { return labels_; }
     product_store& products() { return products_; }
+    concord::sqlite_database& database() { return db_; }
 
     void add_order(const std::string& number) { orders_.put({0, number}); }
-    bool has_order(const std::string& number) const {
+    bool has_order(const std::string& number) {
         for (const auto& o : orders_.scan())
             if (o.number == number) return true;
         return false;
@@ -78,17 +79,22 @@ public:
             if (o.number == number) orders_.erase(o.id);
     }
 
-    backup_type backup() const { return {orders_.snapshot(), labels_.snapshot(), products_.snapshot()}; }
-    void restore(const backup_type& b) {
-        orders_.restore(b.orders);
-        labels_.restore(b.labels);
-        products_.restore(b.products);
+    /// An online backup to a new file; returns its path.
+    backup_type backup() {
+        auto p = dir_ / ("backup-" + std::to_string(++backups_) + ".db");
+        concord::sqlite_backup(db_, p);
+        return p;
     }
+    /// Restores a backup into the open connection.
+    void restore(const backup_type& p) { concord::sqlite_restore(db_, p); }
 
 private:
-    concord::memory_store<order> orders_;
+    temp_dir dir_;
+    concord::sqlite_database db_;
+    concord::sqlite_store<order> orders_;
     label_store labels_;
     product_store products_;
+    int backups_ = 0;
 };
 
 } // namespace shapes_test

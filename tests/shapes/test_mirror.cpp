@@ -63,12 +63,15 @@ struct mirror_world {
     concord::mirror::mirror<rec_t> mirror{rec, {.now = [this] { return clock; }, .bisect = {}}};
 
     void seed(int n) {
+        concord::sqlite_transaction t(db.database());  // one host transaction for the bulk insert
         for (int i = 0; i < n; ++i) db.products().put(prod(i));
+        t.commit();
         clock += 60;
         mirror.sync(witness);
     }
     /// k/3 inserts, k/3 edits, k/3 deletes on the host (ids from `base` for the inserts).
     void change(int k, int base) {
+        concord::sqlite_transaction t(db.database());
         auto rows = db.products().scan();
         for (int i = 0; i < k / 3; ++i) db.products().put(prod(base + i));
         for (int i = 0; i < k / 3; ++i) {
@@ -77,6 +80,7 @@ struct mirror_world {
             db.products().put(e);
         }
         for (int i = 0; i < k / 3; ++i) db.products().erase(rows[static_cast<std::size_t>(2 * i + 1)].id);
+        t.commit();
     }
 };
 
@@ -272,7 +276,11 @@ TEST_CASE("orphan scan bounded by the restored checkpoint's commit time", "[mirr
     auto backup = w.db.backup();
     const auto t_backup = w.clock;
     w.clock += 7200;
-    for (int i = 0; i < 12; ++i) w.db.products().put(prod(9000 + i));
+    {
+        concord::sqlite_transaction t(w.db.database());
+        for (int i = 0; i < 12; ++i) w.db.products().put(prod(9000 + i));
+        t.commit();
+    }
     w.mirror.sync(w.witness);
     w.db.restore(backup);
 
