@@ -116,7 +116,8 @@ inline std::uint64_t canonical_double_bits(double d) {
 
 /// Appends the canonical encoding v1 of one value:
 /// bool -> 1 byte; other integers and enums -> 8 bytes little-endian (signed values sign-extended
-/// to 64 bits); floating point -> 8 bytes little-endian IEEE-754 binary64 (NaN and -0 normalised);
+/// to 64 bits; `char` and `wchar_t`, whose signedness differs between platforms, are always
+/// zero-extended as unsigned); floating point -> 8 bytes little-endian IEEE-754 binary64 (NaN and -0 normalised);
 /// std::string -> 8-byte little-endian length, then the bytes; std::optional -> 1 byte (0 absent,
 /// 1 present) then the value.
 template <class T>
@@ -128,6 +129,8 @@ void encode_value(std::string& out, const T& v) {
         out.push_back(v ? '\1' : '\0');
     } else if constexpr (std::is_enum_v<T>) {
         encode_value(out, static_cast<std::underlying_type_t<T>>(v));
+    } else if constexpr (std::is_same_v<T, char> || std::is_same_v<T, wchar_t>) {
+        detail::put_u64(out, static_cast<std::uint64_t>(static_cast<std::make_unsigned_t<T>>(v)));
     } else if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
         detail::put_u64(out, static_cast<std::uint64_t>(static_cast<std::int64_t>(v)));
     } else if constexpr (std::is_integral_v<T>) {

@@ -1,9 +1,13 @@
 #include <catch2/catch.hpp>
 
 #include <cstdint>
+#include <initializer_list>
+#include <limits>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <boost/hana/adapt_struct.hpp>
 #include <boost/hana/define_struct.hpp>
@@ -90,4 +94,83 @@ TEST_CASE("printing and JSON escape strings", "[entity]") {
     std::ostringstream os;
     concord::write_json(os, a);
     REQUIRE(os.str() == R"({"id":3,"customer":"a\"b\\c\n","number":"N","cents":-5,"rate":2.5})");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Known answers for every supported member type. Each entity has a single content member, so its
+// canonical encoding v1 is exactly that member's encoding, written out here byte by byte from the
+// documented rules (docs/reference.md), and its fingerprint is XXH3-128 (seed 0) of those bytes.
+// The expected hashes were NOT produced by concord: they were computed with the xxHash command-line
+// tool (Debian package xxhash), e.g.
+//     printf '\xfe\xff\xff\xff\xff\xff\xff\xff' | xxhsum -H2
+// which prints the canonical (big-endian) 128-bit value that key128::hex() prints.
+namespace kat {
+enum class small_enum : std::uint8_t { big = 200 };
+enum class signed_enum : std::int16_t { neg = -3 };
+#define CONCORD_KAT_ENTITY(name, type) \
+    struct name {                     \
+        BOOST_HANA_DEFINE_STRUCT(name, (type, v)); \
+    }
+CONCORD_KAT_ENTITY(k_bool, bool);
+CONCORD_KAT_ENTITY(k_i8, std::int8_t);
+CONCORD_KAT_ENTITY(k_i32, std::int32_t);
+CONCORD_KAT_ENTITY(k_u16, std::uint16_t);
+CONCORD_KAT_ENTITY(k_u64, std::uint64_t);
+CONCORD_KAT_ENTITY(k_char, char);
+CONCORD_KAT_ENTITY(k_enum_u8, small_enum);
+CONCORD_KAT_ENTITY(k_enum_i16, signed_enum);
+CONCORD_KAT_ENTITY(k_double, double);
+CONCORD_KAT_ENTITY(k_float, float);
+CONCORD_KAT_ENTITY(k_string, std::string);
+CONCORD_KAT_ENTITY(k_opt_i64, std::optional<std::int64_t>);
+CONCORD_KAT_ENTITY(k_opt_string, std::optional<std::string>);
+#undef CONCORD_KAT_ENTITY
+
+template <class E>
+void check(const E& e, std::string_view bytes, std::string_view xxhsum_hex) {
+    std::string enc;
+    concord::encode_content(enc, e);
+    INFO("entity " << concord::to_string(e));
+    CHECK(enc == bytes);
+    CHECK(concord::fingerprint(e).hex() == xxhsum_hex);
+}
+std::string b(std::initializer_list<unsigned> v) {
+    std::string s;
+    for (auto c : v) s.push_back(static_cast<char>(c));
+    return s;
+}
+} // namespace kat
+
+TEST_CASE("fingerprint known answers for every supported member type (cross-checked with xxhsum -H2)", "[entity]") {
+    using namespace kat;
+    // bool: one byte
+    check(k_bool{true}, b({0x01}), "51025a4491835505e12ef9d2eb86ceeb");
+    check(k_bool{false}, b({0x00}), "a6cd5e9392000f6ac44bdff4074eecdb");
+    // signed integers: sign-extended to 64 bits, little-endian
+    check(k_i8{-2}, b({0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}), "6ea91d5282efcca4ccea657e3d21a9da");
+    check(k_i32{-123456}, b({0xc0, 0x1d, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff}), "4b3d150ed8df6ee0dd87bc79ea95c119");
+    // unsigned integers: zero-extended to 64 bits, little-endian
+    check(k_u16{65535}, b({0xff, 0xff, 0, 0, 0, 0, 0, 0}), "cdb0b58cfb4569af8d885d7ef0faaac9");
+    check(k_u64{0x0123456789abcdefULL}, b({0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01}),
+          "9d0a16a121edc615dc7da55868feb560");
+    // char is zero-extended whatever the platform's char signedness
+    check(k_char{static_cast<char>(0xe9)}, b({0xe9, 0, 0, 0, 0, 0, 0, 0}), "c7190532e46c46cc557e18da71453958");
+    // enums: their underlying type's encoding
+    check(k_enum_u8{small_enum::big}, b({200, 0, 0, 0, 0, 0, 0, 0}), "2ff8126d971f6a1595faca02e65cf94b");
+    check(k_enum_i16{signed_enum::neg}, b({0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}),
+          "f9fe3e9b6eaee9f1c603751d973169b0");
+    // floating point: IEEE-754 binary64 little-endian; -0 -> +0, every NaN -> 0x7ff8000000000000
+    check(k_double{1.5}, b({0, 0, 0, 0, 0, 0, 0xf8, 0x3f}), "8e19d0c57481c05d6d22fe9c07fa4107");
+    check(k_double{-0.0}, b({0, 0, 0, 0, 0, 0, 0, 0}), "2c0a8a99dc147d5445c3b49d035665b2");
+    check(k_double{-std::numeric_limits<double>::quiet_NaN()}, b({0, 0, 0, 0, 0, 0, 0xf8, 0x7f}),
+          "bf8c655e1d469c5001496f760121fd3f");
+    check(k_float{0.25f}, b({0, 0, 0, 0, 0, 0, 0xd0, 0x3f}), "2558257cbc896adb3cc8d20217661d61");
+    // std::string: 8-byte little-endian length, then the bytes as they are (UTF-8 here)
+    check(k_string{"h\xc3\xa9llo"}, b({6, 0, 0, 0, 0, 0, 0, 0, 'h', 0xc3, 0xa9, 'l', 'l', 'o'}),
+          "70c2da9d9d8465c822a3c5e52924bbe9");
+    check(k_string{""}, b({0, 0, 0, 0, 0, 0, 0, 0}), "2c0a8a99dc147d5445c3b49d035665b2");
+    // std::optional: 0 absent; 1 then the value
+    check(k_opt_i64{std::nullopt}, b({0}), "a6cd5e9392000f6ac44bdff4074eecdb");
+    check(k_opt_i64{7}, b({1, 7, 0, 0, 0, 0, 0, 0, 0}), "05f6cfa1bddd523fd8197fcc417a9adf");
+    check(k_opt_string{std::string{}}, b({1, 0, 0, 0, 0, 0, 0, 0, 0}), "fa3f5392c40387fb428516d12156e7b6");
 }

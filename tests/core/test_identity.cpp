@@ -106,3 +106,17 @@ TEST_CASE("idempotency keys: documented SHA-256, stable, distinct per operation 
     REQUIRE(concord::to_hex(concord::sha256("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     REQUIRE_THROWS_AS(concord::idempotency_key("scope", id, {"charge", 0, params}, 40), concord::error);
 }
+
+TEST_CASE("identity and idempotency keys match the documented derivation (computed with xxhsum/sha256sum)", "[identity]") {
+    // Bytes written out from docs/reference.md and hashed with the command-line tools, not with concord:
+    //   identity = xxhsum -H2 over "concord-id/v1" | len"" | len"natural_key" | len"acme" | len"N-1"
+    //   key      = "cc1-" + sha256sum over "concord-idem/v1" | len"scope" | identity (16 bytes, big-endian) |
+    //              len"charge" | u64le 0 | len(params), params = i64le 500 | len"eur"
+    // where len"x" is the 8-byte little-endian length followed by the bytes.
+    natural p;
+    const auto id = p.key(invoice{7, "acme", "N-1", 500, ""});
+    REQUIRE(id.hex() == "3ee7b0f4c0065a748ac1dade9953b2f4");
+    const auto params = concord::encode_parameters(std::int64_t{500}, std::string("eur"));
+    REQUIRE(concord::idempotency_key("scope", id, {"charge", 0, params}) ==
+            "cc1-d529c6b9b7a00888639d6e538c12ef55444ea1044c72d25654d74708a7012b82");
+}
