@@ -15,6 +15,8 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <utility>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -71,10 +73,14 @@ public:
 
     std::optional<resolution> answer(std::string_view id) const { return mem_.answer(id); }
 
+    /// Writes the file before the answer counts: if the write fails (typed store_failure) the book
+    /// still holds the old answer, so a retry writes again instead of being taken for a repeat.
     void record(std::string_view id, resolution r) {
         if (mem_.answer(id) == r) return;  // idempotent: nothing to write
-        mem_.record(id, r);
-        save();
+        auto next = mem_;
+        next.record(id, r);
+        save(next);
+        mem_ = std::move(next);
     }
     std::size_t size() const noexcept { return mem_.size(); }
 
@@ -96,9 +102,9 @@ private:
             mem_.record(line.substr(0, sp), *r);
         }
     }
-    void save() {
+    void save(const memory_decision_book& book) {
         std::string text = "concord-decisions v1\n";
-        for (const auto& [id, r] : mem_.all()) text += id + " " + std::string(to_string(r)) + "\n";
+        for (const auto& [id, r] : book.all()) text += id + " " + std::string(to_string(r)) + "\n";
         auto tmp = path_;
         tmp += ".tmp";
         {
@@ -108,7 +114,9 @@ private:
             if (!out) throw error(errc::store_failure, "cannot write decision file " + tmp.string());
         }
         detail::fsync_path(tmp, false);
-        std::filesystem::rename(tmp, path_);
+        std::error_code ec;
+        std::filesystem::rename(tmp, path_, ec);
+        if (ec) throw error(errc::store_failure, "cannot rename decision file into place: " + ec.message());
         auto dir = path_.parent_path();
         detail::fsync_path(dir.empty() ? std::filesystem::path(".") : dir, true);
     }

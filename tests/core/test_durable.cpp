@@ -1,0 +1,388 @@
+// What lives outside the restore scope: the witness (file format, corruption, atomic write), the
+// timeline check that compares it with the store's checkpoint, and decision books.
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+
+#include <unistd.h>
+
+#include <boost/hana/define_struct.hpp>
+
+#include <concord/decisions.hpp>
+#include <concord/memory/store.hpp>
+#include <concord/timeline.hpp>
+#include <concord/witness.hpp>
+
+namespace fs = std::filesystem;
+
+namespace {
+/// A fresh directory per test case, removed afterwards.
+struct scratch {
+    fs::path dir;
+    scratch() {
+        dir = fs::temp_directory_path() /
+              ("concord-core-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
+        fs::remove_all(dir);
+        fs::create_directories(dir);
+    }
+    ~scratch() {
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+    }
+    static int& counter() {
+        static int n = 0;
+        return n;
+    }
+};
+
+std::string read_file(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+void write_file(const fs::path& p, const std::string& text) {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out << text;
+}
+
+template <class F>
+concord::errc code_of(F&& f) {
+    try {
+        f();
+    } catch (const concord::error& e) {
+        return e.code();
+    }
+    FAIL("expected a concord::error");
+    return concord::errc::invalid_argument;
+}
+template <class F>
+std::string message_of(F&& f) {
+    try {
+        f();
+    } catch (const concord::error& e) {
+        return e.what();
+    }
+    FAIL("expected a concord::error");
+    return {};
+}
+
+const std::string lineage_a = "0123456789abcdef0123456789abcdef";
+const std::string lineage_b = "fedcba9876543210fedcba9876543210";
+
+concord::witness_record record(std::uint64_t gen, std::string lineage = lineage_a) {
+    concord::witness_record r;
+    r.lineage = std::move(lineage);
+    r.generation = gen;
+    return r;
+}
+concord::checkpoint cp(std::uint64_t gen, std::string lineage = lineage_a) {
+    return concord::checkpoint{std::move(lineage), gen, {}};
+}
+} // namespace
+
+// ------------------------------------------------------------------------------------- witness
+
+TEST_CASE("witness: the v1 text format, byte for byte", "[witness]") {
+    concord::witness_record r = record(7);
+    r.in_progress = "apply g8\n";
+    // The checksum is XXH3-128 of every preceding byte, computed with `xxhsum -H2` over the four
+    // lines above it (not with concord).
+    const std::string expected = "concord-witness v1\n"
+                                 "lineage 0123456789abcdef0123456789abcdef\n"
+                                 "generation 7\n"
+                                 "in_progress 6170706c792067380a\n"
+                                 "failure -\n"
+                                 "checksum dfa8334db8c581e23b687963f69e7036\n";
+    CHECK(concord::format_witness(r) == expected);
+    CHECK(concord::parse_witness(expected) == r);
+}
+
+TEST_CASE("file_witness: round trip through the file, across instances", "[witness]") {
+    STATIC_REQUIRE(concord::witness<concord::file_witness>);
+    STATIC_REQUIRE(concord::witness<concord::memory_witness>);
+    scratch s;
+    const auto path = concord::file_witness::beside(s.dir / "app.db");
+    CHECK(path.filename() == "app.db.concord-witness");
+    concord::file_witness w(path);
+    CHECK_FALSE(w.load().has_value());  // never written
+
+    concord::witness_record r = record(42);
+    r.in_progress = "reconcile 0.1.0 generation 43";
+    r.failure = "remote_timeout: caf\xc3\xa9 \"quoted\"\nsecond line";
+    w.save(r);
+    CHECK(concord::file_witness(path).load() == r);
+    CHECK_FALSE(fs::exists(path.string() + ".tmp"));  // renamed into place, nothing left behind
+
+    r.generation = 43;
+    r.in_progress.clear();
+    w.save(r);
+    CHECK(concord::file_witness(path).load() == r);
+}
+
+TEST_CASE("file_witness: corrupt, truncated, hand-edited or foreign files are witness_corrupt", "[witness]") {
+    scratch s;
+    const auto path = s.dir / "w";
+    concord::file_witness w(path);
+    w.save(record(5));
+    const std::string good = read_file(path);
+
+    auto load_code = [&](const std::string& text) {
+        write_file(path, text);
+        return code_of([&] { w.load(); });
+    };
+    SECTION("truncated") {
+        CHECK(load_code(good.substr(0, good.size() - 10)) == concord::errc::witness_corrupt);
+        CHECK(load_code(good.substr(0, good.find("checksum"))) == concord::errc::witness_corrupt);
+        CHECK(load_code("") == concord::errc::witness_corrupt);
+    }
+    SECTION("hand-edited: a generation changed without fixing the checksum") {
+        auto edited = good;
+        edited.replace(edited.find("generation 5"), 12, "generation 9");
+        write_file(path, edited);
+        CHECK_THAT(message_of([&] { w.load(); }), Catch::Contains("checksum mismatch") && Catch::Contains(path.string()));
+    }
+    SECTION("hand-edited with a recomputed checksum still needs well-formed fields") {
+        const std::string body = "concord-witness v1\nlineage not-hex\ngeneration 5\nin_progress -\nfailure -\n";
+        CHECK(load_code(body + "checksum " + concord::xxh3_128(body).hex() + "\n") == concord::errc::witness_corrupt);
+        const std::string body2 = "concord-witness v1\nlineage " + lineage_a + "\ngeneration -1\nin_progress -\nfailure -\n";
+        CHECK(load_code(body2 + "checksum " + concord::xxh3_128(body2).hex() + "\n") == concord::errc::witness_corrupt);
+        const std::string body3 = "concord-witness v1\nlineage " + lineage_a + "\ngeneration 5\nin_progress -\n";
+        CHECK(load_code(body3 + "checksum " + concord::xxh3_128(body3).hex() + "\n") == concord::errc::witness_corrupt);
+    }
+    SECTION("wrong header, even with a valid checksum") {
+        const std::string body = "concord-witness v2\nlineage " + lineage_a + "\ngeneration 5\nin_progress -\nfailure -\n";
+        write_file(path, body + "checksum " + concord::xxh3_128(body).hex() + "\n");
+        CHECK_THAT(message_of([&] { w.load(); }), Catch::Contains("unknown header"));
+        CHECK(load_code("some other file\n") == concord::errc::witness_corrupt);
+    }
+    SECTION("binary garbage") {
+        CHECK(load_code(std::string("\0\x01\xff checksum zz", 15)) == concord::errc::witness_corrupt);
+    }
+    SECTION("the good file still loads (the cases above are not failing for another reason)") {
+        write_file(path, good);
+        CHECK(w.load() == record(5));
+    }
+}
+
+TEST_CASE("file_witness: written to <path>.tmp and renamed; a failed write leaves the old record", "[witness]") {
+    scratch s;
+    const auto path = s.dir / "w";
+    const auto tmp = s.dir / "w.tmp";
+    concord::file_witness w(path);
+    w.save(record(1));
+    SECTION("a stale temp file from a crash mid-write is ignored and replaced") {
+        write_file(tmp, "concord-witness v1\nlineage half-writ");
+        CHECK(w.load() == record(1));
+        w.save(record(2));
+        CHECK_FALSE(fs::exists(tmp));
+        CHECK(w.load() == record(2));
+    }
+    SECTION("when the temp file cannot be written, the witness is untouched and the error is typed") {
+        fs::create_directory(tmp);  // open(<path>.tmp) fails, even for root
+        CHECK(code_of([&] { w.save(record(2)); }) == concord::errc::store_failure);
+        CHECK(w.load() == record(1));
+    }
+    SECTION("a missing directory is a typed error") {
+        concord::file_witness nowhere(s.dir / "missing" / "w");
+        CHECK(code_of([&] { nowhere.save(record(1)); }) == concord::errc::store_failure);
+    }
+}
+
+// ------------------------------------------------------------------------------------- timeline
+
+TEST_CASE("check_timeline: the five verdicts", "[timeline]") {
+    SECTION("first run") {
+        const auto t = concord::check_timeline(std::nullopt, std::nullopt);
+        CHECK(t.kind == concord::verdict::first_run);
+        CHECK(t.generation == 1);
+        concord::key128 k;
+        CHECK(k.parse_hex(t.lineage));
+        CHECK(t.lineage != concord::check_timeline(std::nullopt, std::nullopt).lineage);  // random per database
+    }
+    SECTION("same timeline") {
+        const auto t = concord::check_timeline(cp(4), record(4));
+        CHECK(t.kind == concord::verdict::same_timeline);
+        CHECK(t.lineage == lineage_a);
+        CHECK(t.generation == 5);
+        CHECK_FALSE(t.lost(4));
+    }
+    SECTION("restored: generations (store, witness] are lost and never reused") {
+        const auto t = concord::check_timeline(cp(3), record(7));
+        CHECK(t.kind == concord::verdict::restored);
+        CHECK(t.lost_from == 4);
+        CHECK(t.lost_to == 7);
+        CHECK_FALSE(t.lost(3));
+        CHECK(t.lost(4));
+        CHECK(t.lost(7));
+        CHECK_FALSE(t.lost(8));
+        CHECK(t.generation == 8);
+        CHECK_THAT(t.detail, Catch::Contains("4..7"));
+    }
+    SECTION("restored to before the first reconcile: the store has no checkpoint") {
+        const auto t = concord::check_timeline(std::nullopt, record(7));
+        CHECK(t.kind == concord::verdict::different_database);
+        CHECK(t.generation == 8);
+        CHECK(t.lineage != lineage_a);
+    }
+    SECTION("different database: lineages differ") {
+        const auto t = concord::check_timeline(cp(9, lineage_b), record(4));
+        CHECK(t.kind == concord::verdict::different_database);
+        CHECK(t.lineage == lineage_b);
+        CHECK(t.generation == 10);
+        CHECK_FALSE(t.lost(5));
+    }
+    SECTION("witness behind: store ahead, or the witness is missing") {
+        const auto t = concord::check_timeline(cp(6), record(5));
+        CHECK(t.kind == concord::verdict::witness_behind);
+        CHECK(t.generation == 7);
+        const auto gone = concord::check_timeline(cp(6), std::nullopt);
+        CHECK(gone.kind == concord::verdict::witness_behind);
+        CHECK(gone.generation == 7);
+        CHECK(gone.lineage == lineage_a);
+    }
+    SECTION("an interrupted reconcile is noticed") {
+        auto w = record(4);
+        w.in_progress = "0.1.0 g5";
+        CHECK(concord::check_timeline(cp(4), w).interrupted);
+        CHECK_FALSE(concord::check_timeline(cp(4), record(4)).interrupted);
+    }
+    for (auto v : {concord::verdict::first_run, concord::verdict::same_timeline, concord::verdict::restored,
+                   concord::verdict::different_database, concord::verdict::witness_behind})
+        CHECK(concord::to_string(v) != "unknown");
+}
+
+namespace {
+struct row {
+    BOOST_HANA_DEFINE_STRUCT(row, (std::int64_t, id), (std::string, name));
+};
+/// One committing reconcile: store first (with the checkpoint), then the witness.
+template <class W>
+concord::timeline_status commit_generation(concord::memory_store<row>& store, W& witness) {
+    auto session = concord::begin_session(witness, store);
+    concord::change_batch<row> b;
+    b.new_checkpoint = session.next_checkpoint(store.load_checkpoint());
+    store.commit(b);
+    session.note_store_committed();
+    session.commit();
+    return session.status();
+}
+} // namespace
+
+TEST_CASE("timeline sessions over a store and a file witness: a restore is detected once, generations never reused",
+          "[timeline]") {
+    scratch s;
+    concord::memory_store<row> store;
+    concord::file_witness witness(s.dir / "w");
+
+    CHECK(commit_generation(store, witness).kind == concord::verdict::first_run);
+    const auto backup = store.snapshot();  // taken at generation 1
+    CHECK(commit_generation(store, witness).kind == concord::verdict::same_timeline);
+    CHECK(commit_generation(store, witness).kind == concord::verdict::same_timeline);
+    CHECK(witness.load()->generation == 3);
+
+    store.restore(backup);
+    const auto after = commit_generation(store, witness);
+    CHECK(after.kind == concord::verdict::restored);
+    CHECK(after.lost_from == 2);
+    CHECK(after.lost_to == 3);
+    CHECK(after.generation == 4);  // 2 and 3 are never handed out again
+    CHECK(store.load_checkpoint()->generation == 4);
+    CHECK(witness.load()->generation == 4);
+
+    const auto next = commit_generation(store, witness);
+    CHECK(next.kind == concord::verdict::same_timeline);
+    CHECK(next.generation == 5);
+
+    SECTION("a session that committed nothing to the store leaves the witness alone") {
+        auto session = concord::begin_session(witness, store);
+        session.commit();
+        CHECK(witness.load()->generation == 5);
+    }
+    SECTION("a different database is not adopted without consent") {
+        concord::memory_store<row> other;
+        concord::change_batch<row> b;
+        b.new_checkpoint = cp(2, lineage_b);
+        other.commit(b);
+        auto session = concord::begin_session(witness, other);
+        CHECK(session.kind() == concord::verdict::different_database);
+        CHECK_FALSE(session.database_adopted());
+        session.note_store_committed();
+        session.commit();
+        CHECK(witness.load()->lineage == store.load_checkpoint()->lineage);  // unchanged
+        session.adopt_database();
+        session.commit();
+        CHECK(witness.load()->lineage == lineage_b);
+    }
+}
+
+// ------------------------------------------------------------------------------------- decisions
+
+TEST_CASE("decision books: answers persist across instances; answering twice writes nothing", "[decisions]") {
+    STATIC_REQUIRE(concord::decision_book<concord::file_decision_book>);
+    STATIC_REQUIRE(concord::decision_book<concord::memory_decision_book>);
+    scratch s;
+    const auto path = concord::file_decision_book::beside(s.dir / "app.db");
+    CHECK(path.filename() == "app.db.concord-decisions");
+    {
+        concord::file_decision_book book(path);
+        CHECK(book.size() == 0);
+        CHECK_FALSE(book.answer("orphan:abc").has_value());
+        book.record("orphan:abc", concord::resolution::cancel_remote);
+        book.record("dup:def", concord::resolution::keep_all);
+    }
+    CHECK(read_file(path) == "concord-decisions v1\ndup:def keep_all\norphan:abc cancel_remote\n");
+    concord::file_decision_book again(path);
+    CHECK(again.size() == 2);
+    CHECK(again.answer("orphan:abc") == concord::resolution::cancel_remote);
+
+    // With <path>.tmp blocked, any write would throw: the same answer again must not write at all.
+    fs::create_directory(path.string() + ".tmp");
+    CHECK_NOTHROW(again.record("orphan:abc", concord::resolution::cancel_remote));
+    CHECK(code_of([&] { again.record("orphan:abc", concord::resolution::import_local); }) ==
+          concord::errc::store_failure);
+    fs::remove(path.string() + ".tmp");
+
+    again.record("orphan:abc", concord::resolution::import_local);  // a changed answer is written
+    CHECK(concord::file_decision_book(path).answer("orphan:abc") == concord::resolution::import_local);
+    CHECK_FALSE(fs::exists(path.string() + ".tmp"));
+}
+
+TEST_CASE("decision books: a corrupt file is a typed error", "[decisions]") {
+    scratch s;
+    const auto path = s.dir / "d";
+    SECTION("no header") {
+        write_file(path, "orphan:abc cancel_remote\n");
+        CHECK(code_of([&] { concord::file_decision_book b(path); }) == concord::errc::witness_corrupt);
+    }
+    SECTION("an unknown resolution names the line") {
+        write_file(path, "concord-decisions v1\na nothing\nb explode\n");
+        CHECK_THAT(message_of([&] { concord::file_decision_book b(path); }), Catch::Contains("line 3"));
+    }
+    SECTION("a line without an answer") {
+        write_file(path, "concord-decisions v1\njust-an-id\n");
+        CHECK(code_of([&] { concord::file_decision_book b(path); }) == concord::errc::witness_corrupt);
+    }
+    SECTION("empty lines are tolerated") {
+        write_file(path, "concord-decisions v1\n\na keep\n");
+        CHECK(concord::file_decision_book(path).answer("a") == concord::resolution::keep);
+    }
+}
+
+TEST_CASE("resolution names round-trip", "[decisions]") {
+    for (int i = 0; i <= static_cast<int>(concord::resolution::report); ++i) {
+        const auto r = static_cast<concord::resolution>(i);
+        CHECK(concord::parse_resolution(concord::to_string(r)) == r);
+    }
+    CHECK_FALSE(concord::parse_resolution("explode").has_value());
+    concord::memory_decision_book m;
+    m.record("x", concord::resolution::ask);
+    m.record("x", concord::resolution::ask);
+    CHECK(m.size() == 1);
+    CHECK(m.answer("x") == concord::resolution::ask);
+}
