@@ -50,3 +50,32 @@ inline void write_file(const std::filesystem::path& p, const std::string& bytes)
 }
 
 } // namespace concord::test
+
+namespace concord::test {
+
+/// The conformance fixture on a real database file; backups are files taken with sqlite_backup.
+/// InPlace: restore into the open connection (sqlite_restore); otherwise close, replace, reopen.
+template <class E, bool InPlace>
+struct sqlite_fixture {
+    using store_type = sqlite_store<E>;
+    using backup_type = std::filesystem::path;
+
+    temp_dir dir;
+    sqlite_database db{dir / "app.db"};
+    store_type main{db, "items"};
+    int backups = 0;
+
+    store_type& store() { return main; }
+    std::unique_ptr<store_type> open_store(std::string table) { return std::make_unique<store_type>(db, std::move(table)); }
+    backup_type backup() {
+        auto p = dir / ("backup-" + std::to_string(++backups) + ".db");
+        sqlite_backup(db, p);
+        return p;
+    }
+    void restore(const backup_type& p) {
+        if constexpr (InPlace) sqlite_restore(db, p);
+        else sqlite_restore_file(db, p);
+    }
+};
+
+} // namespace concord::test

@@ -198,7 +198,9 @@ public:
     sqlite_store(sqlite_database& db, sqlite_mapping m) : db_(&db), map_(std::move(m)) {
         if (map_.table.empty()) throw error(errc::invalid_argument, "sqlite_store needs a table name");
         if (map_.links_scope.empty()) map_.links_scope = map_.table;
-        for (const auto& [member, column] : map_.columns) {
+        for (const auto& entry : map_.columns) {
+            const std::string& member = entry.first;
+            const std::string& column = entry.second;
             bool known = false;
             [&]<std::size_t... I>(std::index_sequence<I...>) {
                 ((known = known || info::template name<I> == member), ...);
