@@ -282,10 +282,12 @@ private:
         std::sort(links.begin(), links.end(), [](const link& a, const link& b) { return a.identity < b.identity; });
         cancelled_ = std::move(cancelled);
 
+        // The join visits identities in increasing order, so a forward cursor finds the (first) link of
+        // each in O(1) amortised, sequentially, where a binary search would miss the cache at every step.
+        std::size_t link_at = 0;
         auto find_link = [&](const key128& id) -> const link* {
-            auto it = std::lower_bound(links.begin(), links.end(), id,
-                                       [](const link& l, const key128& k) { return l.identity < k; });
-            return it != links.end() && it->identity == id ? &*it : nullptr;
+            while (link_at < links.size() && links[link_at].identity < id) ++link_at;
+            return link_at < links.size() && links[link_at].identity == id ? &links[link_at] : nullptr;
         };
         auto is_bad = [&](const key128& id) { return std::binary_search(bad.begin(), bad.end(), id); };
 
@@ -755,6 +757,27 @@ private:
         change_batch<E> batch;
         const auto gen = p.timeline.generation;
         std::size_t groups_in_batch = 0;
+        // Local writes are checked against the store as it is now, not as it was planned: the host may
+        // have changed it since plan() (or the same plan is applied twice), and local ids are reused
+        // (SQLite rowids), so a planned id may now name another entity. One scan, only when needed.
+        std::map<std::int64_t, key128> now_ids;
+        std::map<key128, std::int64_t> now_keys;
+        const bool needs_scan = std::any_of(p.actions.begin(), p.actions.end(), [](const auto& a) {
+            return a.kind == action_kind::upsert_local || a.kind == action_kind::remove_local;
+        });
+        if (needs_scan)
+            for (const auto& e : store_->scan()) {
+                try {
+                    const auto k = identity_.key(e);
+                    now_ids[local_id_of(e)] = k;
+                    now_keys[k] = local_id_of(e);
+                } catch (const error&) {
+                }
+            }
+        auto local_target_ok = [&](std::int64_t id, const key128& k) {
+            auto it = now_ids.find(id);
+            return it != now_ids.end() && it->second == k;
+        };
         auto flush = [&](bool final) {
             auto cur = store_->load_checkpoint();
             auto cp = session.next_checkpoint(cur);
@@ -831,12 +854,28 @@ private:
                         }
                         break;
                     case action_kind::upsert_local:
-                        batch.upserts.push_back(*a.value);
-                        out.outcome = "done";
+                        if (a.local_id == 0 && now_keys.count(a.identity)) {
+                            out.outcome = "skipped";
+                            out.detail = "already present locally (local id " + std::to_string(now_keys[a.identity]) + ")";
+                        } else if (a.local_id != 0 && !local_target_ok(a.local_id, a.identity)) {
+                            out.outcome = "skipped";
+                            out.detail = "local id " + std::to_string(a.local_id) + " changed since the plan";
+                        } else {
+                            batch.upserts.push_back(*a.value);
+                            if (a.local_id == 0) now_keys[a.identity] = 0;
+                            out.outcome = "done";
+                        }
                         break;
                     case action_kind::remove_local:
-                        batch.removals.push_back(a.local_id);
-                        out.outcome = "done";
+                        if (!local_target_ok(a.local_id, a.identity)) {
+                            out.outcome = "skipped";
+                            out.detail = "local id " + std::to_string(a.local_id) + " is gone or changed since the plan";
+                        } else {
+                            batch.removals.push_back(a.local_id);
+                            now_ids.erase(a.local_id);
+                            now_keys.erase(a.identity);
+                            out.outcome = "done";
+                        }
                         break;
                     case action_kind::link:
                         batch.link_upserts.push_back({a.identity, a.remote_id, gen});

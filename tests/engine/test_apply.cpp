@@ -382,3 +382,46 @@ TEST_CASE("bad input: a typed error or a reported problem, nothing deleted", "[b
         CHECK(w.db.size() == 1);
     }
 }
+
+TEST_CASE("applying one plan twice, or after the host changed the store, duplicates nothing", "[apply]") {
+    world w;
+    w.db.put(make_item("L", "local only"));
+    w.sync<policy::trust_local>();
+    auto backup = w.db.snapshot();
+    w.db.put(make_item("A", "after backup"));
+    w.sync<policy::trust_local>();
+    w.db.restore(backup);
+    w.db.put(make_item("N", "never pushed"));
+    // trust_remote: import orphan A, remove local-only N.
+    auto r = w.reconciler<policy::trust_remote>();
+    auto session = concord::begin_session(w.witness, w.db);
+    auto p = r.plan(session);
+    REQUIRE(p.count(case_kind::orphan) == 1);
+    REQUIRE(p.count(case_kind::local_only) == 1);
+
+    SECTION("the same plan applied twice") {
+        r.apply(p, session);
+        auto second = r.apply(p, session);
+        session.commit();
+        CHECK(w.db.size() == 2);  // L and the imported A, once
+        CHECK(w.local("A"));
+        CHECK(!w.local("N"));
+        std::size_t skipped = 0;
+        for (const auto& a : second.actions) {
+            CHECK(a.outcome != "failed");
+            skipped += a.outcome == "skipped";
+        }
+        CHECK(skipped == 2);  // the removal (id now reused by A) and the import
+    }
+    SECTION("the user re-created A and deleted N between plan and apply") {
+        w.db.put(make_item("A", "after backup"));
+        w.db.erase(w.local("N")->id);
+        auto rep = r.apply(p, session);
+        session.commit();
+        CHECK(w.db.size() == 2);
+        for (const auto& a : rep.actions) CHECK(a.outcome != "failed");
+    }
+    CHECK(r.reconcile(w.witness).actions.empty());
+    CHECK(w.db.size() == 2);
+    CHECK(w.remote.stats().cancels == 0);
+}
