@@ -12,7 +12,9 @@
 //   * until they are resolved, nothing new may take money from those customers (quarantine);
 //   * a redone charge adopts the charge that already exists instead of charging again.
 //
-// Run it: scripts/quickstart.sh (or build the `payments` target). Exit code 0 means the end state
+// Run it: scripts/quickstart.sh (or build the `payments` target). `payments --postgres <conninfo>`
+// runs the same story on an empty PostgreSQL database instead, backed up with pg_dump and restored
+// with pg_restore. Exit code 0 means the end state
 // was verified: money taken exactly once per conceptual charge, no active orphan, the CRM's
 // objects untouched.
 
@@ -35,6 +37,11 @@
 #include <concord/sqlite/database.hpp>
 #include <concord/sqlite/store.hpp>
 #include <concord/witness.hpp>
+#if CONCORD_PAYMENTS_WITH_POSTGRES
+#include <concord/postgres/backup.hpp>
+#include <concord/postgres/database.hpp>
+#include <concord/postgres/store.hpp>
+#endif
 
 namespace pay = concord::payments;
 
@@ -74,20 +81,30 @@ struct temp_folder {
     }
 };
 
+// The shop's database: a SQLite file, or a PostgreSQL database (--postgres).
+struct on_sqlite {
+    template <class E> using store = concord::sqlite_store<E>;
+    static void backup(concord::sqlite_database& db, const std::filesystem::path& p) { concord::sqlite_backup(db, p); }
+    static void restore(concord::sqlite_database& db, const std::filesystem::path& p) { concord::sqlite_restore(db, p); }
+};
+#if CONCORD_PAYMENTS_WITH_POSTGRES
+struct on_postgres {
+    template <class E> using store = concord::postgres_store<E>;
+    static void backup(concord::postgres_database& db, const std::filesystem::path& p) { concord::postgres_dump(db, p); }
+    static void restore(concord::postgres_database& db, const std::filesystem::path& p) { concord::postgres_restore(db, p); }
+};
+#endif
+
 } // namespace
 
-int main() try {
-    temp_folder dir;
-    const auto db_path = dir.path / "shop.db";
-    const auto backup_path = dir.path / "shop-backup.db";
-
+template <class On, class Database>
+int run(Database& db, const std::filesystem::path& db_path, const std::filesystem::path& backup_path) {
     // --- the world ------------------------------------------------------------------------------
     concord::manual_clock clock;                                    // provider time, moved by hand
     pay::provider bank([&] { return clock.now(); });                // the simulated payment provider
-    concord::sqlite_database db(db_path);                           // the shop's database
-    concord::sqlite_store<invoice> invoices(db, "invoices");
-    concord::sqlite_store<pay::payment_plan> plans(db, "payment_plans");
-    concord::sqlite_store<pay::charge> charges(db, "charges");
+    typename On::template store<invoice> invoices(db, "invoices");  // the shop's database
+    typename On::template store<pay::payment_plan> plans(db, "payment_plans");
+    typename On::template store<pay::charge> charges(db, "charges");
     concord::file_witness witness(concord::file_witness::beside(db_path));         // outside the restore scope
     concord::file_decision_book decisions(concord::file_decision_book::beside(db_path));
     const concord::owner_tag owner{"shop-42", "payments"};
@@ -128,7 +145,7 @@ int main() try {
         ", key " + inv1.idempotency_key.substr(0, 20) + "...)");
 
     // --- 2. backup ------------------------------------------------------------------------------------
-    concord::sqlite_backup(db, backup_path);
+    On::backup(db, backup_path);
     say("\n2. The user backs the database up (" + backup_path.filename().string() + ").");
 
     // --- 3. more work after the backup ------------------------------------------------------------------
@@ -146,7 +163,7 @@ int main() try {
         " (its own tag) and " + lookalike.remote_id + " (a tag that looks like ours, but no identity we can account for)");
 
     // --- 4. restore ------------------------------------------------------------------------------------
-    concord::sqlite_restore(db, backup_path);
+    On::restore(db, backup_path);
     say("\n4. The user restores the backup as an undo. Locally: " + std::to_string(plans.size()) + " plans, " +
         std::to_string(charges.size()) + " charge. At the provider: 2 plans of ours still active, and bob's charge.");
 
@@ -242,6 +259,24 @@ int main() try {
     }
     std::cout << "\npayments: OK (money taken exactly once per conceptual charge)\n";
     return 0;
+}
+
+int main(int argc, char** argv) try {
+    temp_folder dir;
+    const auto db_path = dir.path / "shop.db";  // with --postgres: where the witness and decisions live
+    const auto backup_path = dir.path / "shop-backup.db";
+#if CONCORD_PAYMENTS_WITH_POSTGRES
+    if (argc == 3 && std::string(argv[1]) == "--postgres") {
+        concord::postgres_database db(argv[2]);
+        return run<on_postgres>(db, db_path, backup_path);
+    }
+#endif
+    if (argc != 1) {
+        std::cerr << "usage: " << argv[0] << " [--postgres <libpq conninfo of an empty database>]\n";
+        return 2;
+    }
+    concord::sqlite_database db(db_path);
+    return run<on_sqlite>(db, db_path, backup_path);
 } catch (const std::exception& e) {
     std::cerr << "payments: unexpected error: " << e.what() << '\n';
     return 2;

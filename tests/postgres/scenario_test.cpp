@@ -1,0 +1,144 @@
+// Scenarios only a server database has: two reconcilers started at once against one database, and
+// a connection lost in the middle of apply. The real reconciler, memory_remote as the remote.
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <concord/identity.hpp>
+#include <concord/memory/remote.hpp>
+#include <concord/policy/strategies.hpp>
+#include <concord/postgres/database.hpp>
+#include <concord/postgres/reconcile.hpp>
+#include <concord/postgres/store.hpp>
+#include <concord/reconciler.hpp>
+#include <concord/witness.hpp>
+
+#include "../support/store_conformance.hpp"
+#include "pg_support.hpp"
+
+using namespace concord;
+using concord::conformance::item;
+using concord::conformance::make_item;
+using concord::test::pg_fresh_database;
+
+TEST_CASE("two reconcilers at once on one database: the second reports another reconcile is running",
+          "[postgres][concurrency]") {
+    pg_fresh_database fresh("twice");
+    memory_remote<item> remote;
+    memory_witness witness;
+    postgres_database db_a(fresh.conninfo());  // two hosts: a connection each
+    postgres_database db_b(fresh.conninfo());
+    postgres_store<item> store_a(db_a, "items");
+    postgres_store<item> store_b(db_b, "items");
+    for (int i = 0; i < 5; ++i) store_a.put(make_item("sku" + std::to_string(i)));
+    auto sync_a = conformance::make_sync(store_a, remote);
+    auto sync_b = conformance::make_sync(store_b, remote);
+
+    // A stops at its first remote effect until B has tried to start.
+    std::mutex m;
+    std::condition_variable cv;
+    bool a_acting = false, b_tried = false;
+    sync_a.set_step_hook([&](std::string_view at) {
+        if (at.rfind("before create_remote", 0) != 0 || a_acting) return;
+        std::unique_lock lk(m);
+        a_acting = true;
+        cv.notify_all();
+        cv.wait_for(lk, std::chrono::seconds(30), [&] { return b_tried; });
+    });
+    std::optional<report> a_report;
+    std::string a_error;
+    std::thread a([&] {
+        try {
+            a_report = locked_reconcile(db_a, sync_a, witness);
+        } catch (const std::exception& e) {
+            a_error = e.what();
+        }
+    });
+    {
+        std::unique_lock lk(m);
+        REQUIRE(cv.wait_for(lk, std::chrono::seconds(30), [&] { return a_acting; }));
+    }
+    std::optional<errc> b_code;
+    std::string b_message;
+    try {
+        locked_reconcile(db_b, sync_b, witness);
+    } catch (const error& e) {
+        b_code = e.code();
+        b_message = e.what();
+    }
+    {
+        std::lock_guard lk(m);
+        b_tried = true;
+    }
+    cv.notify_all();
+    a.join();
+
+    REQUIRE(a_error.empty());
+    REQUIRE(a_report);
+    CHECK(a_report->timeline == verdict::first_run);
+    REQUIRE(b_code);
+    CHECK(*b_code == errc::concurrent_reconcile);
+    CHECK(b_message.find("another reconcile is running") != std::string::npos);
+    CHECK(b_message.find(std::to_string(db_a.backend_pid())) != std::string::npos);  // names the holder
+    CHECK(remote.stats().creates == 5);  // only A acted
+    CHECK(remote.active_count() == 5);
+    CHECK(store_b.links().size() == 5);
+
+    // Once A is done, B runs normally and finds nothing to do.
+    auto later = locked_reconcile(db_b, sync_b, witness);
+    CHECK(later.timeline == verdict::same_timeline);
+    CHECK(later.actions.empty());
+    CHECK(remote.stats().creates == 5);
+}
+
+TEST_CASE("connection lost mid-apply: a clear store error, then the next reconcile completes without duplicates",
+          "[postgres][connection]") {
+    const std::string where = GENERATE(std::string("after create_remote"), std::string("before local commit"));
+    INFO("connection killed at " << where);
+    pg_fresh_database fresh("lost");
+    memory_remote<item> remote;
+    memory_witness witness;
+    postgres_database db(fresh.conninfo());
+    postgres_database admin(fresh.conninfo());
+    postgres_store<item> store(db, "items");
+    auto sync = conformance::make_sync(store, remote);
+    store.put(make_item("first"));
+    REQUIRE(locked_reconcile(db, sync, witness).timeline == verdict::first_run);
+    for (int i = 0; i < 3; ++i) store.put(make_item("more" + std::to_string(i)));
+
+    int seen = 0;
+    const int kill_at = where == "after create_remote" ? 2 : 1;  // the second create, or the commit after all three
+    sync.set_step_hook([&](std::string_view at) {
+        if (at.rfind(where, 0) == 0 && ++seen == kill_at)
+            admin.exec("SELECT pg_terminate_backend($1)", {std::to_string(db.backend_pid())});
+    });
+    try {
+        locked_reconcile(db, sync, witness);
+        FAIL("reconcile survived a terminated connection");
+    } catch (const store_error& e) {
+        CHECK(e.code() == errc::store_failure);
+        CHECK(std::string(e.what()).find("connection") != std::string::npos);
+        CHECK(std::string(e.what()).find("lost") != std::string::npos);
+    }
+    sync.set_step_hook({});
+    CHECK_FALSE(db.connected());
+    CHECK(remote.stats().creates == 4);  // the three remote creates happened; their links did not commit
+
+    db.reopen();
+    CHECK(store.links().size() == 1);
+    auto next = locked_reconcile(db, sync, witness);
+    CHECK(next.timeline == verdict::same_timeline);
+    CHECK(next.counts[static_cast<std::size_t>(case_kind::relinkable)] == 3);  // adopted, not created again
+    CHECK(remote.stats().creates == 4);
+    CHECK(remote.active_count() == 4);
+    CHECK(store.links().size() == 4);
+    auto quiet = locked_reconcile(db, sync, witness);
+    CHECK(quiet.actions.empty());
+    CHECK(remote.stats().creates == 4);
+}
