@@ -79,6 +79,10 @@ TEST_CASE("memory_remote: a retried key is answered from the cache, not applied 
     CHECK(first.value.id == 0);  // the local id is not the remote's business
     CHECK(r.find_by_key("k1")->remote_id == first.remote_id);
     CHECK_FALSE(r.find_by_key("never-used").has_value());
+    // The local id is not part of the request: the entity re-created under a new database id after a
+    // restore, sent again with the same key, is the same request.
+    CHECK(r.create(plan_row{12, "acme", 100}, {}, "k1").remote_id == first.remote_id);
+    CHECK(r.stats().creates == 1);
 }
 
 TEST_CASE("memory_remote: keys are kept 24 h on the injected clock, then pruned; a pruned key is a new request",

@@ -77,7 +77,7 @@ public:
     }
 
     remote_record<E> create(const E& e, const metadata& m, const std::string& key) {
-        return mutate(key, "create:" + to_string(e) + meta_text(m), [&] {
+        return mutate(key, "create:" + wire_text(e) + meta_text(m), [&] {
             check_metadata(m, limits());
             remote_record<E> r;
             r.seq = ++last_seq_;
@@ -94,7 +94,7 @@ public:
     }
 
     remote_record<E> update(std::string_view remote_id, const E& e, const std::string& key) {
-        return mutate(key, "update:" + std::string(remote_id) + to_string(e), [&] {
+        return mutate(key, "update:" + std::string(remote_id) + wire_text(e), [&] {
             auto& r = find(remote_id);
             if (r.state != remote_state::active)
                 throw remote_error(errc::remote_permanent, "object " + std::string(remote_id) + " is cancelled");
@@ -175,6 +175,13 @@ private:
         std::string remote_id;
         std::int64_t at;
     };
+
+    /// The entity as the request carries it: the local id is never sent (a re-created entity with a
+    /// new database id is the same request).
+    static std::string wire_text(E e) {
+        set_local_id(e, 0);
+        return to_string(e);
+    }
 
     static std::string meta_text(const metadata& m) {
         std::string s;
