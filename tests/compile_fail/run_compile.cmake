@@ -22,6 +22,11 @@ foreach(dir IN LISTS include_list)
   endif()
 endforeach()
 
+# The control must also be warning-free, like every other project target.
+if(expect_lines STREQUAL "// expect: COMPILES")
+  list(APPEND flags -Werror)
+endif()
+
 execute_process(
   COMMAND ${CMAKE_COMMAND} -E env LC_ALL=C ${CXX} ${flags} "${SOURCE}"
   RESULT_VARIABLE rc
