@@ -66,8 +66,8 @@ struct report {
         for (const auto& a : actions) {
             os << "  " << (dry_run ? "would " : "") << a.action << " (" << a.resolution << ") id=" << a.identity.substr(0, 12);
             if (!a.remote_id.empty()) os << " remote=" << a.remote_id;
-            if (!dry_run) os << " -> " << a.outcome;
             if (!a.idempotency_key.empty()) os << " key=" << a.idempotency_key.substr(0, 16);
+            if (!dry_run) os << " -> " << a.outcome;
             if (!a.detail.empty()) os << " [" << a.detail << ']';
             os << '\n';
         }

@@ -78,3 +78,9 @@ struct per_case {
 };
 
 } // namespace concord::policy
+
+namespace concord {
+/// Shorter spelling of policy::case_, as the brief writes it: `concord::case_<concord::orphan, ask_user>`.
+template <class Case, class Strategy>
+using case_ = policy::case_<Case, Strategy>;
+} // namespace concord
