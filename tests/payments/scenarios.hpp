@@ -297,3 +297,47 @@ TEMPLATE_TEST_CASE("quarantine refuses charge-capable actions for the orphan's c
     CHECK(w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 100)).what == pay::how::created);
     CHECK(w.bank.charges_for("cus-1", "INV-1") == 1);
 }
+
+TEMPLATE_TEST_CASE("redoing the undone plan adopts the orphan instead of adding a second plan", "[payments][redo]",
+                   PAYMENTS_DB) {
+    namespace pay = concord::payments;
+    world<TestType> w;
+    w.template reconcile<ask_orphans>();
+    auto b = w.db.backup();
+    auto gym = w.gw.create_plan(w.monthly("cus-1", "gym", 2000));
+    w.db.restore(b);
+    auto p = w.template reconcile<ask_orphans>();
+    REQUIRE(p.decisions.size() == 1);
+    REQUIRE(w.gw.current_quarantine().blocks("cus-1"));
+    // Another plan for the quarantined customer is refused; the very plan the restore undid is claimed.
+    CHECK(code_of([&] { w.gw.create_plan(w.monthly("cus-1", "yoga", 900)); }) == concord::errc::blocked);
+    auto redo = w.gw.create_plan(w.monthly("cus-1", "gym", 2000));
+    CHECK(redo.what == pay::how::adopted);
+    CHECK(redo.remote_id == gym.remote_id);
+    CHECK(w.gw.current_quarantine().empty());
+    CHECK(w.our_active_plans() == 1);
+    auto again = w.template reconcile<ask_orphans>();
+    CHECK(again.decisions.empty());  // the orphan decision is gone: the plan has its owner back
+    CHECK(again.count(concord::case_kind::in_sync) == 1);
+    w.clock.advance(std::chrono::hours(24 * 31));
+    CHECK(w.bank.money_taken("cus-1") == 2000);  // one plan, one month
+}
+
+TEMPLATE_TEST_CASE("the same invoice with another amount is refused, never charged twice nor adopted",
+                   "[payments][redo]", PAYMENTS_DB) {
+    world<TestType> w;
+    w.template reconcile<trust_local>();
+    auto b = w.db.backup();
+    w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 1500));
+    // Linked locally: the existing charge is not silently reported as done.
+    const auto msg = message_of([&] { w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 1600)); });
+    CHECK(msg.find("invalid_argument") == 0);
+    CHECK(msg.find("amount_cents") != std::string::npos);
+    // After a restore (no local row, no link): the provider's charge is not adopted for another amount.
+    w.db.restore(b);
+    w.template reconcile<trust_local>();
+    CHECK(code_of([&] { w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 1600)); }) == concord::errc::invalid_argument);
+    CHECK(w.bank.charges_for("cus-1", "INV-1") == 1);
+    CHECK(w.bank.money_taken("cus-1") == 1500);
+    CHECK(w.db.charges.size() == 0);
+}

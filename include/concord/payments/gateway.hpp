@@ -128,7 +128,8 @@ public:
     /// active plan of ours with the same identity.
     outcome<payment_plan> create_plan(payment_plan p) {
         auto s = open("create plan");
-        quarantine_in(s).require_clear(p.customer, "create plan " + p.reference);
+        // The orphan with this very identity does not block: this create adopts it.
+        quarantine_in(s).require_clear(p.customer, "create plan " + p.reference, plan_identity{}.key(p));
         auto src = provider_->plans();
         return create_or_adopt(s, *plans_, src, plan_identity{}, std::move(p));
     }
@@ -276,6 +277,20 @@ private:
         return value;
     }
 
+    /// An existing object of ours with this identity but other content (another amount) is not
+    /// the same operation: adopting it would record a charge that was never made, creating another
+    /// would charge the same invoice twice. Refused; the host refunds/cancels first or uses a new
+    /// reference.
+    template <class Id, class E>
+    static void require_same(const Id& ident, const E& wanted, const E& existing, const std::string& remote_id) {
+        if (fingerprint(wanted) == fingerprint(existing)) return;
+        std::string fields;
+        for (const auto& f : differing_fields(wanted, existing)) fields += (fields.empty() ? "" : ", ") + f;
+        throw error(errc::invalid_argument, ident.describe(wanted) + " already exists at the provider as " + remote_id +
+                                                " with other " + fields + ": " + concord::to_string(existing) +
+                                                "; refund or cancel it first, or give the new one its own reference");
+    }
+
     template <class S, class Src, class Id>
     outcome<typename S::entity_type> create_or_adopt(session_type& s, S& st, Src& src, const Id& ident,
                                                      typename S::entity_type value) {
@@ -289,6 +304,7 @@ private:
             if (auto l = link_of(links, id)) {
                 auto src_rec = provider_->template get<E>(l->remote_id);
                 if (src_rec && src_rec->state == remote_state::active) {
+                    require_same(ident, value, src_rec->value, src_rec->remote_id);
                     out.what = how::already_done;
                     out.local = *existing;
                     out.remote_id = l->remote_id;
@@ -305,6 +321,7 @@ private:
                 ++cancelled;
                 continue;
             }
+            require_same(ident, value, r.value, r.remote_id);
             out.what = how::adopted;
             out.remote_id = r.remote_id;
             out.local = commit_local(s, st, value, id, r.remote_id, false);

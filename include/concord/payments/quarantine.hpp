@@ -6,6 +6,7 @@
 // resolved (cancelled or imported), whatever restores happen in between.
 
 #include <algorithm>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -22,6 +23,7 @@ struct quarantined_customer {
     std::string customer;                 ///< the customer reference
     std::vector<std::string> plan_ids;    ///< provider ids of the orphaned, still active plans
     std::vector<std::string> references;  ///< their plan references
+    std::vector<key128> identities;       ///< their stable identities
 };
 
 /// The customers blocked right now, and why.
@@ -38,6 +40,7 @@ public:
                 auto& e = q.entry(r.value.customer);
                 e.plan_ids.push_back(r.remote_id);
                 e.references.push_back(r.value.reference);
+                e.identities.push_back(c.identity);
             }
         }
         return q;
@@ -50,12 +53,18 @@ public:
     bool blocks(std::string_view customer) const { return find(customer) != nullptr; }
 
     /// Throws errc::blocked, naming the orphans and the way out, if `customer` is quarantined.
-    void require_clear(std::string_view customer, std::string_view action) const {
+    /// `adopting`: the identity the action is about to adopt; an orphan with that identity does not
+    /// block (redoing the undone "create plan" claims the orphan instead of adding a second plan).
+    void require_clear(std::string_view customer, std::string_view action,
+                       std::optional<key128> adopting = std::nullopt) const {
         const auto* e = find(customer);
         if (!e) return;
         std::string plans;
-        for (std::size_t i = 0; i < e->plan_ids.size(); ++i)
-            plans += (i ? ", " : "") + e->plan_ids[i] + " (" + e->references[i] + ")";
+        for (std::size_t i = 0; i < e->plan_ids.size(); ++i) {
+            if (adopting && e->identities[i] == *adopting) continue;
+            plans += (plans.empty() ? "" : ", ") + e->plan_ids[i] + " (" + e->references[i] + ")";
+        }
+        if (plans.empty()) return;
         throw error(errc::blocked, std::string(action) + " for customer " + std::string(customer) +
                                        " refused: quarantined while the orphaned payment plan(s) " + plans +
                                        " can still take money without a local owner; resolve them first "
@@ -77,7 +86,7 @@ private:
     quarantined_customer& entry(const std::string& customer) {
         for (auto& e : entries_)
             if (e.customer == customer) return e;
-        entries_.push_back({customer, {}, {}});
+        entries_.push_back({customer, {}, {}, {}});
         return entries_.back();
     }
     const quarantined_customer* find(std::string_view customer) const {
