@@ -192,7 +192,7 @@ TEST_CASE("an entity mapped onto an existing table with other column names", "[p
     db.exec("CREATE TABLE legacy.sales_orders (order_no SERIAL PRIMARY KEY, cust TEXT NOT NULL, ref TEXT NOT NULL, "
             "amount_cents BIGINT NOT NULL, created TIMESTAMPTZ NOT NULL DEFAULT now())");
     db.exec("INSERT INTO legacy.sales_orders (cust, ref, amount_cents) VALUES ('acme', 'L-1', 10), ('bolt', 'L-2', 20)");
-    postgres_table_mapping m{"legacy.sales_orders", {{"id", "order_no"}, {"customer", "cust"}, {"number", "ref"}, {"cents", "amount_cents"}}, ""};
+    postgres_mapping m{"legacy.sales_orders", {{"id", "order_no"}, {"customer", "cust"}, {"number", "ref"}, {"cents", "amount_cents"}}, false, ""};
     postgres_store<order> s(db, m);
     auto rows = s.scan();
     REQUIRE(rows.size() == 2);
@@ -209,7 +209,7 @@ TEST_CASE("an entity mapped onto an existing table with other column names", "[p
     CHECK(db.exec("SELECT 1 FROM information_schema.tables WHERE table_name IN ('order', 'orders')").size() == 0);
 
     SECTION("a missing column is a typed error naming the mapping") {
-        postgres_table_mapping bad{"legacy.sales_orders", {{"customer", "customer_name"}}, ""};
+        postgres_mapping bad{"legacy.sales_orders", {{"customer", "customer_name"}}, false, ""};
         try {
             postgres_store<order> s2(db, bad);
             FAIL("mapping onto missing columns succeeded");
@@ -219,7 +219,7 @@ TEST_CASE("an entity mapped onto an existing table with other column names", "[p
         }
     }
     SECTION("a mapping naming a member the entity lacks is refused") {
-        postgres_table_mapping bad{"legacy.sales_orders", {{"colour", "cust"}}, ""};
+        postgres_mapping bad{"legacy.sales_orders", {{"colour", "cust"}}, false, ""};
         CHECK_THROWS_AS(postgres_store<order>(db, bad), error);
     }
     SECTION("a NULL in a column of a non-optional member is reported, not defaulted") {
@@ -235,14 +235,36 @@ TEST_CASE("an entity mapped onto an existing table with other column names", "[p
     }
 }
 
+TEST_CASE("a created table can use other column names and its own link scope", "[postgres][store][mapping]") {
+    pg_fresh_database fresh("mapnew");
+    postgres_database db(fresh.conninfo());
+    db.exec("CREATE SCHEMA crm");
+    postgres_store<order> s(db, postgres_mapping{"crm.orders", {{"cents", "amount"}}, true, "orders-v2"});
+    CHECK(s.put({0, "acme", "A-1", 5}) == 1);
+    CHECK(*db.exec("SELECT amount FROM crm.orders").get(0, 0) == "5");
+    change_batch<order> b;
+    b.link_upserts.push_back({key(1), "r1", 1});
+    s.commit(b);
+    CHECK(*db.exec("SELECT scope FROM concord_links").get(0, 0) == "orders-v2");
+}
+
 TEST_CASE("a checkpoint concord did not write is checkpoint_corrupt", "[postgres][store]") {
     pg_fresh_database fresh("corrupt");
     postgres_database db(fresh.conninfo());
     postgres_store<order> s(db, "orders");
-    db.exec("INSERT INTO concord_checkpoint (lineage, generation) VALUES ('', 3)");
+    change_batch<order> b;
+    b.new_checkpoint = cp(4, {{"c", 10}});
+    s.commit(b);
+    REQUIRE(s.load_checkpoint() == b.new_checkpoint);
+    const std::string edit = GENERATE(std::string("UPDATE concord_checkpoint SET generation = 9"),
+                                      std::string("UPDATE concord_cursors SET position = 3"),
+                                      std::string("UPDATE concord_checkpoint SET lineage = ''"),
+                                      std::string("UPDATE concord_checkpoint SET checksum = 'junk'"));
+    INFO(edit);
+    db.exec(edit);
     try {
         (void)s.load_checkpoint();
-        FAIL("corrupt checkpoint accepted");
+        FAIL("a checkpoint edited by hand was accepted");
     } catch (const store_error& e) {
         CHECK(e.code() == errc::checkpoint_corrupt);
     }

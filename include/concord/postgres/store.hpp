@@ -11,11 +11,15 @@
 //                       floating point DOUBLE PRECISION; std::string TEXT; std::optional nullable)
 //   concord_links       (scope TEXT, identity TEXT, remote_id TEXT, generation BIGINT), one row per
 //                       linked identity, keyed by (scope, identity); scope is the table name
-//   concord_checkpoint  one row: lineage, generation (one per database, shared by every store)
+//   concord_checkpoint  one row: lineage, generation and an XXH3-128 checksum of the checkpoint
+//                       (lineage, generation, cursors; see detail::pg_checkpoint_checksum), one per
+//                       database, shared by every store. A row edited by hand fails the checksum and
+//                       load_checkpoint() throws errc::checkpoint_corrupt.
 //   concord_cursors     (name, position): the checkpoint's cursors
-// A host with existing tables maps the entity onto them instead (postgres_table_mapping): nothing is
-// created for the entity, columns are checked, and new ids come from the id column's own sequence
-// (serial or identity column) when it has one, else max + 1.
+// A host with existing tables maps the entity onto them instead (postgres_mapping with
+// create_table = false): nothing is created for the entity, the mapped columns are checked, and new
+// ids come from the id column's own sequence (serial or identity column) when it has one, else
+// max + 1. Columns the entity does not know are left alone (they need a default or must be nullable).
 
 #include <charconv>
 #include <cmath>
@@ -37,12 +41,14 @@
 
 namespace concord {
 
-/// Maps an entity onto an existing table: concord reads and writes the listed columns and never
-/// creates, alters or drops the table. Members missing from `columns` use their own name.
-struct postgres_table_mapping {
-    std::string table;                           ///< existing table, optionally "schema.table"
-    std::map<std::string, std::string> columns;  ///< member name -> column name
-    std::string link_scope;                      ///< key of this store's links (default: the table name)
+/// Where an entity's rows live (the same shape as sqlite_mapping). With create_table = false the
+/// table is the host's own: concord reads and writes the mapped columns and never creates, alters or
+/// drops it. Members missing from `columns` use their own name.
+struct postgres_mapping {
+    std::string table;                           ///< table name, optionally "schema.table"
+    std::map<std::string, std::string> columns;  ///< member name -> column name, where they differ
+    bool create_table = true;                    ///< false: the table must already exist (host's own table)
+    std::string links_scope;                     ///< key of this store's links (default: the table name)
 };
 
 namespace detail {
@@ -139,10 +145,27 @@ inline void pg_ensure_concord_tables(postgres_database& db) {
     db.exec("CREATE TABLE IF NOT EXISTS concord_links (scope TEXT NOT NULL, identity TEXT NOT NULL, "
             "remote_id TEXT NOT NULL, generation BIGINT NOT NULL CHECK (generation >= 0), PRIMARY KEY (scope, identity))");
     db.exec("CREATE TABLE IF NOT EXISTS concord_checkpoint (singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton), "
-            "lineage TEXT NOT NULL, generation BIGINT NOT NULL CHECK (generation >= 0))");
+            "lineage TEXT NOT NULL, generation BIGINT NOT NULL CHECK (generation >= 0), checksum TEXT NOT NULL)");
     db.exec("CREATE TABLE IF NOT EXISTS concord_cursors (name TEXT PRIMARY KEY, position NUMERIC(20,0) NOT NULL "
             "CHECK (position >= 0))");
     tx.commit();
+}
+
+/// XXH3-128 of the checkpoint in a fixed text form: "concord-pg-checkpoint v1\nlineage <lineage>\n
+/// generation <decimal>\ncursors\n" then "<hex of the name> <decimal position>\n" per cursor in name
+/// order (the map's order). Detects a checkpoint edited by hand or half-written by a foreign tool.
+inline key128 pg_checkpoint_checksum(const checkpoint& cp) {
+    static constexpr char hexd[] = "0123456789abcdef";
+    std::string body = "concord-pg-checkpoint v1\nlineage " + cp.lineage + "\ngeneration " + std::to_string(cp.generation) +
+                       "\ncursors\n";
+    for (const auto& [name, pos] : cp.cursors) {
+        for (unsigned char c : name) {
+            body += hexd[c >> 4];
+            body += hexd[c & 0xF];
+        }
+        body += ' ' + std::to_string(pos) + '\n';
+    }
+    return xxh3_128(body);
 }
 
 } // namespace detail
@@ -160,10 +183,28 @@ public:
     using entity_type = E;
 
     /// Stores entities in `table`, created from the entity's description when missing.
-    postgres_store(postgres_database& db, std::string table) : db_(&db), table_(std::move(table)) {
-        scope_ = table_;
-        init_columns({});
+    postgres_store(postgres_database& db, std::string table)
+        : postgres_store(db, postgres_mapping{std::move(table), {}, true, {}}) {}
+
+    /// Stores entities where `m` says: a table created when missing (create_table), or the host's own
+    /// table. Throws errc::invalid_argument naming a member the entity lacks or the columns the table
+    /// lacks.
+    postgres_store(postgres_database& db, postgres_mapping m) : db_(&db), table_(std::move(m.table)) {
+        scope_ = m.links_scope.empty() ? table_ : m.links_scope;
+        for (const auto& [member, col] : m.columns) {
+            bool known = false;
+            info::for_each_member(proto_, [&](std::string_view n, const auto&) { known = known || n == member; });
+            if (!known) throw error(errc::invalid_argument, "mapping names member '" + member + "', which the entity does not have");
+        }
+        init_columns(m.columns);
         detail::pg_ensure_concord_tables(db);
+        if (m.create_table) create_table();
+        check_columns();
+    }
+
+private:
+    void create_table() {
+        auto& db = *db_;
         std::string ddl = "CREATE TABLE IF NOT EXISTS " + qtable_ + " (";
         info::for_each_member(proto_, [&, i = std::size_t{0}](std::string_view, const auto& v) mutable {
             using T = std::decay_t<decltype(v)>;
@@ -185,23 +226,9 @@ public:
             db.exec(ddl);
             tx.commit();
         }
-        check_columns();
     }
 
-    /// Maps the entity onto an existing table (nothing is created for it; concord's own tables are).
-    /// Throws errc::invalid_argument naming the columns the table lacks.
-    postgres_store(postgres_database& db, postgres_table_mapping m) : db_(&db), table_(std::move(m.table)) {
-        scope_ = m.link_scope.empty() ? table_ : m.link_scope;
-        for (const auto& [member, col] : m.columns) {
-            bool known = false;
-            info::for_each_member(proto_, [&](std::string_view n, const auto&) { known = known || n == member; });
-            if (!known) throw error(errc::invalid_argument, "mapping names member '" + member + "', which the entity does not have");
-        }
-        init_columns(m.columns);
-        detail::pg_ensure_concord_tables(db);
-        check_columns();
-    }
-
+public:
     postgres_database& database() noexcept { return *db_; }
     /// The database's reconcile lock (see postgres_database::lock_reconcile): held around a whole
     /// reconcile so that a second reconciler on the same database reports errc::concurrent_reconcile.
@@ -240,7 +267,7 @@ public:
     std::optional<checkpoint> load_checkpoint() {
         postgres_database::transaction tx(*db_);
         db_->exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-        auto head = db_->exec("SELECT lineage, generation FROM concord_checkpoint");
+        auto head = db_->exec("SELECT lineage, generation, checksum FROM concord_checkpoint");
         if (head.size() == 0) {
             tx.commit();
             return std::nullopt;
@@ -259,6 +286,10 @@ public:
                                                                 std::string(*cur.get(r, 1)) + "'");
             cp.cursors[std::string(*cur.get(r, 0))] = v;
         }
+        key128 sum;
+        if (!sum.parse_hex(*head.get(0, 2)) || sum != detail::pg_checkpoint_checksum(cp))
+            throw store_error(errc::checkpoint_corrupt, "concord_checkpoint fails its checksum (edited by hand or damaged): "
+                                                        "lineage '" + cp.lineage + "', generation " + std::to_string(cp.generation));
         tx.commit();
         return cp;
     }
@@ -281,8 +312,9 @@ public:
         if (b.new_checkpoint) {
             const auto& cp = *b.new_checkpoint;
             db_->exec("DELETE FROM concord_checkpoint");
-            db_->exec("INSERT INTO concord_checkpoint (lineage, generation) VALUES ($1, $2)",
-                      {cp.lineage, std::to_string(checked_i64(cp.generation, "checkpoint generation"))});
+            db_->exec("INSERT INTO concord_checkpoint (lineage, generation, checksum) VALUES ($1, $2, $3)",
+                      {cp.lineage, std::to_string(checked_i64(cp.generation, "checkpoint generation")),
+                       detail::pg_checkpoint_checksum(cp).hex()});
             db_->exec("DELETE FROM concord_cursors");
             for (const auto& [name, pos] : cp.cursors)
                 db_->exec("INSERT INTO concord_cursors (name, position) VALUES ($1, $2)", {name, std::to_string(pos)});
