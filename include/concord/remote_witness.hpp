@@ -1,0 +1,155 @@
+#pragma once
+// A witness kept in a remote's metadata, for remotes that allow it: the remote is never restored
+// with the host's database, so it can testify after a restore even when the witness file beside
+// the database was lost with it (a restored home folder, a new machine).
+//
+// How: save() creates a small *marker* object on the remote whose metadata holds the witness record
+// ("concord-witness v1", the same checksummed text as file_witness, split into chunks that respect
+// the remote's metadata limits), then cancels it so it can never act (take money, sync) and
+// reconcilers skip it. load() returns the record of the newest marker (highest listing seq) carrying
+// this installation's owner tag. One create is the atomic step: after a crash the remote holds the
+// old newest marker or the new one, never half of one.
+//
+// Requirements on the remote: listing, create with metadata (remote_has_metadata), and cancel that
+// keeps cancelled objects listable (memory_remote and payment providers' cancelled objects do).
+// Cost: save() is one create and one cancel; load() lists from just before the newest marker this
+// object has seen (a cold start lists everything once).
+//
+// The owner tag and the checksum make a marker evidence, not proof: anyone holding the account's
+// secret could write one. A marker that claims to be ours but does not parse is errc::witness_corrupt.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include <concord/concepts/remote_source.hpp>
+#include <concord/concepts/witness.hpp>
+#include <concord/error.hpp>
+#include <concord/hash.hpp>
+#include <concord/paging.hpp>
+#include <concord/records.hpp>
+#include <concord/timeline.hpp>
+#include <concord/witness.hpp>
+
+namespace concord {
+
+/// Metadata keys of a witness marker (besides meta_keys::owner).
+namespace witness_keys {
+inline constexpr std::string_view format = "concord_witness";  ///< "v1"
+inline constexpr std::string_view chunk_prefix = "concord_w";   ///< concord_w00, concord_w01, ...: the record text
+} // namespace witness_keys
+
+/// A witness in the metadata of marker objects on remote R (see the file comment).
+template <class R>
+    requires remote_can_create<R> && remote_has_metadata<R> && remote_can_cancel<R>
+class remote_witness {
+public:
+    using entity_type = typename R::entity_type;
+
+    /// `marker` is the entity value marker objects carry (default-constructed unless the remote
+    /// needs something valid, e.g. a zero-amount object).
+    remote_witness(R& remote, owner_tag owner, entity_type marker = {}, std::size_t page_size = 100)
+        : remote_(&remote), owner_(std::move(owner)), marker_(std::move(marker)), page_size_(page_size) {
+        owner_.validate();
+        if (page_size_ == 0) throw error(errc::invalid_argument, "remote_witness page size must be at least 1");
+        const auto l = R::limits();
+        if (l.max_keys < 3 || l.max_value_length < 64 || l.max_key_length < 16)
+            throw error(errc::unsupported, "the remote's metadata limits are too small to hold a witness");
+    }
+
+    std::optional<witness_record> load() {
+        auto found = newest(hint_ && *hint_ > 0 ? std::optional<std::uint64_t>(*hint_ - 1) : std::nullopt);
+        if (!found && hint_) found = newest(std::nullopt);  // the remembered marker is gone: look everywhere
+        if (!found) return std::nullopt;
+        hint_ = found->seq;
+        std::string text;
+        for (std::size_t i = 0;; ++i) {
+            auto it = found->meta.find(chunk_key(i));
+            if (it == found->meta.end()) break;
+            text += it->second;
+        }
+        try {
+            return parse_witness(text);
+        } catch (const error& e) {
+            throw error(errc::witness_corrupt, "witness marker " + found->remote_id + " on the remote: " + e.what());
+        }
+    }
+
+    void save(const witness_record& r) {
+        const auto m = encode(r);
+        // A fresh key per save: saving a record equal to an older one must create a new newest marker,
+        // not replay the old one.
+        const std::string key = "concord-witness:" + xxh3_128(owner_.text()).hex() + ":" + new_lineage_id();
+        auto created = remote_->create(marker_, m, key);
+        hint_ = created.seq;
+        if (created.state == remote_state::active) remote_->cancel(created.remote_id, "concord-witness-cancel:" + created.remote_id);
+        ++saves_;
+    }
+
+    /// Markers written by this object (tests, reports).
+    std::size_t saves() const noexcept { return saves_; }
+
+private:
+    static std::string chunk_key(std::size_t i) {
+        std::string n = std::to_string(i);
+        if (n.size() < 2) n = "0" + n;
+        return std::string(witness_keys::chunk_prefix) + n;
+    }
+
+    std::size_t capacity() const {
+        const auto l = R::limits();
+        return (l.max_keys - 2) * l.max_value_length;
+    }
+
+    /// Shortens the free-text fields until the record fits the remote's metadata (a very long
+    /// failure message keeps its beginning).
+    witness_record fit(witness_record r) const {
+        while (format_witness(r).size() > capacity()) {
+            if (!r.failure.empty()) r.failure.resize(r.failure.size() / 2);
+            else if (!r.in_progress.empty()) r.in_progress.resize(r.in_progress.size() / 2);
+            else throw error(errc::metadata_limit, "the witness record does not fit the remote's metadata");
+        }
+        return r;
+    }
+
+    metadata encode(const witness_record& r) const {
+        const auto text = format_witness(fit(r));
+        const auto chunk = R::limits().max_value_length;
+        metadata m;
+        m[std::string(meta_keys::owner)] = owner_.text();
+        m[std::string(witness_keys::format)] = "v1";
+        for (std::size_t i = 0, off = 0; off < text.size(); ++i, off += chunk) m[chunk_key(i)] = text.substr(off, chunk);
+        check_metadata(m, R::limits());
+        return m;
+    }
+
+    bool is_marker(const remote_record<entity_type>& rec) const {
+        auto o = rec.meta.find(std::string(meta_keys::owner));
+        auto f = rec.meta.find(std::string(witness_keys::format));
+        return o != rec.meta.end() && o->second == owner_.text() && f != rec.meta.end() && f->second == "v1";
+    }
+
+    std::optional<remote_record<entity_type>> newest(std::optional<std::uint64_t> after) {
+        std::optional<remote_record<entity_type>> best;
+        for (;;) {
+            auto p = remote_->list(after, page_size_);
+            validate_page(p, after, page_size_);
+            for (auto& rec : p.items) {
+                after = rec.seq;
+                if (is_marker(rec) && (!best || rec.seq > best->seq)) best = std::move(rec);
+            }
+            if (!p.has_more || p.items.empty()) break;
+        }
+        return best;
+    }
+
+    R* remote_;
+    owner_tag owner_;
+    entity_type marker_;
+    std::size_t page_size_;
+    std::optional<std::uint64_t> hint_;
+    std::size_t saves_ = 0;
+};
+
+} // namespace concord

@@ -1,0 +1,111 @@
+// remote_witness: the witness record kept in the metadata of marker objects on a memory_remote, and
+// a real SQLite restore detected through it after the witness file beside the database was lost.
+
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include <concord/remote_witness.hpp>
+
+#include "../support/store_conformance.hpp"
+#include "sqlite_fixture.hpp"
+
+using concord::conformance::item;
+using concord::conformance::make_item;
+using remote_t = concord::memory_remote<item>;
+using witness_t = concord::remote_witness<remote_t>;
+
+static_assert(concord::witness<witness_t>);
+
+namespace {
+const std::string lin_a = "0123456789abcdef0123456789abcdef";
+const std::string lin_b = "fedcba9876543210fedcba9876543210";
+
+concord::witness_record record(std::string lineage, std::uint64_t gen, std::string failure = {}) {
+    concord::witness_record r;
+    r.lineage = std::move(lineage);
+    r.generation = gen;
+    r.failure = std::move(failure);
+    return r;
+}
+} // namespace
+
+TEST_CASE("remote_witness: round trip through the remote's metadata") {
+    remote_t remote;
+    witness_t w(remote, {"host-1", "shop"});
+    CHECK(!w.load());
+    w.save(record(lin_a, 1));
+    REQUIRE(w.load());
+    CHECK(*w.load() == record(lin_a, 1));
+    w.save(record(lin_a, 2));
+    w.save(record(lin_a, 1));  // equal to an older record: still becomes the newest
+    CHECK(*w.load() == record(lin_a, 1));
+    CHECK(remote.all().size() == 3);
+    CHECK(remote.active_count() == 0);  // markers are cancelled: they can never act
+
+    SECTION("a cold start (another process) finds the newest marker") {
+        witness_t cold(remote, {"host-1", "shop"});
+        REQUIRE(cold.load());
+        CHECK(*cold.load() == record(lin_a, 1));
+    }
+    SECTION("markers of another installation are not ours") {
+        witness_t other(remote, {"host-2", "shop"});
+        CHECK(!other.load());
+        other.save(record(lin_b, 9));
+        CHECK(*w.load() == record(lin_a, 1));
+        CHECK(*other.load() == record(lin_b, 9));
+    }
+    SECTION("every marker respects the remote's metadata limits") {
+        w.save(record(lin_a, 3, std::string(40'000, 'x')));  // a very long failure message
+        const auto back = w.load();
+        REQUIRE(back);
+        CHECK(back->generation == 3);
+        CHECK(back->failure.size() < 40'000);
+        CHECK(back->failure == std::string(back->failure.size(), 'x'));
+        for (const auto& r : remote.all()) CHECK_NOTHROW(concord::check_metadata(r.meta, remote_t::limits()));
+    }
+    SECTION("a damaged marker that claims to be ours is witness_corrupt") {
+        auto good = remote.all().back().meta;
+        good["concord_w00"][20] = good["concord_w00"][20] == '0' ? '1' : '0';
+        remote.put_external(item{}, good);
+        try {
+            (void)w.load();
+            FAIL("expected witness_corrupt");
+        } catch (const concord::error& e) {
+            CHECK(e.code() == concord::errc::witness_corrupt);
+        }
+    }
+}
+
+TEST_CASE("remote_witness: a real SQLite restore is detected by the remote after the witness file is gone") {
+    concord::test::temp_dir dir;
+    concord::sqlite_database db(dir / "shop.db");
+    concord::sqlite_store<item> store(db, "items");
+    remote_t remote;
+    witness_t w(remote, {"conformance", "shop"});  // same installation tag as the reconciler's objects
+    auto sync = concord::conformance::make_sync(store, remote);
+
+    store.put(make_item("a"));
+    CHECK(sync.reconcile(w).timeline == concord::verdict::first_run);
+    concord::sqlite_backup(db, dir / "backup.db");
+    const auto backup_gen = store.load_checkpoint()->generation;
+    store.put(make_item("b"));
+    auto rep = sync.reconcile(w);
+    CHECK(rep.timeline == concord::verdict::same_timeline);
+    CHECK(rep.problems.empty());  // cancelled markers are neither classified nor reported
+    const auto top = store.load_checkpoint()->generation;
+
+    concord::sqlite_restore(db, dir / "backup.db");
+    witness_t fresh(remote, {"conformance", "shop"});  // new process: nothing local survives but the database
+    auto session = concord::begin_session(fresh, store);
+    CHECK(session.kind() == concord::verdict::restored);
+    CHECK(session.status().lost_from == backup_gen + 1);
+    CHECK(session.status().lost_to == top);
+    auto p = sync.plan(session);
+    CHECK(p.count(concord::case_kind::orphan) == 1);
+    CHECK(p.count(concord::case_kind::foreign) == 0);
+    sync.apply(p, session);
+    session.commit();
+    CHECK(remote.active_count() == 1);
+    CHECK(sync.reconcile(fresh).timeline == concord::verdict::same_timeline);
+}
