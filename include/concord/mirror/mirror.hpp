@@ -8,8 +8,8 @@
 //   method        remote reads                                     sees
 //   full_scan     every row (N rows, N / page calls)               everything
 //   change_feed   rows written after the checkpoint's cursor       everything the replica did since the
-//                 (k rows, k / page + 1 calls)                     checkpoint; not host edits, not edits
-//                                                                  made behind concord's back
+//                 (k rows, k / page + 1 calls), then every row of  checkpoint; not host edits, not edits
+//                 the touched identities (1 call, ~k rows)         made behind concord's back
 //   checksums     ~log16(N) checksum round trips + the rows of     every difference between the two
 //                 the differing leaves (~k * leaf_rows)            sides, whoever made it
 //   automatic     after a restore with a cursor: change_feed, then checksums when the replica offers
@@ -136,6 +136,7 @@ public:
         switch (m) {
         case method::change_feed: {
             auto recs = pull_since(r_->remote(), after, r_->options().page_size, &pr.listing);
+            if constexpr (remote_can_checksum<remote_type>) recs = whole_identities(std::move(recs), pr.listing);
             return detail::plan_subset(*r_, s.status(), s.database_adopted(), std::move(recs));
         }
         case method::checksums:
@@ -161,6 +162,30 @@ public:
     }
 
 private:
+    /// The feed shows each touched row once, at its latest write, but not the older removals of the
+    /// same identities (seq at or below the cursor). The reconciler counts removals to give a
+    /// re-creation a fresh idempotency key (a key reused for a removed row would be answered with the
+    /// removed row), so every row of each touched identity is fetched: one more call, O(k) rows.
+    template <class Recs>
+    Recs whole_identities(Recs feed, listing_stats& st) {
+        std::set<std::string> ids;
+        Recs keep;  // records without an identity (not ours) stay as the feed showed them
+        for (auto& rec : feed) {
+            auto it = rec.meta.find(std::string(meta_keys::identity));
+            if (it != rec.meta.end() && it->second.size() == 32) ids.insert(it->second);
+            else keep.push_back(std::move(rec));
+        }
+        if (ids.empty()) return keep;
+        std::vector<key_range> ranges;
+        ranges.reserve(ids.size());
+        for (const auto& id : ids) ranges.push_back(prefix_range(id));
+        auto all = r_->remote().list_ranges(ranges);
+        ++st.calls;
+        st.rows += all.size();
+        for (auto& rec : all) keep.push_back(std::move(rec));
+        return keep;
+    }
+
     std::vector<method> passes_for(method m, const timeline_status& st, std::optional<std::uint64_t> cur) const {
         if (m != method::automatic) return {m};
         constexpr bool sums = remote_can_checksum<remote_type>;
