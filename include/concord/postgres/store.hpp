@@ -191,7 +191,8 @@ public:
     /// lacks.
     postgres_store(postgres_database& db, postgres_mapping m) : db_(&db), table_(std::move(m.table)) {
         scope_ = m.links_scope.empty() ? table_ : m.links_scope;
-        for (const auto& [member, col] : m.columns) {
+        for (const auto& kv : m.columns) {
+            const std::string& member = kv.first;  // not a structured binding: clang 14 cannot capture those
             bool known = false;
             info::for_each_member(proto_, [&](std::string_view n, const auto&) { known = known || n == member; });
             if (!known) throw error(errc::invalid_argument, "mapping names member '" + member + "', which the entity does not have");
