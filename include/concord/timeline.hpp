@@ -162,6 +162,14 @@ public:
     /// Writes the witness after the store committed. Without consent a different database leaves the
     /// witness alone, so the next reconcile asks again.
     void commit() {
+        if (!database_adopted() && (store_committed_ || marked_)) {
+            // Not adopted: keep the lineage but remember the generation this session issued, so no
+            // later session re-issues it and its remote objects stay accounted for (simulation, seed 20).
+            witness_record r = current_record();
+            r.in_progress.clear();
+            r.failure.clear();
+            witness_->save(r);
+        }
         if (!database_adopted() || !store_committed_) return;  // nothing committed: the witness stays true
         witness_record r;
         r.lineage = status_.lineage;
@@ -184,6 +192,10 @@ private:
             r.lineage = status_.lineage;
             r.generation = 0;
         }
+        // Never below a generation this session may stamp on remote objects, or a later session
+        // re-issues it and its objects look unaccounted for (found by simulation, seeds 20 and 54).
+        const std::uint64_t floor = database_adopted() && status_.generation > 0 ? status_.generation - 1 : status_.generation;
+        if (r.generation < floor) r.generation = floor;
         return r;
     }
 

@@ -438,6 +438,9 @@ struct sim_options {
     bool faults = true;
     /// Idempotency-key retention of the remote (seconds).
     std::int64_t key_retention = 24 * 3600;
+    /// Exhaustive scope: crash exactly at the n-th step boundary of the run (counted over every
+    /// apply), whatever the fault profile says.
+    std::optional<std::size_t> crash_at = std::nullopt;
 };
 
 /// The outcome of one run.
@@ -448,6 +451,7 @@ struct sim_result {
     key128 trace_hash;
     std::string trace_text;
     std::size_t steps_run = 0;
+    std::size_t boundaries = 0;  ///< step boundaries apply() passed (crash points of the run)
 };
 
 /// Draws the step list of a seed (the step kinds' weights are fixed, the order is the seed's).
@@ -530,6 +534,7 @@ public:
             res.failed_step = i;
         }
         probes_.merge(w.probes);
+        res.boundaries = w.boundaries;
         res.trace_hash = w.tr.hash();
         res.trace_text = w.tr.text();
         return res;
@@ -600,6 +605,7 @@ private:
         std::vector<E> journal;                              // every creation the user made (for redo)
         std::map<std::string, remote_record<E>> foreign;     // foreign objects as created
         std::set<std::string> live_keys;                     // local keys at plan time (reference check)
+        std::size_t boundaries = 0;                          // step-hook calls so far
 
         world(simulation& s, std::uint64_t sd)
             : sim(s), seed(sd), rng(sd), backend(s.make_backend_()),
@@ -699,7 +705,8 @@ private:
                 break;
             case step_kind::restore: {
                 if (backup_rows.empty()) break;
-                const auto b = static_cast<std::size_t>(rng.below(backup_rows.size()));
+                // The salt picks the backup, so a scripted history (exhaustive scope) names it.
+                const auto b = static_cast<std::size_t>(s.salt % backup_rows.size());
                 backend.restore(b);
                 line += " restore " + std::to_string(b) + (backup_db[b] != backend.current() ? " (of another database)" : "");
                 check_rows_equal(backup_rows[b], "restore of backup " + std::to_string(b));
@@ -810,7 +817,9 @@ private:
             std::ostringstream os;
             const std::uint32_t crash_rate = with_faults ? profile.rate(fault_class::crash) : 0;
             rec.set_step_hook([this, crash_rate](std::string_view where) {
-                if (rng.chance(crash_rate)) {
+                const bool planned = faults_on && sim.opts_.crash_at && *sim.opts_.crash_at == boundaries;
+                ++boundaries;
+                if (planned || rng.chance(crash_rate)) {
                     probes.fault(fault_class::crash);
                     probes.event("crash " + std::string(where.substr(0, where.find(' ', 7))));
                     throw simulated_crash{std::string(where)};
