@@ -435,6 +435,16 @@ private:
             detail::put_u64(buf, s.size());
             buf.append(s);
         }
+        // The situation, not just the entity: an answer must not outlive it. Linked or not tells an
+        // orphan the user deleted after importing it (linked) from one a restore made (unlinked), and
+        // for diverged the contents are the question, so a later edit is a new decision. Both stay
+        // the same while the decision is open (its entities are blocked) and after a restore that
+        // brings the same situation back, where the recorded answer applies again.
+        buf.push_back(c.linked_remote ? 'L' : 'U');
+        if (c.kind == case_kind::diverged && c.local && !c.remote.empty()) {
+            buf.append(fingerprint(*c.local).hex());
+            buf.append(fingerprint(c.remote.front().value).hex());
+        }
         return xxh3_128(buf).hex();
     }
 
@@ -653,13 +663,13 @@ private:
         case resolution::adopt: {
             link_to(c.remote.front().remote_id);
             if (!c.fields.empty()) {  // adopted, but the contents differ: settle it now as diverged
+                // Viewed as linked (the link is being written), so the decision is the one the next
+                // plan will show for the linked entity and an answer to either applies to both.
+                auto saved_link = p.cases[g].linked_remote;
+                p.cases[g].linked_remote = p.cases[g].remote.front().remote_id;
                 auto r2 = choose(p, g, case_kind::diverged, database_adopted);
-                if (r2 == resolution::push || r2 == resolution::pull) {
-                    auto saved_link = p.cases[g].linked_remote;
-                    p.cases[g].linked_remote = c.remote.front().remote_id;  // the link is being written
-                    emit(p, g, r2, database_adopted);
-                    p.cases[g].linked_remote = saved_link;
-                }
+                if (r2 == resolution::push || r2 == resolution::pull) emit(p, g, r2, database_adopted);
+                p.cases[g].linked_remote = saved_link;
             }
             break;
         }

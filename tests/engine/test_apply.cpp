@@ -425,3 +425,19 @@ TEST_CASE("applying one plan twice, or after the host changed the store, duplica
     CHECK(w.db.size() == 2);
     CHECK(w.remote.stats().cancels == 0);
 }
+
+TEST_CASE("an edit undone and redone is pushed every time (update keys are per operation instance)", "[apply]") {
+    world w;
+    auto id = w.db.put(make_item("A", "thing"));
+    w.sync<policy::trust_local>();
+    for (const char* name : {"x", "thing", "x", "thing", "x"}) {
+        auto e = *w.db.get(id);
+        e.name = name;
+        w.db.put(e);
+        auto rep = w.sync<policy::trust_local>();
+        REQUIRE(rep.actions.size() == 1);
+        CHECK(w.active("A").at(0).value.name == name);
+    }
+    CHECK(w.remote.stats().updates == 5);
+    CHECK(w.sync<policy::trust_local>().actions.empty());
+}

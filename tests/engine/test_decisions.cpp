@@ -304,3 +304,85 @@ TEST_CASE("decisions persisted in a file book and answered later, surviving a re
     CHECK(w.remote.stats().cancels == 0);
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("an answer applies to its situation, not to every later one with the same entity", "[decisions]") {
+    world w;
+    w.sync<policy::trust_local>();
+    auto backup = w.db.snapshot();
+    w.db.put(make_item("A", "one"));
+    w.sync<policy::trust_local>();
+    w.db.restore(backup);
+    auto r = w.reconciler<policy::ask_user>();
+    {
+        auto session = concord::begin_session(w.witness, w.db);
+        auto p = r.plan(session);
+        REQUIRE(p.decisions.size() == 1);
+        r.answer(p, p.decisions[0].id, resolution::import_local);
+    }
+    r.reconcile(w.witness);
+    REQUIRE(w.local("A"));
+
+    SECTION("the user deletes the imported entity: a new question, not a re-import") {
+        w.db.erase(w.local("A")->id);
+        auto rep = r.reconcile(w.witness);
+        CHECK(!w.local("A"));
+        REQUIRE(rep.decisions.size() == 1);
+        CHECK(rep.decisions[0].kind == "orphan");
+    }
+    SECTION("diverged answered 'pull' does not overwrite the user's later edits for ever") {
+        auto e = *w.local("A");
+        e.name = "edited";
+        w.db.put(e);
+        auto rep = r.reconcile(w.witness);
+        REQUIRE(rep.decisions.size() == 1);
+        {
+            auto session = concord::begin_session(w.witness, w.db);
+            auto p = r.plan(session);
+            r.answer(p, p.decisions.at(0).id, resolution::pull);
+        }
+        r.reconcile(w.witness);
+        CHECK(w.local("A")->name == "one");
+        e = *w.local("A");
+        e.name = "edited again";
+        w.db.put(e);
+        auto again = r.reconcile(w.witness);
+        CHECK(w.local("A")->name == "edited again");
+        CHECK(again.decisions.size() == 1);
+    }
+}
+
+TEST_CASE("relinkable with other content: adopted now, the content question answered once", "[decisions]") {
+    world w;
+    w.sync<policy::trust_local>();
+    auto backup = w.db.snapshot();
+    w.db.put(make_item("A", "pushed"));
+    w.sync<policy::trust_local>();
+    w.db.restore(backup);
+    w.db.put(make_item("A", "re-created differently"));
+    auto r = w.reconciler<policy::ask_user>();
+    std::string id;
+    {
+        auto session = concord::begin_session(w.witness, w.db);
+        auto p = r.plan(session);
+        REQUIRE(p.count(case_kind::relinkable) == 1);
+        REQUIRE(p.decisions.size() == 1);
+        CHECK(p.decisions[0].kind == case_kind::diverged);
+        id = p.decisions[0].id;
+        r.apply(p, session);  // the link is written, the content stays blocked
+        session.commit();
+    }
+    CHECK(w.db.links().size() == 1);
+    CHECK(w.remote.stats().updates == 0);
+    {
+        auto session = concord::begin_session(w.witness, w.db);
+        auto p = r.plan(session);
+        REQUIRE(p.count(case_kind::diverged) == 1);
+        REQUIRE(p.decisions.size() == 1);
+        CHECK(p.decisions[0].id == id);  // the same question, not a new one
+        r.answer(p, id, resolution::push);
+    }
+    r.reconcile(w.witness);
+    CHECK(w.active("A").at(0).value.name == "re-created differently");
+    CHECK(r.reconcile(w.witness).actions.empty());
+    CHECK(w.remote.stats().creates == 1);
+}
