@@ -112,6 +112,7 @@ public:
 
     /// Brings every store's checkpoint to the session's generation, then writes the witness.
     void commit(session_type& s) {
+        if (!s.database_adopted()) return;  // a different database without consent: leave both sides as they are
         align(*plans_, s);
         align(*charges_, s);
         s.note_store_committed();  // every store now holds the session's generation

@@ -221,6 +221,10 @@ public:
     void inject(fault f, int times = 1) {
         for (int i = 0; i < times; ++i) faults_.push_back(f);
     }
+    /// Faults queued and not yet consumed (a call refused before reaching the provider consumes none).
+    std::size_t pending_faults() const noexcept { return faults_.size(); }
+    /// The provider is healthy again: drops every queued fault.
+    void clear_faults() noexcept { faults_.clear(); }
     const counters& stats() const noexcept { return counters_; }
     std::size_t retained_keys() {
         prune();
