@@ -18,6 +18,7 @@
 #include <boost/hana/type.hpp>
 
 #include <concord/cases.hpp>
+#include <concord/concepts/conflict_policy.hpp>
 #include <concord/plan.hpp>
 #include <concord/timeline.hpp>
 
@@ -55,6 +56,9 @@ struct per_case {
         constexpr auto key = boost::hana::type_c<case_tag<K>>;
         if constexpr (decltype(boost::hana::contains(overrides, key))::value) {
             using S = typename std::decay_t<decltype(boost::hana::at_key(overrides, key))>::type;
+            static_assert(conflict_policy<S, E>, "concord::policy::per_case: the strategy of a case_<> override is not a "
+                                                 "conflict policy (it needs `resolution decide(const classified<E>&, "
+                                                 "const timeline_status&) const`)");
             return S{}.decide(c, t);
         } else {
             return fallback.decide(c, t);
