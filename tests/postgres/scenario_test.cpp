@@ -142,3 +142,55 @@ TEST_CASE("connection lost mid-apply: a clear store error, then the next reconci
     CHECK(quiet.actions.empty());
     CHECK(remote.stats().creates == 4);
 }
+
+TEST_CASE("the host pointed at another PostgreSQL database: different_database, nothing destructive without consent",
+          "[postgres][timeline]") {
+    pg_fresh_database fresh_a("dbswa");
+    pg_fresh_database fresh_b("dbswb");
+    memory_remote<item> remote;
+    memory_witness witness;  // the host's witness: it remembers database A
+    std::string lineage_b;
+    {
+        postgres_database other(fresh_b.conninfo());  // another database with its own history
+        postgres_store<item> s(other, "items");
+        s.put(make_item("from-b"));
+        change_batch<item> b;
+        b.new_checkpoint = checkpoint{new_lineage_id(), 5, {}};
+        s.commit(b);
+        lineage_b = b.new_checkpoint->lineage;
+    }
+    {
+        postgres_database db(fresh_a.conninfo());
+        postgres_store<item> s(db, "items");
+        auto sync = conformance::make_sync(s, remote);
+        s.put(make_item("mine"));
+        REQUIRE(locked_reconcile(db, sync, witness).timeline == verdict::first_run);
+    }
+    const auto witness_a = witness.load();
+    REQUIRE(witness_a);
+
+    postgres_database db(fresh_b.conninfo());  // the configuration now names database B
+    postgres_store<item> s(db, "items");
+    auto sync = conformance::make_sync(s, remote);
+    auto lock = db.lock_reconcile();
+    auto session = begin_session(witness, s);
+    CHECK(session.kind() == verdict::different_database);
+    auto p = sync.plan(session);
+    CHECK(p.count(case_kind::orphan) == 1);  // "mine" is unknown to B
+    CHECK(p.decisions.size() == 1);          // its cancel became a question
+    for (const auto& a : p.actions) CHECK(a.kind != action_kind::cancel_remote);
+    sync.apply(p, session);
+    session.commit();
+    CHECK(remote.active_count() == 2);  // "mine" untouched, "from-b" pushed (not destructive)
+    CHECK(witness.load()->lineage == witness_a->lineage);  // no consent: the witness still names A
+
+    auto again = begin_session(witness, s);
+    REQUIRE(again.kind() == verdict::different_database);
+    again.adopt_database();  // the user: B is my database now
+    auto p2 = sync.plan(again);
+    sync.apply(p2, again);
+    again.commit();
+    CHECK(witness.load()->lineage == lineage_b);
+    lock.release();
+    CHECK(locked_reconcile(db, sync, witness).timeline == verdict::same_timeline);
+}

@@ -270,7 +270,7 @@ TEST_CASE("a checkpoint concord did not write is checkpoint_corrupt", "[postgres
     }
 }
 
-TEST_CASE("pg_dump / pg_restore rewinds entities, links, checkpoint and ids", "[postgres][store][restore]") {
+TEST_CASE("pg_dump / pg_restore rewinds the whole database: entities, links, checkpoint and ids", "[postgres][store][restore]") {
     pg_fresh_database fresh("dump");
     postgres_database db(fresh.conninfo());
     postgres_store<order> s(db, "orders");
@@ -294,7 +294,22 @@ TEST_CASE("pg_dump / pg_restore rewinds entities, links, checkpoint and ids", "[
     CHECK(s.links() == std::vector<concord::link>{{key(1), "rem_1", 1}});
     CHECK(s.load_checkpoint() == b.new_checkpoint);
     CHECK(s.put({0, "acme", "A-3", 3}) == later);  // ids are reusable after a restore, as in memory_store
-    CHECK(db.exec("SELECT 1 FROM information_schema.tables WHERE table_name = 'host_made_later'").size() == 1);
+    // The database is what the backup held: a table made after the backup is gone too.
+    CHECK(db.exec("SELECT 1 FROM information_schema.tables WHERE table_name = 'host_made_later'").size() == 0);
+    CHECK(db.name() == fresh.name());
+
+    SECTION("another session on the database makes the restore fail, and the database is untouched") {
+        postgres_database other(fresh.conninfo());
+        try {
+            postgres_restore(db, file);
+            FAIL("restored under another session's feet");
+        } catch (const store_error& e) {
+            CHECK(std::string(e.what()).find("other users") != std::string::npos);
+        }
+        CHECK(db.connected());
+        CHECK(s.size() == 2);
+        CHECK(db.exec("SELECT 1 FROM pg_database WHERE datname IN ($1, $2)", {fresh.name() + "__concord_incoming", fresh.name() + "__concord_outgoing"}).size() == 0);
+    }
     std::filesystem::remove(file);
 
     SECTION("a missing or broken backup file is a typed error and changes nothing") {
@@ -311,7 +326,30 @@ TEST_CASE("pg_dump / pg_restore rewinds entities, links, checkpoint and ids", "[
         }
         std::filesystem::remove(file);
         CHECK(s.size() == 2);
+        CHECK(db.exec("SELECT 1 FROM pg_database WHERE datname IN ($1, $2)", {fresh.name() + "__concord_incoming", fresh.name() + "__concord_outgoing"}).size() == 0);
     }
+}
+
+TEST_CASE("a restore to before the store existed re-creates its tables", "[postgres][store][restore]") {
+    pg_fresh_database fresh("before");
+    postgres_database db(fresh.conninfo());
+    db.exec("CREATE TABLE host_only (x INT)");
+    const auto file = std::filesystem::temp_directory_path() / ("concord-dump-" + fresh.name() + ".pgdump");
+    postgres_dump(db, file);  // no concord table yet
+    postgres_store<order> s(db, "orders");
+    s.put({0, "acme", "A-1", 1});
+    s.put({0, "acme", "A-2", 2});
+    change_batch<order> b;
+    b.link_upserts.push_back({key(1), "r1", 1});
+    b.new_checkpoint = cp(3);
+    s.commit(b);
+    postgres_restore(db, file);
+    std::filesystem::remove(file);
+    CHECK(s.size() == 0);
+    CHECK(s.links().empty());
+    CHECK_FALSE(s.load_checkpoint());  // not the newer checkpoint: the restore is visible
+    CHECK(s.put({0, "acme", "B-1", 1}) == 1);
+    CHECK(db.exec("SELECT 1 FROM information_schema.tables WHERE table_name = 'host_only'").size() == 1);
 }
 
 TEST_CASE("a template snapshot restores the whole database under its name", "[postgres][store][restore]") {

@@ -1,10 +1,14 @@
 #pragma once
 // Backups and restores of a PostgreSQL database, the ways hosts really do them:
-//  * pg_dump / pg_restore (custom format): postgres_dump() writes a file, postgres_restore() puts the
-//    dumped tables back into the live database (--clean --if-exists --single-transaction);
+//  * pg_dump / pg_restore (custom format): postgres_dump() writes a file, postgres_restore() restores
+//    it into a new database and swaps that in under the original name;
 //  * a template copy (CREATE DATABASE ... TEMPLATE): postgres_snapshot() copies the database under a
-//    new name, postgres_restore_snapshot() swaps a fresh copy of the snapshot in under the original
-//    name (copy, rename, rename, drop: the original survives until the copy exists).
+//    new name, postgres_restore_snapshot() swaps a fresh copy of the snapshot in the same way.
+// A swap is: build the incoming database completely, rename the original away, rename the incoming
+// one to the original name, drop the original. The original survives any failure before that, and
+// the restored database holds exactly what the backup held: tables created after the backup are
+// gone too (pg_restore --clean into the live database would leave them, and with them a checkpoint
+// newer than the backup when the backup predates concord's tables).
 // Because concord's links and checkpoint live in the same database, each of these rewinds them with
 // the data, which is what makes the restore visible to the timeline check.
 // The command-line tools run without a shell (posix_spawnp), the conninfo passed as --dbname.
@@ -78,12 +82,57 @@ inline std::string pg_tool(const postgres_tools& t, std::string_view name) {
     return t.bindir.empty() ? std::string(name) : (t.bindir / std::string(name)).string();
 }
 
+/// db's conninfo with another database name, as a keyword=value string for the command-line tools.
+inline std::string pg_conninfo_for(const postgres_database& db, const std::string& dbname) {
+    char* err = nullptr;
+    std::unique_ptr<PQconninfoOption, void (*)(PQconninfoOption*)> opts(PQconninfoParse(db.conninfo().c_str(), &err),
+                                                                       PQconninfoFree);
+    if (!opts) {
+        std::string m = pg_trim(err);
+        if (err) PQfreemem(err);
+        throw store_error(errc::invalid_argument, "bad PostgreSQL conninfo: " + m);
+    }
+    auto quote = [](std::string_view v) {
+        std::string out = "'";
+        for (char c : v) {
+            if (c == '\'' || c == '\\') out += '\\';
+            out += c;
+        }
+        return out + "'";
+    };
+    std::string out = "dbname=" + quote(dbname);
+    for (auto* o = opts.get(); o->keyword; ++o)
+        if (o->val && std::string_view(o->keyword) != "dbname") out += std::string(" ") + o->keyword + "=" + quote(o->val);
+    return out;
+}
+
 /// Runs one statement on the maintenance database of db's server.
 inline void pg_maintenance(postgres_database& db, const std::string& sql, const std::string& maintenance_db) {
     auto c = db.connect_to(maintenance_db);
     std::unique_ptr<PGresult, pg_result_free> r(PQexec(c.get(), sql.c_str()));
     if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK)
         throw store_error(errc::store_failure, "PostgreSQL refused '" + sql + "': " + pg_trim(PQerrorMessage(c.get())));
+}
+/// Puts the complete database `incoming` in place of `name` (see the file comment). Nobody may be
+/// connected to `name`; on failure `name` is as it was and `incoming` is dropped.
+inline void pg_swap_in(postgres_database& db, const std::string& name, const std::string& incoming, const std::string& maintenance_db) {
+    const auto outgoing = pg_quote_name(name + "__concord_outgoing");
+    try {
+        pg_maintenance(db, "ALTER DATABASE " + pg_quote_name(name) + " RENAME TO " + outgoing, maintenance_db);
+    } catch (...) {
+        try {
+            pg_maintenance(db, "DROP DATABASE IF EXISTS " + pg_quote_name(incoming), maintenance_db);
+        } catch (...) {
+        }
+        throw;
+    }
+    try {
+        pg_maintenance(db, "ALTER DATABASE " + pg_quote_name(incoming) + " RENAME TO " + pg_quote_name(name), maintenance_db);
+    } catch (...) {
+        pg_maintenance(db, "ALTER DATABASE " + outgoing + " RENAME TO " + pg_quote_name(name), maintenance_db);
+        throw;
+    }
+    pg_maintenance(db, "DROP DATABASE " + outgoing, maintenance_db);
 }
 } // namespace detail
 
@@ -93,14 +142,34 @@ inline void postgres_dump(postgres_database& db, const std::filesystem::path& fi
                     "--dbname=" + db.conninfo()});
 }
 
-/// Restores a pg_dump backup into db's live database, in one transaction: every table in the dump
-/// is dropped and recreated with the dumped rows (tables the dump does not contain are left alone).
-/// The connection stays open; a failure leaves the database as it was.
-inline void postgres_restore(postgres_database& db, const std::filesystem::path& file, const postgres_tools& tools = {}) {
+/// Restores a pg_dump backup: it is restored into a new database (pg_restore --single-transaction
+/// --exit-on-error), which then replaces db's database under its name; db's connection is closed
+/// for the swap and reopened on the restored database. Nobody else may be connected to the database
+/// (store_failure otherwise). A missing or broken backup, or any failure, leaves the database as it
+/// was.
+inline void postgres_restore(postgres_database& db, const std::filesystem::path& file, const postgres_tools& tools = {},
+                             const std::string& maintenance_db = "postgres") {
     if (!std::filesystem::exists(file))
         throw store_error(errc::invalid_argument, "no PostgreSQL backup at " + file.string());
-    detail::pg_run({detail::pg_tool(tools, "pg_restore"), "--clean", "--if-exists", "--single-transaction",
-                    "--exit-on-error", "--no-owner", "--dbname=" + db.conninfo(), file.string()});
+    const auto name = db.name();
+    const auto incoming = name + "__concord_incoming";
+    db.close();
+    try {
+        detail::pg_maintenance(db, "DROP DATABASE IF EXISTS " + pg_quote_name(incoming), maintenance_db);
+        detail::pg_maintenance(db, "CREATE DATABASE " + pg_quote_name(incoming) + " TEMPLATE template0", maintenance_db);
+        try {
+            detail::pg_run({detail::pg_tool(tools, "pg_restore"), "--single-transaction", "--exit-on-error", "--no-owner",
+                            "--dbname=" + detail::pg_conninfo_for(db, incoming), file.string()});
+        } catch (...) {
+            detail::pg_maintenance(db, "DROP DATABASE IF EXISTS " + pg_quote_name(incoming), maintenance_db);
+            throw;
+        }
+        detail::pg_swap_in(db, name, incoming, maintenance_db);
+    } catch (...) {
+        db.reopen();
+        throw;
+    }
+    db.reopen();
 }
 
 /// Fast snapshot: copies db's database to a new database `snapshot` with CREATE DATABASE ... TEMPLATE.
@@ -125,20 +194,13 @@ inline void postgres_snapshot(postgres_database& db, const std::string& snapshot
 inline void postgres_restore_snapshot(postgres_database& db, const std::string& snapshot,
                                       const std::string& maintenance_db = "postgres") {
     const auto name = db.name();
-    const auto incoming = pg_quote_name(name + "__concord_incoming");
-    const auto outgoing = pg_quote_name(name + "__concord_outgoing");
+    const auto incoming = name + "__concord_incoming";
     db.close();
     try {
-        detail::pg_maintenance(db, "DROP DATABASE IF EXISTS " + incoming, maintenance_db);
-        detail::pg_maintenance(db, "CREATE DATABASE " + incoming + " TEMPLATE " + pg_quote_name(snapshot), maintenance_db);
-        detail::pg_maintenance(db, "ALTER DATABASE " + pg_quote_name(name) + " RENAME TO " + outgoing, maintenance_db);
-        try {
-            detail::pg_maintenance(db, "ALTER DATABASE " + incoming + " RENAME TO " + pg_quote_name(name), maintenance_db);
-        } catch (...) {
-            detail::pg_maintenance(db, "ALTER DATABASE " + outgoing + " RENAME TO " + pg_quote_name(name), maintenance_db);
-            throw;
-        }
-        detail::pg_maintenance(db, "DROP DATABASE " + outgoing, maintenance_db);
+        detail::pg_maintenance(db, "DROP DATABASE IF EXISTS " + pg_quote_name(incoming), maintenance_db);
+        detail::pg_maintenance(db, "CREATE DATABASE " + pg_quote_name(incoming) + " TEMPLATE " + pg_quote_name(snapshot),
+                               maintenance_db);
+        detail::pg_swap_in(db, name, incoming, maintenance_db);
     } catch (...) {
         db.reopen();
         throw;

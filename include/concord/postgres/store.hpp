@@ -197,13 +197,24 @@ public:
             info::for_each_member(proto_, [&](std::string_view n, const auto&) { known = known || n == member; });
             if (!known) throw error(errc::invalid_argument, "mapping names member '" + member + "', which the entity does not have");
         }
+        create_table_ = m.create_table;
         init_columns(m.columns);
-        detail::pg_ensure_concord_tables(db);
-        if (m.create_table) create_table();
-        check_columns();
+        setup();
     }
 
 private:
+    /// Creates what is missing and checks the columns, once per connection: after a reopen (a
+    /// restore that replaced the database, a lost connection) the tables may be older than the store.
+    void setup() {
+        detail::pg_ensure_concord_tables(*db_);
+        if (create_table_) create_table();
+        check_columns();
+        epoch_ = db_->epoch();
+    }
+    void ensure() {
+        if (db_->epoch() != epoch_) setup();
+    }
+
     void create_table() {
         auto& db = *db_;
         std::string ddl = "CREATE TABLE IF NOT EXISTS " + qtable_ + " (";
@@ -240,6 +251,7 @@ public:
 
     /// Every entity, in local id order.
     std::vector<E> scan() {
+        ensure();
         auto rows = db_->exec(select_ + " ORDER BY " + pg_quote_name(cols_[info::local_id_index]));
         std::vector<E> out;
         out.reserve(static_cast<std::size_t>(rows.size()));
@@ -249,6 +261,7 @@ public:
 
     /// Every link of this store's scope.
     std::vector<link> links() {
+        ensure();
         auto rows = db_->exec("SELECT identity, remote_id, generation FROM concord_links WHERE scope = $1 ORDER BY identity",
                               {scope_});
         std::vector<link> out;
@@ -266,6 +279,7 @@ public:
 
     /// The database's checkpoint, read in one snapshot; nullopt before the first commit.
     std::optional<checkpoint> load_checkpoint() {
+        ensure();
         postgres_database::transaction tx(*db_);
         db_->exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
         auto head = db_->exec("SELECT lineage, generation, checksum FROM concord_checkpoint");
@@ -298,6 +312,7 @@ public:
     /// Applies the batch in one transaction: all of it or, on any failure, nothing (store_error with
     /// PostgreSQL's message; a lost connection says so).
     void commit(const change_batch<E>& b) {
+        ensure();
         postgres_database::transaction tx(*db_);
         for (auto id : b.removals)
             if (db_->exec(delete_, {std::to_string(id)}).affected() == 0)
@@ -327,20 +342,26 @@ public:
 
     /// Host-side write outside concord (a user creating or editing an entity). Returns the local id.
     std::int64_t put(E e) {
+        ensure();
         postgres_database::transaction tx(*db_);
         auto id = write(e);
         tx.commit();
         return id;
     }
     /// Host-side delete outside concord.
-    bool erase(std::int64_t id) { return db_->exec(delete_, {std::to_string(id)}).affected() > 0; }
+    bool erase(std::int64_t id) {
+        ensure();
+        return db_->exec(delete_, {std::to_string(id)}).affected() > 0;
+    }
     std::optional<E> get(std::int64_t id) {
+        ensure();
         auto rows = db_->exec(select_ + " WHERE " + pg_quote_name(cols_[info::local_id_index]) + " = $1",
                               {std::to_string(id)});
         if (rows.size() == 0) return std::nullopt;
         return decode_row(rows, 0);
     }
     std::size_t size() {
+        ensure();
         auto rows = db_->exec("SELECT count(*) FROM " + qtable_);
         return static_cast<std::size_t>(std::stoull(std::string(*rows.get(0, 0))));
     }
@@ -447,6 +468,8 @@ private:
     std::string qtable_;
     std::vector<std::string> cols_;
     std::string select_, delete_, insert_new_, insert_max_, insert_at_, update_, sequence_;
+    bool create_table_ = true;
+    std::uint64_t epoch_ = 0;
     E proto_{};
 };
 
