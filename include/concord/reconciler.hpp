@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -84,8 +85,11 @@ public:
         opts_.owner.validate();
         if (opts_.page_size == 0 || opts_.batch_size == 0)
             throw error(errc::invalid_argument, "page_size and batch_size must be at least 1");
-        book_answer_ = [this](std::string_view id) { return own_book_.answer(id); };
-        book_record_ = [this](std::string_view id, resolution res) { own_book_.record(id, res); };
+        // Captured by shared pointer, not `this`: a reconciler is returned by value (make_reconciler)
+        // and may be moved; a lambda holding `this` would dangle after the move.
+        auto book = std::make_shared<memory_decision_book>();
+        book_answer_ = [book](std::string_view id) { return book->answer(id); };
+        book_record_ = [book](std::string_view id, resolution res) { book->record(id, res); };
         sleep_ = [](std::chrono::milliseconds d) { system_clock{}.sleep_for(d); };
     }
 
@@ -676,8 +680,19 @@ private:
         case resolution::keep_oldest: {
             const auto& keep = c.remote.front();  // sorted by seq: the oldest first
             for (std::size_t k = 1; k < c.remote.size(); ++k) cancel(c.remote[k]);
-            if (c.local) link_to(keep.remote_id);
-            else {  // the survivor has no local owner: settle it now as an orphan
+            if (c.local) {
+                link_to(keep.remote_id);
+                if (fingerprint(*c.local) != fingerprint(keep.value)) {  // settle the survivor as diverged now (simulation, seed 7925)
+                    p.cases[g].fields = differing_fields(*c.local, keep.value);
+                    auto r2 = choose(p, g, case_kind::diverged, database_adopted);
+                    if (r2 == resolution::push || r2 == resolution::pull) {
+                        auto saved_link = p.cases[g].linked_remote;
+                        p.cases[g].linked_remote = keep.remote_id;  // the link is being written
+                        emit(p, g, r2, database_adopted);
+                        p.cases[g].linked_remote = saved_link;
+                    }
+                }
+            } else {  // the survivor has no local owner: settle it now as an orphan
                 classified<E> saved = p.cases[g];
                 p.cases[g].remote = {keep};
                 auto r2 = choose(p, g, case_kind::orphan, database_adopted);
@@ -954,7 +969,6 @@ private:
     reconciler_options opts_;
     Identity identity_;
     Policy policy_;
-    memory_decision_book own_book_;
     std::function<std::optional<resolution>(std::string_view)> book_answer_;
     std::function<void(std::string_view, resolution)> book_record_;
     std::function<void(std::chrono::milliseconds)> sleep_;

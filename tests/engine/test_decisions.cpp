@@ -386,3 +386,25 @@ TEST_CASE("relinkable with other content: adopted now, the content question answ
     CHECK(r.reconcile(w.witness).actions.empty());
     CHECK(w.remote.stats().creates == 1);
 }
+
+TEST_CASE("a reconciler can be moved and copied: answers stay with it", "[factory]") {
+    world w;
+    w.sync<policy::trust_local>();
+    auto backup = w.db.snapshot();
+    w.db.put(make_item("A"));
+    w.sync<policy::trust_local>();
+    w.db.restore(backup);
+    std::optional<decltype(w.reconciler<policy::ask_user>())> first;
+    first.emplace(w.reconciler<policy::ask_user>());
+    {
+        auto session = concord::begin_session(w.witness, w.db);
+        auto p = first->plan(session);
+        REQUIRE(p.decisions.size() == 1);
+        first->answer(p, p.decisions[0].id, resolution::cancel_remote);
+    }
+    auto moved = std::move(*first);
+    first.reset();  // the moved-from original is gone
+    auto rep = moved.reconcile(w.witness);
+    CHECK(rep.decisions.empty());
+    CHECK(w.active("A").empty());
+}
