@@ -121,9 +121,27 @@ TEST_CASE("regression seeds 20 and 54: objects stamped by a session the witness 
     CHECK(simulation<item_model>().run(54).ok);
 }
 
+TEST_CASE("regression seed 7925: a duplicate whose local owner was edited is settled in one reconcile",
+          "[simulation][regression]") {
+    concord::memory_store<item> db;
+    concord::memory_remote<item> remote;
+    concord::memory_witness witness;
+    auto sync = make<concord::policy::trust_local>(db, remote);
+    const auto id = db.put({0, "charge-7", "", 700, "n0", true});
+    sync.reconcile(witness);
+    const auto first = remote.all().front();
+    remote.put_external(first.value, first.meta, true);  // the provider delivered the create twice
+    db.put({id, "charge-7", "", 950, "n3", true});       // and the user edits the charge
+    auto rep = sync.reconcile(witness);                  // keep the oldest, cancel the copy, push the edit
+    CHECK(active_with_key(remote, "charge-7") == 1);
+    CHECK(remote.current(first.remote_id)->value.cents == 950);
+    CHECK(sync.reconcile(witness).actions.empty());
+    CHECK(simulation<item_model>().run(7925).ok);
+}
+
 TEST_CASE("seeds that once failed pass now", "[simulation][regression]") {
     simulation<item_model> sim;
-    for (std::uint64_t seed : {3, 5, 6, 17, 18, 20, 54, 66, 81, 170}) {
+    for (std::uint64_t seed : {3, 5, 6, 17, 18, 20, 54, 66, 81, 170, 1972, 2184, 2266, 5144, 5878, 6766, 7717, 7802, 7925}) {
         auto r = sim.run(seed);
         INFO("seed " << seed << ": " << r.failure);
         CHECK(r.ok);
