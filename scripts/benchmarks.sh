@@ -41,26 +41,44 @@ else
     if (( avail_kib > 14 * 1024 * 1024 )); then sizes="$sizes,10000000"; fi
 fi
 
-echo "== planning ($sizes)" >&2
-"$bin/plan/concord_plan_bench" plan --sizes "$sizes" --baseline-max 1000000 $reps >"$tmp/plan.md"
-echo "== streaming ($stream_n)" >&2
-"$bin/streaming/concord_stream_bench" --n "$stream_n" >"$tmp/stream.md"
-echo "== apply ($actions)" >&2
-"$bin/plan/concord_plan_bench" apply --actions "$actions" >"$tmp/apply.md"
+# CONCORD_BENCH_REUSE=<dir>: take a section from <dir>/<section>.md when it exists instead of running
+# it again (for assembling the page after a long run was interrupted; the page says so).
+reuse="${CONCORD_BENCH_REUSE:-}"
+reused=()
+section() {  # name command...: runs the command into $tmp/name.md unless reused
+    local name="$1"; shift
+    if [[ -n $reuse && -f $reuse/$name.md ]]; then
+        cp "$reuse/$name.md" "$tmp/$name.md"; reused+=("$name"); echo "== $name: reused from $reuse" >&2
+    else
+        echo "== $name" >&2
+        "$@" >"$tmp/$name.md"
+    fi
+}
+section plan "$bin/plan/concord_plan_bench" plan --sizes "$sizes" --baseline-max 1000000 $reps
+section stream "$bin/streaming/concord_stream_bench" --n "$stream_n"
+section apply "$bin/plan/concord_plan_bench" apply --actions "$actions"
 
 # Other engineers' benchmarks (benchmarks/timeline, benchmarks/roundtrips, ...): every executable
-# under benchmarks/<dir>/ that is not one of the above prints its own Markdown section.
-: >"$tmp/others.md"
+# under benchmarks/<dir>/ that is not one of the above prints its own Markdown section. A failing one
+# is reported on the page and does not stop the run.
+run_others() {
 for dir in "$bin"/*/; do
     name="$(basename "$dir")"
     [[ $name == plan || $name == streaming || $name == CMakeFiles ]] && continue
     for exe in "$dir"*; do
         [[ -f $exe && -x $exe ]] || continue
         echo "== $name: $(basename "$exe")" >&2
-        if [[ $quick == 1 ]]; then "$exe" --quick >>"$tmp/others.md"; else "$exe" >>"$tmp/others.md"; fi
-        echo >>"$tmp/others.md"
+        local rc=0
+        if [[ $quick == 1 ]]; then "$exe" --quick || rc=$?; else "$exe" || rc=$?; fi
+        if [[ $rc != 0 ]]; then
+            echo
+            echo "**benchmarks/$name/$(basename "$exe") failed (exit code $rc); its output above is incomplete.**"
+        fi
+        echo
     done
 done
+}
+section others run_others
 
 # ------------------------------------------------------------------------------ compile time
 echo "== compile time" >&2
@@ -165,6 +183,7 @@ mkdir -p "$(dirname "$out")"
 
 Produced by \`$command_line\` (it builds the benchmarks in Release and rewrites this page) on
 $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit$([[ $quick == 1 ]] && echo ", **quick mode: small sizes**").
+$([[ ${#reused[@]} -gt 0 ]] && echo "Sections reused from an earlier run of the same command (CONCORD_BENCH_REUSE): ${reused[*]}.")
 
 | machine | |
 |---|---|
