@@ -444,7 +444,9 @@ private:
         // for diverged the contents are the question, so a later edit is a new decision. Both stay
         // the same while the decision is open (its entities are blocked) and after a restore that
         // brings the same situation back, where the recorded answer applies again.
-        buf.push_back(c.linked_remote ? 'L' : 'U');
+        // Duplicates are named by their remote objects alone: importing the survivor of an answered
+        // keep_all links it, which must not turn the answer into a new question (simulation, seed 661).
+        if (c.kind != case_kind::duplicate) buf.push_back(c.linked_remote ? 'L' : 'U');
         if (c.kind == case_kind::diverged && c.local && !c.remote.empty()) {
             buf.append(fingerprint(*c.local).hex());
             buf.append(fingerprint(c.remote.front().value).hex());

@@ -141,7 +141,8 @@ TEST_CASE("regression seed 7925: a duplicate whose local owner was edited is set
 
 TEST_CASE("seeds that once failed pass now", "[simulation][regression]") {
     simulation<item_model> sim;
-    for (std::uint64_t seed : {3, 5, 6, 17, 18, 20, 54, 66, 81, 170, 1972, 2184, 2266, 5144, 5878, 6766, 7717, 7802, 7925}) {
+    for (std::uint64_t seed : {3, 5, 6, 17, 18, 20, 54, 66, 81, 170, 661, 1120, 1174, 1972, 2184, 2266, 5040, 5144, 5424, 5878, 6165, 6766,
+                               7717, 7802, 7925, 10318, 16407}) {
         auto r = sim.run(seed);
         INFO("seed " << seed << ": " << r.failure);
         CHECK(r.ok);

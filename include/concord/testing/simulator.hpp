@@ -1053,7 +1053,7 @@ private:
                 tr.add("quiesce " + std::to_string(round) + ":" + l2);
             }
             if (!last.applied || last.actions != 0 || last.decisions != 0)
-                fail("after faults stopped, the second reconcile still plans work:" + l2);
+                fail("after faults stopped, the second reconcile still plans work:" + l2 + "\n    " + current_line);
         }
     };
 
