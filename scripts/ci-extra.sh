@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 jobs="$(nproc)"
 s=$(date +%s)
 echo "== clang++ + ASan/UBSan: configure and build"
-cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+# -O1 with line tables only: readable sanitizer stacks at a fraction of full debug info's build cost.
+cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O1 -gline-tables-only" -DCMAKE_CXX_COMPILER=clang++ \
       -DCONCORD_SANITIZE=ON -DCONCORD_BUILD_BENCHMARKS=OFF -DCONCORD_FUZZ=ON
 cmake --build build/asan -j"$jobs"
 echo "== build took $(( $(date +%s) - s )) s"

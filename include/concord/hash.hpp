@@ -19,6 +19,7 @@
 #include <xxhash.h>
 
 #include <openssl/evp.h>
+#include <sys/random.h>
 
 #include <concord/error.hpp>
 
@@ -92,6 +93,24 @@ std::string to_hex(const std::array<unsigned char, N>& bytes) {
         out.push_back(digits[b & 0xF]);
     }
     return out;
+}
+
+/// 128 random bits from the kernel (getrandom(2)), for ids that are persisted but never derived
+/// (lineage ids, client tokens). Kept out of <random>, which costs every includer compile time.
+inline key128 random_key128() {
+    unsigned char b[16];
+    std::size_t got = 0;
+    while (got < sizeof b) {
+        const auto n = ::getrandom(b + got, sizeof b - got, 0);
+        if (n < 0) throw error(errc::invalid_argument, "getrandom failed: no randomness for a new id");
+        got += static_cast<std::size_t>(n);
+    }
+    key128 k;
+    for (int i = 0; i < 8; ++i) {
+        k.hi = (k.hi << 8) | b[i];
+        k.lo = (k.lo << 8) | b[8 + i];
+    }
+    return k;
 }
 
 } // namespace concord

@@ -15,7 +15,6 @@
 
 #include <concepts>
 #include <cstdint>
-#include <random>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -200,13 +199,9 @@ struct scoped {
 
 } // namespace identity
 
-/// A fresh client token: 128 random bits from std::random_device as 32 hex digits. Generate it once
+/// A fresh client token: 128 random bits from the kernel (getrandom) as 32 hex digits. Generate it once
 /// when the user creates the conceptual entity, store it, and never derive it from a database id.
-inline std::string new_client_token() {
-    std::random_device rd;
-    key128 k{(static_cast<std::uint64_t>(rd()) << 32) ^ rd(), (static_cast<std::uint64_t>(rd()) << 32) ^ rd()};
-    return k.hex();
-}
+inline std::string new_client_token() { return random_key128().hex(); }
 
 /// The operation an idempotency key stands for.
 struct operation {

@@ -9,7 +9,6 @@
 #include <string>
 #include <vector>
 
-#include <range/v3/view/filter.hpp>
 
 #include <concord/cases.hpp>
 #include <concord/hash.hpp>
@@ -119,16 +118,5 @@ struct plan {
     /// True when apply() would change nothing.
     bool empty() const { return actions.empty(); }
 };
-
-/// The cases of `p` that landed in `k`, as a lazy range-v3 view over plan::cases (for reports and
-/// host UIs that show one kind at a time). in_sync entities are only counted (plan::count), never
-/// listed. The view refers to `p`: keep the plan alive while iterating.
-template <class E>
-auto cases_of(const plan<E>& p, case_kind k) {
-    return ::ranges::views::filter(p.cases, [k](const classified<E>& c) { return c.kind == k; });
-}
-/// A view into a temporary plan would dangle.
-template <class E>
-void cases_of(const plan<E>&& p, case_kind k) = delete;
 
 } // namespace concord

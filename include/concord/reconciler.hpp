@@ -57,6 +57,10 @@ struct reconciler_options {
     /// Inbound shape: the remote creates the entities. Every record without another owner's tag is
     /// ours, its identity is computed from its content, and new ones are imported.
     bool inbound = false;
+    /// Name of the store's reconcile lock taken by reconcile() when the store offers one
+    /// (`lock_reconcile(std::string_view)`, e.g. postgres_store): a second reconcile on the same
+    /// database then stops with errc::concurrent_reconcile before it reads or changes anything.
+    std::string lock_scope = "concord";
 };
 
 /// Called at every step boundary of apply() with a description of the step; tests throw from it to
@@ -206,8 +210,20 @@ public:
 
     /// plan + apply in one session, then the witness. For hosts with one entity type; several types
     /// share one session (begin_session, plan/apply each, session.commit()).
+    /// Stores that can lock out a concurrent reconcile (lock_reconcile) are locked for the whole call.
     template <witness W>
     report reconcile(W& w) {
+        if constexpr (requires(Store& s, std::string_view scope) { s.lock_reconcile(scope); }) {
+            auto lock = store_->lock_reconcile(opts_.lock_scope);
+            return reconcile_unlocked(w);
+        } else {
+            return reconcile_unlocked(w);
+        }
+    }
+
+    /// reconcile() without taking the store's lock (the caller holds it).
+    template <witness W>
+    report reconcile_unlocked(W& w) {
         auto session = begin_session(w, *store_);
         auto p = plan(session);
         auto rep = apply(p, session);
@@ -697,7 +713,8 @@ private:
             } else {  // the survivor has no local owner: settle it now as an orphan
                 classified<E> saved = p.cases[g];
                 p.cases[g].remote = {keep};
-                auto r2 = choose(p, g, case_kind::orphan, database_adopted);
+                // Inbound: the remote is the source, so the survivor is a new inbound entity (imported).
+                auto r2 = opts_.inbound ? resolution::import_local : choose(p, g, case_kind::orphan, database_adopted);
                 if (r2 == resolution::cancel_remote || r2 == resolution::import_local) emit(p, g, r2, database_adopted);
                 p.cases[g].remote = saved.remote;
             }
@@ -719,7 +736,7 @@ private:
             break;
         case resolution::keep_all:
             if (!c.local) {  // copies without a local owner are orphans: settle them as one (simulation, seed 6)
-                auto r2 = choose(p, g, case_kind::orphan, database_adopted);
+                auto r2 = opts_.inbound ? resolution::import_local : choose(p, g, case_kind::orphan, database_adopted);
                 if (r2 == resolution::cancel_remote || r2 == resolution::import_local) emit(p, g, r2, database_adopted);
             }
             break;

@@ -16,7 +16,6 @@
 
 #include <cstdint>
 #include <optional>
-#include <random>
 #include <string>
 #include <string_view>
 
@@ -39,13 +38,9 @@ constexpr std::string_view to_string(verdict v) noexcept {
     return "unknown";
 }
 
-/// A new random lineage id (128 bits from std::random_device, 32 hex digits). Random on purpose: it
+/// A new random lineage id (128 bits from the kernel, 32 hex digits). Random on purpose: it
 /// names one database's history and is persisted, never derived.
-inline std::string new_lineage_id() {
-    std::random_device rd;
-    key128 k{(static_cast<std::uint64_t>(rd()) << 32) ^ rd(), (static_cast<std::uint64_t>(rd()) << 32) ^ rd()};
-    return k.hex();
-}
+inline std::string new_lineage_id() { return random_key128().hex(); }
 
 /// What the timeline check found, and the generation this session commits under.
 struct timeline_status {

@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <concord/plan_view.hpp>
 #include <concord/decisions.hpp>
 #include <concord/prompt.hpp>
 

@@ -55,7 +55,7 @@ TEST_CASE("two reconcilers at once on one database: the second reports another r
     std::string a_error;
     std::thread a([&] {
         try {
-            a_report = locked_reconcile(db_a, sync_a, witness);
+            a_report = sync_a.reconcile(witness);  // reconcile() takes the store's lock itself
         } catch (const std::exception& e) {
             a_error = e.what();
         }
@@ -67,7 +67,7 @@ TEST_CASE("two reconcilers at once on one database: the second reports another r
     std::optional<errc> b_code;
     std::string b_message;
     try {
-        locked_reconcile(db_b, sync_b, witness);
+        sync_b.reconcile(witness);
     } catch (const error& e) {
         b_code = e.code();
         b_message = e.what();
@@ -91,7 +91,7 @@ TEST_CASE("two reconcilers at once on one database: the second reports another r
     CHECK(store_b.links().size() == 5);
 
     // Once A is done, B runs normally and finds nothing to do.
-    auto later = locked_reconcile(db_b, sync_b, witness);
+    auto later = sync_b.reconcile(witness);
     CHECK(later.timeline == verdict::same_timeline);
     CHECK(later.actions.empty());
     CHECK(remote.stats().creates == 5);

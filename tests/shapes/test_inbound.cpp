@@ -394,3 +394,18 @@ TEST_CASE("inbound: the puller refuses a reconciler that is not in inbound mode"
     using P = concord::inbound::puller<decltype(rec)>;
     CHECK(code_of([&] { P p(rec); }) == concord::errc::invalid_argument);
 }
+
+TEST_CASE("inbound: a label delivered twice under trust_local imports the oldest copy and cancels the other",
+          "[inbound][duplicate]") {
+    inbound_world<concord::policy::trust_local> w;
+    w.db.add_order("A-1");
+    const auto first = w.make_label("A-1");
+    const auto second = w.make_label("A-1");  // the service delivered the same label twice
+    auto r = w.pull.pull(w.witness);
+    CHECK(r.rep.counts[static_cast<std::size_t>(concord::case_kind::duplicate)] == 1);
+    REQUIRE(w.db.labels().size() == 1);  // the survivor is a new inbound entity: imported, not cancelled
+    CHECK(w.service.current(first)->state == concord::remote_state::active);
+    CHECK(w.service.current(second)->state == concord::remote_state::cancelled);
+    auto again = w.pull.pull(w.witness);
+    CHECK(again.rep.actions.empty());
+}

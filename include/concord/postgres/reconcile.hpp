@@ -16,10 +16,12 @@ namespace concord {
 /// integrations are truly independent). Throws errc::concurrent_reconcile, having done nothing, when
 /// another reconcile holds it. Hosts that drive begin_session/plan/apply themselves take
 /// db.lock_reconcile() around the whole session instead.
+/// reconciler::reconcile() already takes the lock named by reconciler_options::lock_scope when its
+/// store is a postgres_store; this function is for reconcilers over other stores on the same database.
 template <class Reconciler, witness W>
 report locked_reconcile(postgres_database& db, Reconciler& sync, W& w, std::string_view scope = "concord") {
     auto lock = db.lock_reconcile(scope);
-    return sync.reconcile(w);
+    return sync.reconcile_unlocked(w);
 }
 
 } // namespace concord
