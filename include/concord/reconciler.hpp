@@ -608,6 +608,12 @@ private:
                 unsupported(p, c, "cancel");
             }
         };
+        auto remove_local = [&] {
+            action<E> a;
+            a.kind = action_kind::remove_local;
+            a.local_id = local_id_of(*c.local);
+            add(std::move(a));
+        };
         auto unlink = [&] {
             if (c.linked_remote) {
                 action<E> a;
@@ -657,14 +663,10 @@ private:
                 unsupported(p, c, "create");
             }
             break;
-        case resolution::remove_local: {
-            action<E> a;
-            a.kind = action_kind::remove_local;
-            a.local_id = local_id_of(*c.local);
-            add(std::move(a));
+        case resolution::remove_local:
+            remove_local();
             unlink();
             break;
-        }
         case resolution::cancel_remote:
             for (const auto& rec : c.remote) cancel(rec);
             unlink();
@@ -723,12 +725,7 @@ private:
         case resolution::discard:
             for (const auto& rec : c.remote)
                 if (rec.state == remote_state::active) cancel(rec);
-            if (c.local) {
-                action<E> a;
-                a.kind = action_kind::remove_local;
-                a.local_id = local_id_of(*c.local);
-                add(std::move(a));
-            }
+            if (c.local) remove_local();
             unlink();
             break;
         case resolution::keep:
@@ -751,11 +748,7 @@ private:
     }
 
     metadata stamp(const key128& id, std::uint64_t generation) const {
-        metadata m;
-        m[std::string(meta_keys::owner)] = opts_.owner.text();
-        m[std::string(meta_keys::identity)] = id.hex();
-        m[std::string(meta_keys::generation)] = std::to_string(generation);
-        return m;
+        return stamp_metadata(opts_.owner, id, generation);
     }
 
     /// Calls f with bounded retries; a timeout is settled by `settle` (a look-up) before retrying.

@@ -96,6 +96,16 @@ struct owner_tag {
     }
 };
 
+/// The metadata concord writes on every remote object it creates: owner tag, identity key and the
+/// generation that created it, so the remote itself can testify after a restore.
+inline metadata stamp_metadata(const owner_tag& owner, const key128& identity, std::uint64_t generation) {
+    metadata m;
+    m[std::string(meta_keys::owner)] = owner.text();
+    m[std::string(meta_keys::identity)] = identity.hex();
+    m[std::string(meta_keys::generation)] = std::to_string(generation);
+    return m;
+}
+
 /// Lifecycle of a remote object. Cancelled objects can no longer act (charge, sync) and are not
 /// classified again; they are kept for look-ups (an idempotency key may still point at one).
 enum class remote_state { active, cancelled };

@@ -196,11 +196,7 @@ private:
     }
 
     metadata stamp(const key128& id, std::uint64_t generation) const {
-        metadata m;
-        m[std::string(meta_keys::owner)] = opts_.owner.text();
-        m[std::string(meta_keys::identity)] = id.hex();
-        m[std::string(meta_keys::generation)] = std::to_string(generation);
-        return m;
+        return stamp_metadata(opts_.owner, id, generation);
     }
 
     /// Ours: our tag, our identity key, a generation concord committed, and content that hashes to it.
