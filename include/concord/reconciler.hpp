@@ -87,6 +87,7 @@ public:
     reconciler(Store& s, Remote& r, reconciler_options opts, Identity id = {}, Policy p = {})
         : store_(&s), remote_(&r), opts_(std::move(opts)), identity_(std::move(id)), policy_(std::move(p)) {
         opts_.owner.validate();
+        owner_text_ = opts_.owner.text();
         if (opts_.page_size == 0 || opts_.batch_size == 0)
             throw error(errc::invalid_argument, "page_size and batch_size must be at least 1");
         // Captured by shared pointer, not `this`: a reconciler is returned by value (make_reconciler)
@@ -390,7 +391,12 @@ private:
                std::vector<problem>& problems) const {
         auto tag_it = r.meta.find(std::string(meta_keys::owner));
         owner_tag tag;
-        auto parsed = tag_it == r.meta.end() ? owner_tag::parse_result::absent : owner_tag::parse(tag_it->second, tag);
+        owner_tag::parse_result parsed;
+        if (tag_it == r.meta.end()) parsed = owner_tag::parse_result::absent;
+        else if (tag_it->second == owner_text_) {  // the common case: our own tag, no parse needed
+            parsed = owner_tag::parse_result::ok;
+            tag = opts_.owner;
+        } else parsed = owner_tag::parse(tag_it->second, tag);
         if (parsed == owner_tag::parse_result::malformed) {
             why = "malformed owner tag '" + tag_it->second + "'";
             problems.push_back({errc::malformed_owner_tag, "remote " + r.remote_id + ": " + why + " (treated as foreign)"});
@@ -979,6 +985,7 @@ private:
     Store* store_;
     Remote* remote_;
     reconciler_options opts_;
+    std::string owner_text_;  ///< opts_.owner.text(), compared against every remote record's tag
     Identity identity_;
     Policy policy_;
     std::function<std::optional<resolution>(std::string_view)> book_answer_;
