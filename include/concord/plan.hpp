@@ -29,6 +29,8 @@ struct classified {
     std::vector<std::string> fields;          ///< diverged: members that differ
     std::string note;                         ///< why (foreign owner, dangling reference, ...)
     bool from_lost_generation = false;        ///< a remote effect of a generation lost by a restore
+    std::uint64_t cancelled_before = 0;       ///< cancelled remote objects of ours with this identity: the
+                                              ///< instance part of a re-creation's idempotency key
     bool takes_money() const {
         for (const auto& r : remote)
             if (r.takes_money && r.state == remote_state::active) return true;

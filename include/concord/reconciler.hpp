@@ -301,7 +301,6 @@ private:
             return a.id != b.id ? a.id < b.id : remote[a.index].seq < remote[b.index].seq;
         });
         std::sort(links.begin(), links.end(), [](const link& a, const link& b) { return a.identity < b.identity; });
-        cancelled_ = std::move(cancelled);
 
         // The join visits identities in increasing order, so a forward cursor finds the (first) link of
         // each in O(1) amortised, sequentially, where a binary search would miss the cache at every step.
@@ -340,6 +339,7 @@ private:
             }
             classified<E> c;
             c.identity = id;
+            if (auto it = cancelled.find(id); it != cancelled.end()) c.cancelled_before = it->second;
             if (lk) c.linked_remote = lk->remote_id;
             if (lp) c.local = *lp;
             for (std::size_t k = rbegin; k < ri; ++k) {
@@ -661,9 +661,7 @@ private:
                 action<E> a;
                 a.kind = action_kind::create_remote;
                 a.value = *c.local;
-                auto it = cancelled_.find(c.identity);
-                const std::uint64_t instance = it == cancelled_.end() ? 0 : it->second;
-                a.idempotency_key = key_for(c.identity, "create", instance, fingerprint(*c.local).hex());
+                a.idempotency_key = key_for(c.identity, "create", c.cancelled_before, fingerprint(*c.local).hex());
                 add(std::move(a));
             } else {
                 unsupported(p, c, "create");
@@ -993,7 +991,6 @@ private:
     std::function<void(std::chrono::milliseconds)> sleep_;
     std::function<bool(const E&)> refs_ok_;
     step_hook hook_;
-    mutable std::map<key128, std::uint64_t> cancelled_;
 };
 
 /// Builds a reconciler, deducing the entity, store and remote types. The conflict policy has no

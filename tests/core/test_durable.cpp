@@ -2,6 +2,8 @@
 // timeline check that compares it with the store's checkpoint, and decision books.
 #include <catch2/catch.hpp>
 
+#include "../support/error_capture.hpp"
+
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -51,26 +53,8 @@ void write_file(const fs::path& p, const std::string& text) {
     out << text;
 }
 
-template <class F>
-concord::errc code_of(F&& f) {
-    try {
-        f();
-    } catch (const concord::error& e) {
-        return e.code();
-    }
-    FAIL("expected a concord::error");
-    return concord::errc::invalid_argument;
-}
-template <class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const concord::error& e) {
-        return e.what();
-    }
-    FAIL("expected a concord::error");
-    return {};
-}
+using concord::test::code_of;
+using concord::test::message_of;
 
 const std::string lineage_a = "0123456789abcdef0123456789abcdef";
 const std::string lineage_b = "fedcba9876543210fedcba9876543210";

@@ -2,6 +2,8 @@
 // metadata limits: the semantics users rely on when they use the models as test doubles.
 #include <catch2/catch.hpp>
 
+#include "../support/error_capture.hpp"
+
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -33,27 +35,9 @@ struct clocked {
     remote_t remote{[this] { return clock.now(); }};
 };
 
-template <class F>
-concord::errc code_of(F&& f) {
-    try {
-        f();
-    } catch (const concord::error& e) {
-        return e.code();
-    }
-    FAIL("expected a concord::error");
-    return concord::errc::invalid_argument;
-}
+using concord::test::code_of;
 
-template <class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const concord::error& e) {
-        return e.what();
-    }
-    FAIL("expected a concord::error");
-    return {};
-}
+using concord::test::message_of;
 } // namespace
 
 TEST_CASE("memory models satisfy the concepts and offer every remote capability", "[models]") {
