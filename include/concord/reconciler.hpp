@@ -637,8 +637,12 @@ private:
                 a.value = *c.local;
                 const auto from = fingerprint(rec.value), to = fingerprint(*c.local);
                 // The generation is the operation instance: an edit undone by a restore and made again
-                // is a new update, not a replay of the first (found by simulation, seed 3).
-                a.idempotency_key = key_for(c.identity, "update", p.timeline.generation, from.hex() + to.hex());
+                // is a new update, not a replay of the first (found by simulation, seed 3). Sessions that
+                // crash before committing retry the same generation, so the session's attempt number
+                // (persisted in the witness before any remote effect) keeps A->B, B->A, A->B apart
+                // (seeds 18133 and 19399: the third update replayed the first and changed nothing).
+                a.idempotency_key = key_for(c.identity, "update", p.timeline.generation,
+                                            from.hex() + to.hex() + "@" + std::to_string(p.timeline.attempt));
                 add(std::move(a));
                 link_to(rec.remote_id);
             } else {

@@ -14,6 +14,7 @@
 // One timeline serves every reconciler of a database: begin() reads both records once and the
 // returned session carries the verdict to all of them; commit() writes the witness last.
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -53,6 +54,7 @@ struct timeline_status {
     std::uint64_t generation = 0;             ///< generation this session commits (never reused)
     std::string detail;                       ///< human explanation
     bool interrupted = false;                 ///< the witness says a reconcile was in progress
+    std::uint64_t attempt = 1;                ///< this session's number (witness attempts + 1), in update keys
 
     /// True if a remote effect stamped with generation g was lost by the restore.
     bool lost(std::uint64_t g) const noexcept {
@@ -66,6 +68,7 @@ inline timeline_status check_timeline(const std::optional<checkpoint>& store, co
     s.store = store;
     s.witness = w;
     s.interrupted = w && !w->in_progress.empty();
+    s.attempt = (w ? w->attempts : 0) + 1;
     if (!store && !w) {
         s.kind = verdict::first_run;
         s.lineage = new_lineage_id();
@@ -169,6 +172,7 @@ public:
         witness_record r;
         r.lineage = status_.lineage;
         r.generation = status_.generation;
+        r.attempts = std::max(status_.attempt, status_.witness ? status_.witness->attempts : 0);
         witness_->save(r);
         committed_ = true;
     }
@@ -191,6 +195,7 @@ private:
         // re-issues it and its objects look unaccounted for (found by simulation, seeds 20 and 54).
         const std::uint64_t floor = database_adopted() && status_.generation > 0 ? status_.generation - 1 : status_.generation;
         if (r.generation < floor) r.generation = floor;
+        if (r.attempts < status_.attempt) r.attempts = status_.attempt;  // persisted before any remote effect
         return r;
     }
 

@@ -86,14 +86,17 @@ inline void fsync_path(const std::filesystem::path& p, bool directory) {
 }
 } // namespace detail
 
-/// Serialises a witness record in the "concord-witness v1" format.
+/// Serialises a witness record: "concord-witness v1" while `attempts` is 0, else "concord-witness v2",
+/// which adds an `attempts <decimal>` line after `failure`.
 inline std::string format_witness(const witness_record& r) {
-    std::string body = "concord-witness v1\nlineage " + r.lineage + "\ngeneration " + std::to_string(r.generation) +
-                       "\nin_progress " + detail::hex_text(r.in_progress) + "\nfailure " + detail::hex_text(r.failure) + "\n";
+    std::string body = std::string("concord-witness ") + (r.attempts ? "v2" : "v1") + "\nlineage " + r.lineage +
+                       "\ngeneration " + std::to_string(r.generation) + "\nin_progress " + detail::hex_text(r.in_progress) +
+                       "\nfailure " + detail::hex_text(r.failure) + "\n";
+    if (r.attempts) body += "attempts " + std::to_string(r.attempts) + "\n";
     return body + "checksum " + xxh3_128(body).hex() + "\n";
 }
 
-/// Parses the "concord-witness v1" format; throws errc::witness_corrupt with the reason.
+/// Parses the "concord-witness v1" and "v2" formats; throws errc::witness_corrupt with the reason.
 inline witness_record parse_witness(std::string_view text) {
     auto fail = [](const std::string& why) -> witness_record {
         throw error(errc::witness_corrupt, "witness record rejected: " + why);
@@ -109,6 +112,7 @@ inline witness_record parse_witness(std::string_view text) {
     witness_record r;
     std::size_t pos = 0;
     int line_no = 0;
+    int lines = 5;  // v1; v2 adds `attempts`
     while (pos < body.size()) {
         auto nl = body.find('\n', pos);
         if (nl == std::string_view::npos) return fail("unterminated line");
@@ -119,7 +123,8 @@ inline witness_record parse_witness(std::string_view text) {
         auto val = sp == std::string_view::npos ? std::string_view{} : line.substr(sp + 1);
         switch (line_no++) {
         case 0:
-            if (line != "concord-witness v1") return fail("unknown header '" + std::string(line) + "'");
+            if (line == "concord-witness v2") lines = 6;
+            else if (line != "concord-witness v1") return fail("unknown header '" + std::string(line) + "'");
             break;
         case 1: {
             key128 k;
@@ -136,10 +141,14 @@ inline witness_record parse_witness(std::string_view text) {
         case 4:
             if (key != "failure" || !detail::unhex_text(val, r.failure)) return fail("bad failure line");
             break;
+        case 5:
+            if (lines != 6) return fail("unexpected extra line");
+            if (key != "attempts" || !detail::parse_u64(val, r.attempts) || r.attempts == 0) return fail("bad attempts line");
+            break;
         default: return fail("unexpected extra line");
         }
     }
-    if (line_no != 5) return fail("missing fields");
+    if (line_no != lines) return fail("missing fields");
     return r;
 }
 

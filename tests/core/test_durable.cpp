@@ -87,6 +87,36 @@ TEST_CASE("witness: the v1 text format, byte for byte", "[witness]") {
     CHECK(concord::parse_witness(expected) == r);
 }
 
+TEST_CASE("witness: the v2 text format adds the session attempts, byte for byte", "[witness]") {
+    concord::witness_record r = record(7);
+    r.attempts = 12;
+    // Checksum computed with `xxhsum -H2` over the six lines above it (not with concord).
+    const std::string expected = "concord-witness v2\n"
+                                 "lineage 0123456789abcdef0123456789abcdef\n"
+                                 "generation 7\n"
+                                 "in_progress -\n"
+                                 "failure -\n"
+                                 "attempts 12\n"
+                                 "checksum 3804cef4a714665bc341841fde4ee3ab\n";
+    CHECK(concord::format_witness(r) == expected);
+    CHECK(concord::parse_witness(expected) == r);
+    // A v1 record (no attempts) still reads as attempts 0; v1 with an attempts line, or v2 without
+    // one, is refused.
+    r.attempts = 0;
+    CHECK(concord::parse_witness(concord::format_witness(r)) == r);
+    const std::string v1_extra = "concord-witness v1\nlineage 0123456789abcdef0123456789abcdef\ngeneration 7\n"
+                                 "in_progress -\nfailure -\nattempts 3\n";
+    CHECK_THROWS_AS(concord::parse_witness(v1_extra + "checksum " + concord::xxh3_128(v1_extra).hex() + "\n"),
+                    concord::error);
+    const std::string v2_short = "concord-witness v2\nlineage 0123456789abcdef0123456789abcdef\ngeneration 7\n"
+                                 "in_progress -\nfailure -\n";
+    CHECK_THROWS_AS(concord::parse_witness(v2_short + "checksum " + concord::xxh3_128(v2_short).hex() + "\n"),
+                    concord::error);
+    const std::string v2_zero = v2_short + "attempts 0\n";
+    CHECK_THROWS_AS(concord::parse_witness(v2_zero + "checksum " + concord::xxh3_128(v2_zero).hex() + "\n"),
+                    concord::error);
+}
+
 TEST_CASE("file_witness: round trip through the file, across instances", "[witness]") {
     STATIC_REQUIRE(concord::witness<concord::file_witness>);
     STATIC_REQUIRE(concord::witness<concord::memory_witness>);
@@ -140,7 +170,7 @@ TEST_CASE("file_witness: corrupt, truncated, hand-edited or foreign files are wi
         CHECK(load_code(body3 + "checksum " + concord::xxh3_128(body3).hex() + "\n") == concord::errc::witness_corrupt);
     }
     SECTION("wrong header, even with a valid checksum") {
-        const std::string body = "concord-witness v2\nlineage " + lineage_a + "\ngeneration 5\nin_progress -\nfailure -\n";
+        const std::string body = "concord-witness v3\nlineage " + lineage_a + "\ngeneration 5\nin_progress -\nfailure -\n";
         write_file(path, body + "checksum " + concord::xxh3_128(body).hex() + "\n");
         CHECK_THAT(message_of([&] { w.load(); }), Catch::Contains("unknown header"));
         CHECK(load_code("some other file\n") == concord::errc::witness_corrupt);

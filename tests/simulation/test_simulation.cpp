@@ -139,10 +139,42 @@ TEST_CASE("regression seed 7925: a duplicate whose local owner was edited is set
     CHECK(simulation<item_model>().run(7925).ok);
 }
 
+TEST_CASE("regression seeds 18133 and 19399: an update retried in the same generation is not a replay",
+          "[simulation][regression]") {
+    concord::memory_store<item> db;
+    concord::memory_remote<item> remote;
+    concord::memory_witness witness;
+    auto sync = make<concord::policy::trust_local>(db, remote);
+    const auto id = db.put({0, "cust-8", "", 0, "n1", false});
+    sync.reconcile(witness);
+    const auto generation = witness.load()->generation;
+    struct crash {};
+    // Two sessions crash after their update reached the remote but before the local commit, so the
+    // next session retries the same generation: n1 -> n3, then n3 -> n1.
+    sync.set_step_hook([](std::string_view where) {
+        if (where == "before local commit") throw crash{};
+    });
+    db.put({id, "cust-8", "", 0, "n3", false});
+    CHECK_THROWS_AS(sync.reconcile(witness), crash);
+    db.put({id, "cust-8", "", 0, "n1", false});
+    CHECK_THROWS_AS(sync.reconcile(witness), crash);
+    REQUIRE(remote.all().front().value.note == "n1");
+    REQUIRE(witness.load()->generation == generation);  // nothing committed: the generation is retried
+    CHECK(witness.load()->attempts == 3);                 // but every session has its own attempt
+    // The third session makes n1 -> n3 again: the provider must apply it, not answer with the first.
+    sync.set_step_hook({});
+    db.put({id, "cust-8", "", 0, "n3", false});
+    sync.reconcile(witness);
+    CHECK(remote.all().front().value.note == "n3");
+    CHECK(sync.reconcile(witness).actions.empty());
+    CHECK(simulation<item_model>().run(18133).ok);
+    CHECK(simulation<item_model>().run(19399).ok);
+}
+
 TEST_CASE("seeds that once failed pass now", "[simulation][regression]") {
     simulation<item_model> sim;
     for (std::uint64_t seed : {3, 5, 6, 17, 18, 20, 54, 66, 81, 170, 661, 1120, 1174, 1972, 2184, 2266, 5040, 5144, 5424, 5878, 6165, 6766,
-                               7717, 7802, 7925, 10318, 16407}) {
+                               7717, 7802, 7925, 10318, 16407, 18133, 19399}) {
         auto r = sim.run(seed);
         INFO("seed " << seed << ": " << r.failure);
         CHECK(r.ok);

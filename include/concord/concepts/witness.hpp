@@ -15,6 +15,10 @@ struct witness_record {
     std::uint64_t generation = 0;    ///< generation last committed
     std::string in_progress;         ///< non-empty while a reconcile is under way (library version, generation)
     std::string failure;             ///< the last reconcile failure, to stop repeated identical failures
+    /// Sessions that ever marked a reconcile in progress (never decreases). A generation is retried
+    /// by every session that crashes before committing it, so update keys carry this number too: an
+    /// update A->B retried after B->A in the same generation must not replay the first A->B.
+    std::uint64_t attempts = 0;
     friend bool operator==(const witness_record&, const witness_record&) = default;
 };
 
