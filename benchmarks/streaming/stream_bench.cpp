@@ -4,12 +4,14 @@
 //   concord_stream_bench [--n 100000000] [--check]
 //
 // Prints a Markdown section for docs/benchmarks.md; exits non-zero if the counts are wrong or (with
-// --check) if an out-of-order input is not refused.
+// --check) if an out-of-order input is not refused, a small merge reports the wrong cases, or a fingerprint
+// or identity key differs from the hash of its documented bytes.
 
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <concord/identity.hpp>
 #include <concord/streaming.hpp>
@@ -71,6 +73,76 @@ bool check_order_refused() {
     return false;
 }
 
+/// Cases, counts and sink pointers on a small input with a duplicate group: the first entity of a
+/// group must stay valid while the merge reads ahead on that side.
+bool check_cases() {
+    const std::vector<item> local = {{1, "SKU-A", "a", 1, 1, 1}, {2, "SKU-B", "b1", 1, 1, 1}, {3, "SKU-B", "b2", 1, 1, 1},
+                                     {4, "SKU-C", "c", 1, 1, 1}, {5, "SKU-E", "e", 1, 1, 1}};
+    const std::vector<item> remote = {{0, "SKU-B", "b", 1, 1, 1}, {0, "SKU-C", "c", 2, 1, 1}, {0, "SKU-D", "d", 1, 1, 1},
+                                      {0, "SKU-E", "e", 1, 1, 1}};
+    auto reader = [](const std::vector<item>& v) {
+        return [&v, i = std::size_t{0}]() mutable -> std::optional<item> {
+            if (i == v.size()) return std::nullopt;
+            return v[i++];
+        };
+    };
+    const concord::identity::natural_key<&item::sku> id;
+    std::string seen;
+    auto sink = [&](const concord::stream_case<item>& c) {
+        seen += std::to_string(static_cast<int>(c.kind)) + ":" + (c.local ? c.local->name : "-") + "/" +
+                (c.remote ? c.remote->name : "-") + ":" + std::to_string(c.local_count) +
+                std::to_string(c.remote_count) + (c.identity == id.key(c.local ? *c.local : *c.remote) ? "" : "!") +
+                ";";
+    };
+    const auto c = concord::stream_merge<item>(id, reader(local), reader(remote), sink, by_sku{});
+    using concord::case_kind;
+    auto expect = [](case_kind k, const char* rest) { return std::to_string(static_cast<int>(k)) + rest; };
+    const std::string want = expect(case_kind::local_only, ":a/-:10;") + expect(case_kind::duplicate, ":b1/b:21;") +
+                             expect(case_kind::diverged, ":c/c:11;") + expect(case_kind::orphan, ":-/d:01;");
+    if (seen != want || c.in_sync != 1 || c.local_read != 5 || c.remote_read != 4) {
+        std::fprintf(stderr, "FAIL: cases %s, want %s\n", seen.c_str(), want.c_str());
+        return false;
+    }
+    return true;
+}
+
+/// The stack-buffer encoders must hash exactly the documented bytes, on both sides of the stack
+/// buffer's size (docs/reference.md: canonical encoding v1, identity keys).
+bool check_hash_bytes() {
+    auto u64 = [](std::string& out, std::uint64_t v) {
+        for (int b = 0; b < 8; ++b) out.push_back(static_cast<char>((v >> (8 * b)) & 0xFF));
+    };
+    auto str = [&](std::string& out, const std::string& v) {
+        u64(out, v.size());
+        out += v;
+    };
+    for (std::size_t len : {0, 1, 3, 4, 7, 8, 15, 16, 17, 100, 200, 230, 240, 300, 5000}) {
+        const item e{9, std::string(len, 'k'), std::string(len / 2, 'n'), -3, 400, 7};
+        std::string content;
+        str(content, e.sku);
+        str(content, e.name);
+        u64(content, static_cast<std::uint64_t>(e.qty));
+        u64(content, static_cast<std::uint64_t>(e.price_cents));
+        u64(content, static_cast<std::uint64_t>(e.revision));
+        if (concord::fingerprint(e) != concord::xxh3_128(content)) {
+            std::fprintf(stderr, "FAIL: fingerprint of a %zu-byte sku differs from its documented bytes\n", len);
+            return false;
+        }
+        if (len == 0) continue;  // an empty natural key is unidentifiable
+        for (const std::string& scope : {std::string(), std::string("tenant-42"), std::string(len, 's')}) {
+            std::string key = "concord-id/v1";
+            str(key, scope);
+            str(key, "natural_key");
+            str(key, e.sku);
+            if (concord::identity::natural_key<&item::sku>{scope}.key(e) != concord::xxh3_128(key)) {
+                std::fprintf(stderr, "FAIL: identity key of a %zu-byte sku differs from its documented bytes\n", len);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -122,6 +194,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "FAIL: an out-of-order input was not refused with errc::bad_page\n");
         return 1;
     }
+    if (check && !(check_cases() && check_hash_bytes())) return 1;
     const double ents = static_cast<double>(c.local_read + c.remote_read);
     std::printf("### Streaming merge\n\n");
     std::printf("%llu keys generated lazily in SKU order (identity natural_key<&item::sku>), 1%% local_only, 1%% "

@@ -15,6 +15,7 @@
 
 #include <concepts>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -57,15 +58,25 @@ struct member_ptr_traits<M> {
     using value_type = T;
 };
 
-inline identity_key finish_identity(std::string& buf) { return xxh3_128(buf); }
+/// XXH3-128 of "concord-id/v1" | scope | policy | body, where body(char*) writes body_size bytes.
+/// Built in one sized buffer (on the stack for usual keys): identity keys are computed per entity
+/// on the streaming and planning hot paths.
+template <class Body>
+identity_key identity_hash(std::string_view scope, std::string_view policy, std::size_t body_size, Body&& body) {
+    static constexpr std::string_view tag = "concord-id/v1";
+    const std::size_t size = tag.size() + 8 + scope.size() + 8 + policy.size() + body_size;
+    return hash_encoding(size, [&](char* p) {
+        std::memcpy(p, tag.data(), tag.size());
+        p = put_bytes(p + tag.size(), scope);
+        body(put_bytes(p, policy));
+    });
+}
 
-inline std::string& identity_buffer(std::string_view scope, std::string_view policy) {
-    thread_local std::string buf;
-    buf.clear();
-    buf.append("concord-id/v1");
-    put_bytes(buf, scope);
-    put_bytes(buf, policy);
-    return buf;
+/// identity_hash() of the canonical encodings of the values, in order.
+template <class... T>
+identity_key identity_of_values(std::string_view scope, std::string_view policy, const T&... v) {
+    return identity_hash(scope, policy, (std::size_t{0} + ... + encoded_size(v)),
+                         [&](char* p) { ((p = encode_to(p, v)), ...); });
 }
 
 } // namespace detail
@@ -84,9 +95,7 @@ struct surrogate_id {
                       "concord::entity_traits<E>::local_id)");
         const auto id = local_id_of(e);
         if (id == 0) throw error(errc::empty_identity, "surrogate_id: the entity's local id is not assigned yet");
-        auto& buf = detail::identity_buffer(scope, "surrogate_id");
-        encode_value(buf, id);
-        return detail::finish_identity(buf);
+        return detail::identity_of_values(scope, "surrogate_id", id);
     }
     template <entity E>
     std::string describe(const E& e) const {
@@ -103,10 +112,7 @@ struct natural_key {
 
     template <entity E>
     identity_key key(const E& e) const {
-        auto& buf = detail::identity_buffer(scope, "natural_key");
-        bool empty = false;
-        ((empty = empty || detail::empty_value(e.*Members), encode_value(buf, e.*Members)), ...);
-        if (empty) {
+        if ((detail::empty_value(e.*Members) || ...)) {
             std::string names;
             ((detail::empty_value(e.*Members) ? (names += (names.empty() ? "" : ", "),
                                                  names += detail::name_of_member<E>(Members), 0)
@@ -114,7 +120,7 @@ struct natural_key {
              ...);
             throw error(errc::empty_identity, "natural_key: identity member(s) empty: " + names);
         }
-        return detail::finish_identity(buf);
+        return detail::identity_of_values(scope, "natural_key", e.*Members...);
     }
     template <entity E>
     std::string describe(const E& e) const {
@@ -136,15 +142,11 @@ struct content {
 
     template <entity E>
     identity_key key(const E& e) const {
-        auto& buf = detail::identity_buffer(scope, "content");
-        if constexpr (sizeof...(Members) == 0) {
-            std::string body;
-            encode_content(body, e);
-            buf.append(body);
-        } else {
-            (encode_value(buf, e.*Members), ...);
-        }
-        return detail::finish_identity(buf);
+        if constexpr (sizeof...(Members) == 0)
+            return detail::identity_hash(scope, "content", detail::content_size(e),
+                                         [&](char* p) { detail::encode_content_to(p, e); });
+        else
+            return detail::identity_of_values(scope, "content", e.*Members...);
     }
     template <entity E>
     std::string describe(const E& e) const {
@@ -166,9 +168,7 @@ struct client_token {
         if ((e.*Member).empty())
             throw error(errc::empty_identity,
                         "client_token: member '" + std::string(detail::name_of_member<E>(Member)) + "' is empty");
-        auto& buf = detail::identity_buffer(scope, "client_token");
-        encode_value(buf, e.*Member);
-        return detail::finish_identity(buf);
+        return detail::identity_of_values(scope, "client_token", e.*Member);
     }
     template <entity E>
     std::string describe(const E& e) const {

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include <concord/cases.hpp>
@@ -58,23 +59,41 @@ struct by_identity_key {
 
 namespace detail {
 
-/// One side of the merge: the head entity (read ahead by one) with its identity key.
+/// An input's next entity, constructed in place from next() (no move of the entity; a streaming
+/// merge is bound by per-entity costs). Empty `e`: the input has ended.
+template <class E>
+struct stream_slot {
+    std::optional<E> e;
+    template <class Next>
+    explicit stream_slot(Next& next) : e(next()) {}
+};
+
+/// One side of the merge. Two slots: the first entity of the group being classified stays in one
+/// while the side reads ahead into the other, so entities are never copied or moved.
 template <class E, class Next>
 struct stream_side {
     Next& next;
-    std::optional<E> head;
-    key128 head_key;
     std::size_t& read;
     std::size_t& unidentified;
+    std::optional<stream_slot<E>> slot[2];
+    key128 key[2];
+    unsigned h = 0;  ///< slot of the head (the entity read ahead)
 
+    stream_side(Next& n, std::size_t& read_count, std::size_t& unidentified_count)
+        : next(n), read(read_count), unidentified(unidentified_count) {}
+
+    E* head() noexcept { return slot[h] && slot[h]->e ? &*slot[h]->e : nullptr; }
+    const key128& head_key() const noexcept { return key[h]; }
+
+    /// Reads the next identifiable entity into slot h.
     template <class Identity>
     void advance(const Identity& id) {
         for (;;) {
-            head = next();
-            if (!head) return;
+            slot[h].emplace(next);
+            if (!slot[h]->e) return;
             ++read;
             try {
-                head_key = id.key(*head);
+                key[h] = id.key(*slot[h]->e);
                 return;
             } catch (const error&) {
                 ++unidentified;  // cannot be classified; plan() reports it with its reason
@@ -95,44 +114,55 @@ template <entity E, class Identity, class NextLocal, class NextRemote, class Sin
 stream_counts stream_merge(const Identity& identity, NextLocal&& next_local, NextRemote&& next_remote, Sink&& sink,
                            Order order = {}) {
     stream_counts counts;
-    detail::stream_side<E, NextLocal> l{next_local, std::nullopt, {}, counts.local_read, counts.unidentified};
-    detail::stream_side<E, NextRemote> r{next_remote, std::nullopt, {}, counts.remote_read, counts.unidentified};
+    detail::stream_side<E, std::remove_reference_t<NextLocal>> l{next_local, counts.local_read, counts.unidentified};
+    detail::stream_side<E, std::remove_reference_t<NextRemote>> r{next_remote, counts.remote_read,
+                                                                  counts.unidentified};
     l.advance(identity);
     r.advance(identity);
 
-    // Takes the group of entities equivalent to the head of `s` (consecutive, same identity) into
-    // `first`, returns its size, and checks the order of what follows.
-    auto take_group = [&](auto& s, std::optional<E>& first, key128& key, const char* side) -> std::size_t {
-        first = std::move(s.head);
-        key = s.head_key;
+    // Takes the group of entities equivalent to the head of `s` (consecutive, same identity): its
+    // first entity stays in its slot, returned in `first`; the side reads on in the other slot.
+    // Returns the group's size and checks the order of what follows.
+    auto take_group = [&](auto& s, const E*& first, const char* side) -> std::size_t {
+        const unsigned f = s.h;
+        first = &*s.slot[f]->e;
+        const key128& key = s.key[f];
+        s.h = f ^ 1u;
         std::size_t n = 1;
         for (;;) {
             s.advance(identity);
-            if (!s.head) return n;
-            if (order(*first, key, *s.head, s.head_key)) return n;
-            if (order(*s.head, s.head_key, *first, key))
+            const E* next = s.head();
+            if (!next) return n;
+            if (order(*first, key, *next, s.head_key())) return n;
+            if (order(*next, s.head_key(), *first, key))
                 throw error(errc::bad_page, std::string("stream_merge: the ") + side +
-                                                " input is not in order: identity " + s.head_key.hex() + " came after " +
-                                                key.hex());
-            if (!(s.head_key == key))
+                                                " input is not in order: identity " + s.head_key().hex() +
+                                                " came after " + key.hex());
+            if (!(s.head_key() == key))
                 throw error(errc::invalid_argument,
                             std::string("stream_merge: the order treats two different identities of the ") + side +
-                                " input as equal (" + key.hex() + ", " + s.head_key.hex() + ")");
+                                " input as equal (" + key.hex() + ", " + s.head_key().hex() + ")");
             ++n;
         }
     };
 
-    std::optional<E> lv, rv;
-    key128 lk, rk;
-    while (l.head || r.head) {
-        const bool take_l = l.head && (!r.head || !order(*r.head, r.head_key, *l.head, l.head_key));
-        const bool take_r = r.head && (!l.head || !order(*l.head, l.head_key, *r.head, r.head_key));
-        if (take_l && take_r && !(l.head_key == r.head_key))
+    for (;;) {
+        const E* lh = l.head();
+        const E* rh = r.head();
+        if (!lh && !rh) break;
+        // r before l settles the step with one comparison (the second is only needed for a match).
+        const bool r_first = lh && rh && order(*rh, r.head_key(), *lh, l.head_key());
+        const bool take_l = lh && !r_first;
+        const bool take_r = rh && (!lh || r_first || !order(*lh, l.head_key(), *rh, r.head_key()));
+        if (take_l && take_r && !(l.head_key() == r.head_key()))
             throw error(errc::invalid_argument, "stream_merge: the order treats two different identities as equal (" +
-                                                    l.head_key.hex() + ", " + r.head_key.hex() + ")");
-        const std::size_t ln = take_l ? take_group(l, lv, lk, "local") : 0;
-        const std::size_t rn = take_r ? take_group(r, rv, rk, "remote") : 0;
-        stream_case<E> c{case_kind::in_sync, take_l ? lk : rk, ln ? &*lv : nullptr, rn ? &*rv : nullptr, ln, rn};
+                                                    l.head_key().hex() + ", " + r.head_key().hex() + ")");
+        const key128 k = take_l ? l.head_key() : r.head_key();
+        const E* lv = nullptr;
+        const E* rv = nullptr;
+        const std::size_t ln = take_l ? take_group(l, lv, "local") : 0;
+        const std::size_t rn = take_r ? take_group(r, rv, "remote") : 0;
+        stream_case<E> c{case_kind::in_sync, k, lv, rv, ln, rn};
         if (ln > 1 || rn > 1) {
             c.kind = case_kind::duplicate;
             ++counts.duplicate;
