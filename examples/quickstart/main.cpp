@@ -15,10 +15,10 @@
 #include <concord/identity.hpp>
 #include <concord/memory/remote.hpp>
 #include <concord/memory/store.hpp>
+#include <concord/memory/witness.hpp>
 #include <concord/policy/per_case.hpp>
 #include <concord/policy/strategies.hpp>
 #include <concord/reconciler.hpp>
-#include <concord/witness.hpp>
 
 struct contact {
     BOOST_HANA_DEFINE_STRUCT(contact, (std::int64_t, id), (std::string, email), (std::string, name));

@@ -1,5 +1,6 @@
 #pragma once
-// Witness implementations: in memory (tests) and a file beside the database (default).
+// Witness implementations: in memory (tests; concord/memory/witness.hpp, included here) and a file
+// beside the database (default).
 //
 // File format, "concord-witness v1" (UTF-8 text, one field per line, LF endings):
 //     concord-witness v1
@@ -14,9 +15,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <utility>
 
@@ -26,28 +25,10 @@
 #include <concord/concepts/witness.hpp>
 #include <concord/error.hpp>
 #include <concord/hash.hpp>
+#include <concord/memory/witness.hpp>
 #include <concord/records.hpp>
 
 namespace concord {
-
-/// A witness kept in memory: for tests and simulations (survives whatever the test says it does).
-class memory_witness {
-public:
-    std::optional<witness_record> load() { return record_; }
-    void save(const witness_record& r) {
-        record_ = r;
-        ++saves_;
-    }
-    /// Forgets the record (a deleted witness file).
-    void erase() { record_.reset(); }
-    /// Replaces the record as is (tests: an old witness).
-    void set(std::optional<witness_record> r) { record_ = std::move(r); }
-    std::size_t saves() const noexcept { return saves_; }
-
-private:
-    std::optional<witness_record> record_;
-    std::size_t saves_ = 0;
-};
 
 namespace detail {
 inline std::string hex_text(const std::string& s) {
@@ -83,6 +64,51 @@ inline void fsync_path(const std::filesystem::path& p, bool directory) {
     const int rc = ::fsync(fd);
     ::close(fd);
     if (rc != 0) throw error(errc::store_failure, "fsync of " + p.string() + " failed: " + std::strerror(errno));
+}
+
+// The file helpers below use POSIX calls, not <fstream>/<sstream>: those headers cost every includer
+// of the reconciler parse time, and these files are small, whole-file reads and writes.
+
+/// Reads the whole file; false if it cannot be opened or read, or is larger than `max_bytes`.
+inline bool read_small_file(const std::filesystem::path& p, std::size_t max_bytes, std::string& out) {
+    out.clear();
+    int fd = ::open(p.c_str(), O_RDONLY);
+    if (fd < 0) return false;
+    char buf[4096];
+    for (;;) {
+        auto n = ::read(fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            ::close(fd);
+            return false;
+        }
+        if (n == 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+        if (out.size() > max_bytes) break;
+    }
+    ::close(fd);
+    return true;
+}
+
+/// Writes `text` to `p` (created or truncated) and fsyncs it; throws errc::store_failure naming `what`.
+inline void write_file_synced(const std::filesystem::path& p, const std::string& text, const char* what) {
+    int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) throw error(errc::store_failure, std::string("cannot write ") + what + " " + p.string() + ": " + std::strerror(errno));
+    std::size_t off = 0;
+    while (off < text.size()) {
+        auto n = ::write(fd, text.data() + off, text.size() - off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            ::close(fd);
+            throw error(errc::store_failure, "write to " + p.string() + " failed: " + std::strerror(errno));
+        }
+        off += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0) {
+        ::close(fd);
+        throw error(errc::store_failure, "fsync of " + p.string() + " failed: " + std::strerror(errno));
+    }
+    ::close(fd);
 }
 } // namespace detail
 
@@ -169,11 +195,9 @@ public:
     std::optional<witness_record> load() {
         std::error_code ec;
         if (!std::filesystem::exists(path_, ec)) return std::nullopt;
-        std::ifstream in(path_, std::ios::binary);
-        if (!in) throw error(errc::witness_corrupt, "cannot read witness file " + path_.string());
-        std::ostringstream ss;
-        ss << in.rdbuf();
-        const std::string text = ss.str();
+        std::string text;
+        if (!detail::read_small_file(path_, 64 * 1024, text))
+            throw error(errc::witness_corrupt, "cannot read witness file " + path_.string());
         if (text.size() > 64 * 1024) throw error(errc::witness_corrupt, "witness file " + path_.string() + " is too large");
         try {
             return parse_witness(text);
@@ -186,25 +210,7 @@ public:
         const std::string text = format_witness(r);
         auto tmp = path_;
         tmp += ".tmp";
-        {
-            int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            if (fd < 0) throw error(errc::store_failure, "cannot write witness " + tmp.string() + ": " + std::strerror(errno));
-            std::size_t off = 0;
-            while (off < text.size()) {
-                auto n = ::write(fd, text.data() + off, text.size() - off);
-                if (n < 0) {
-                    if (errno == EINTR) continue;
-                    ::close(fd);
-                    throw error(errc::store_failure, "write to " + tmp.string() + " failed: " + std::strerror(errno));
-                }
-                off += static_cast<std::size_t>(n);
-            }
-            if (::fsync(fd) != 0) {
-                ::close(fd);
-                throw error(errc::store_failure, "fsync of " + tmp.string() + " failed: " + std::strerror(errno));
-            }
-            ::close(fd);
-        }
+        detail::write_file_synced(tmp, text, "witness");
         std::error_code ec;
         std::filesystem::rename(tmp, path_, ec);
         if (ec) throw error(errc::store_failure, "cannot rename witness into place: " + ec.message());

@@ -208,8 +208,10 @@ private:
         throw remote_error(errc::remote_not_found, "no remote object " + std::string(remote_id));
     }
 
-    template <class F>
-    remote_record<E> mutate(const std::string& key, const std::string& params, F&& apply) {
+    /// The part of a mutating call before it takes effect: the fault, then a replay from the
+    /// idempotency cache (into `replay`). Outside mutate<F> so create, update and cancel share one
+    /// copy of it instead of compiling one each.
+    fault begin_mutation(const std::string& key, const std::string& params, std::optional<remote_record<E>>& replay) {
         if (key.empty()) throw remote_error(errc::remote_permanent, "an idempotency key is required");
         fault f = fault::none;
         if (!faults_.empty()) {
@@ -228,14 +230,26 @@ private:
                 throw remote_error(errc::idempotency_conflict,
                                    "idempotency key " + key + " was used with other parameters");
             ++counters_.replays;
-            auto r = *current(it->second.remote_id);
+            replay = *current(it->second.remote_id);
             if (f == fault::timeout_after) throw remote_error(errc::remote_timeout, "timed out after the request was applied");
-            return r;
         }
-        auto r = apply();
-        const auto& entry = keys_[key] = key_entry{params, r.remote_id, now_()};
+        return f;
+    }
+
+    /// The part after it took effect: remember the key, then the injected late timeout.
+    void end_mutation(const std::string& key, const std::string& params, const std::string& remote_id, fault f) {
+        const auto& entry = keys_[key] = key_entry{params, remote_id, now_()};
         if (keys_.size() == 1 || entry.at < oldest_key_at_) oldest_key_at_ = entry.at;
         if (f == fault::timeout_after) throw remote_error(errc::remote_timeout, "timed out after the request was applied");
+    }
+
+    template <class F>
+    remote_record<E> mutate(const std::string& key, const std::string& params, F&& apply) {
+        std::optional<remote_record<E>> replay;
+        const fault f = begin_mutation(key, params, replay);
+        if (replay) return std::move(*replay);
+        auto r = apply();
+        end_mutation(key, params, r.remote_id, f);
         return r;
     }
 

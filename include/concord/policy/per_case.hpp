@@ -5,17 +5,13 @@
 //                      concord::policy::case_<concord::orphan, concord::policy::ask_user>,
 //                      concord::policy::case_<concord::duplicate, concord::policy::ask_user>>;
 //
-// The overrides are a Boost.Hana map from case tag type to strategy type: a name that is not one of
-// the eight case tags, a case listed twice or a strategy that is not a conflict policy fails to compile.
+// The overrides are a compile-time table from case tag type to strategy type: a name that is not one
+// of the eight case tags, a case listed twice or a strategy that is not a conflict policy fails to
+// compile. (A plain type lookup, not a Boost.Hana map: same checks, without Hana's map, set and
+// algorithm headers in every program that composes a policy.)
 
+#include <cstddef>
 #include <type_traits>
-
-#include <boost/hana/at_key.hpp>
-#include <boost/hana/contains.hpp>
-#include <boost/hana/length.hpp>
-#include <boost/hana/map.hpp>
-#include <boost/hana/pair.hpp>
-#include <boost/hana/type.hpp>
 
 #include <concord/cases.hpp>
 #include <concord/concepts/conflict_policy.hpp>
@@ -27,9 +23,16 @@ namespace concord::policy {
 namespace detail {
 template <class T> struct is_case_tag : std::false_type {};
 template <case_kind K> struct is_case_tag<case_tag<K>> : std::true_type {};
-/// How many of Rules override Case (a Hana map silently keeps one of two equal keys, so count).
+/// How many of Rules override Case.
 template <class Case, class... Rules>
 inline constexpr std::size_t times_listed = (std::size_t{std::is_same_v<Case, typename Rules::case_type>} + ... + 0);
+/// The strategy of the first rule for Case (only used when there is one).
+template <class Case, class... Rules>
+struct strategy_of;
+template <class Case, class Rule, class... Rest>
+struct strategy_of<Case, Rule, Rest...>
+    : std::conditional_t<std::is_same_v<Case, typename Rule::case_type>, std::type_identity<typename Rule::strategy>,
+                         strategy_of<Case, Rest...>> {};
 } // namespace detail
 
 /// One override: resolve cases tagged `Case` with `Strategy`.
@@ -44,8 +47,6 @@ struct case_ {
 
 template <class Default, class... Rules>
 struct per_case {
-    static constexpr auto overrides = boost::hana::make_map(
-        boost::hana::make_pair(boost::hana::type_c<typename Rules::case_type>, boost::hana::type_c<typename Rules::strategy>)...);
     static_assert(((detail::times_listed<typename Rules::case_type, Rules...> == 1) && ...),
                   "concord::policy::per_case: a case is listed twice");
 
@@ -53,9 +54,8 @@ struct per_case {
 
     template <case_kind K, class E>
     resolution decide_for(const classified<E>& c, const timeline_status& t) const {
-        constexpr auto key = boost::hana::type_c<case_tag<K>>;
-        if constexpr (decltype(boost::hana::contains(overrides, key))::value) {
-            using S = typename std::decay_t<decltype(boost::hana::at_key(overrides, key))>::type;
+        if constexpr (detail::times_listed<case_tag<K>, Rules...> != 0) {
+            using S = typename detail::strategy_of<case_tag<K>, Rules...>::type;
             static_assert(conflict_policy<S, E>, "concord::policy::per_case: the strategy of a case_<> override is not a "
                                                  "conflict policy (it needs `resolution decide(const classified<E>&, "
                                                  "const timeline_status&) const`)");

@@ -1,0 +1,49 @@
+#pragma once
+// The decision_book concept and the in-memory book, apart from file_decision_book (decisions.hpp,
+// which includes this header): the reconciler needs only these, not <filesystem>.
+
+#include <concepts>
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <concord/cases.hpp>
+
+namespace concord {
+
+/// B remembers answers: `std::optional<resolution> answer(std::string_view id)` and
+/// `void record(std::string_view id, resolution)`.
+template <class B>
+concept decision_book = requires(B& b, std::string_view id, resolution r) {
+    { b.answer(id) } -> std::same_as<std::optional<resolution>>;
+    b.record(id, r);
+};
+
+/// Parses a resolution name written by to_string(resolution).
+inline std::optional<resolution> parse_resolution(std::string_view s) {
+    for (int i = 0; i <= static_cast<int>(resolution::report); ++i) {
+        auto r = static_cast<resolution>(i);
+        if (to_string(r) == s) return r;
+    }
+    return std::nullopt;
+}
+
+/// Answers in memory (tests, or a host that keeps them elsewhere).
+class memory_decision_book {
+public:
+    std::optional<resolution> answer(std::string_view id) const {
+        auto it = answers_.find(std::string(id));
+        if (it == answers_.end()) return std::nullopt;
+        return it->second;
+    }
+    void record(std::string_view id, resolution r) { answers_[std::string(id)] = r; }
+    std::size_t size() const noexcept { return answers_.size(); }
+    const std::map<std::string, resolution>& all() const noexcept { return answers_; }
+
+private:
+    std::map<std::string, resolution> answers_;
+};
+
+} // namespace concord
