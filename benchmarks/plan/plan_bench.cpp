@@ -107,34 +107,47 @@ dataset make_dataset(std::size_t n, std::uint64_t seed) {
     d.local.reserve(n);
     d.remote.reserve(n);
     d.links.reserve(n);
+    // Each side is built in its own random order, the way a loader materialises rows or a listing's
+    // records one after the other: an object's heap data (strings, metadata nodes) lies near its
+    // neighbours in the vector. Shuffling objects after building them would scatter every record's
+    // metadata over the whole heap, a layout no loader produces.
+    std::vector<item> items(n);
     for (std::size_t i = 0; i < n; ++i) {
         const std::uint64_t key = i * 7919 + 13;  // distinct SKUs
-        item it{static_cast<std::int64_t>(i + 1), sku_of(key), "item " + std::to_string(key % 100000),
-                static_cast<std::int64_t>(rng() % 1000), static_cast<std::int64_t>(rng() % 100000), 1};
+        items[i] = item{static_cast<std::int64_t>(i + 1), sku_of(key), "item " + std::to_string(key % 100000),
+                        static_cast<std::int64_t>(rng() % 1000), static_cast<std::int64_t>(rng() % 100000), 1};
         const auto cls = i % 100;
-        const bool has_local = cls != 1, has_remote = cls != 0;
-        if (has_local) d.local.push_back(it);
-        if (has_remote) {
-            record r;
-            r.remote_id = "rm_" + std::to_string(i);
-            r.seq = i + 1;
-            r.value = it;
-            r.value.id = 0;
-            if (cls == 2) r.value.qty += 1;  // diverged
-            r.meta[std::string(concord::meta_keys::owner)] = tag;
-            r.meta[std::string(concord::meta_keys::identity)] = idp.key(it).hex();
-            r.meta[std::string(concord::meta_keys::generation)] = "1";
-            if (has_local) d.links.push_back({idp.key(it), r.remote_id, 1});
-            d.remote.push_back(std::move(r));
-        }
         if (cls == 0) ++d.expected.local_only;
         else if (cls == 1) ++d.expected.orphan;
         else if (cls == 2) ++d.expected.diverged;
         else ++d.expected.in_sync;
     }
-    std::shuffle(d.local.begin(), d.local.end(), rng);
-    std::shuffle(d.remote.begin(), d.remote.end(), rng);
-    std::shuffle(d.links.begin(), d.links.end(), rng);
+    auto order = [&] {
+        std::vector<std::size_t> o(n);
+        for (std::size_t i = 0; i < n; ++i) o[i] = i;
+        std::shuffle(o.begin(), o.end(), rng);
+        return o;
+    };
+    auto has_local = [](std::size_t i) { return i % 100 != 1; };
+    auto has_remote = [](std::size_t i) { return i % 100 != 0; };
+    auto remote_id = [](std::size_t i) { return "rm_" + std::to_string(i); };
+    for (const auto i : order())
+        if (has_local(i)) d.local.push_back(items[i]);
+    for (const auto i : order()) {
+        if (!has_remote(i)) continue;
+        record r;
+        r.remote_id = remote_id(i);
+        r.seq = i + 1;
+        r.value = items[i];
+        r.value.id = 0;
+        if (i % 100 == 2) r.value.qty += 1;  // diverged
+        r.meta[std::string(concord::meta_keys::owner)] = tag;
+        r.meta[std::string(concord::meta_keys::identity)] = idp.key(items[i]).hex();
+        r.meta[std::string(concord::meta_keys::generation)] = "1";
+        d.remote.push_back(std::move(r));
+    }
+    for (const auto i : order())
+        if (has_local(i) && has_remote(i)) d.links.push_back({idp.key(items[i]), remote_id(i), 1});
     d.status.kind = concord::verdict::same_timeline;
     d.status.lineage = "bench-lineage";
     d.status.generation = 2;
@@ -155,9 +168,9 @@ struct concord_planner {
                                                                         identity_policy{})) rec =
         concord::make_reconciler<concord::policy::trust_local>(store, remote, {.owner = owner}, identity_policy{});
 
-    counts run(const concord::timeline_status& st, std::vector<item> local, std::vector<concord::link> links,
-               std::vector<record> rem) const {
-        auto p = rec.plan_from(st, false, std::move(local), std::move(links), std::move(rem));
+    counts run(const concord::timeline_status& st, const std::vector<item>& local,
+               const std::vector<concord::link>& links, const std::vector<record>& rem) const {
+        auto p = rec.plan_from(st, false, local, links, rem);
         return {p.count(concord::case_kind::in_sync), p.count(concord::case_kind::diverged),
                 p.count(concord::case_kind::local_only), p.count(concord::case_kind::orphan)};
     }
@@ -410,23 +423,10 @@ int run_plan(const std::vector<std::size_t>& sizes, std::size_t baseline_max, in
             }
         }
         for (int k = 0; k < reps; ++k) {
-            const bool last = k == reps - 1;  // the last repetition consumes the originals (no copy)
-            std::vector<item> l;
-            std::vector<concord::link> lk;
-            std::vector<record> r;
-            if (last) {
-                l = std::move(d.local);
-                lk = std::move(d.links);
-                r = std::move(d.remote);
-            } else {
-                l = d.local;
-                lk = d.links;
-                r = d.remote;
-            }
             const std::size_t before = g_live;
             g_peak = g_live;
             counts got;
-            t_c.push_back(bench::seconds([&] { got = planner.run(d.status, std::move(l), std::move(lk), std::move(r)); }));
+            t_c.push_back(bench::seconds([&] { got = planner.run(d.status, d.local, d.links, d.remote); }));
             res.concord_bytes = static_cast<double>(g_peak - before) / per;
             if (!(got == d.expected)) mismatch("concord", got, d.expected);
         }

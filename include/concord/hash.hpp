@@ -47,16 +47,27 @@ struct key128 {
     /// Parses 32 hex digits; returns false (and leaves *this alone) on anything else.
     bool parse_hex(std::string_view text) noexcept {
         if (text.size() != 32) return false;
+        // Table decode without branches per digit: plan() parses one key per remote record.
+        static constexpr auto table = [] {
+            std::array<std::uint8_t, 256> t{};
+            for (auto& x : t) x = 0xFF;
+            for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = static_cast<std::uint8_t>(c - '0');
+            for (int c = 'a'; c <= 'f'; ++c) t[static_cast<std::size_t>(c)] = static_cast<std::uint8_t>(c - 'a' + 10);
+            for (int c = 'A'; c <= 'F'; ++c) t[static_cast<std::size_t>(c)] = static_cast<std::uint8_t>(c - 'A' + 10);
+            return t;
+        }();
         std::uint64_t parts[2] = {0, 0};
-        for (std::size_t i = 0; i < 32; ++i) {
-            const char c = text[i];
-            unsigned v;
-            if (c >= '0' && c <= '9') v = static_cast<unsigned>(c - '0');
-            else if (c >= 'a' && c <= 'f') v = static_cast<unsigned>(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F') v = static_cast<unsigned>(c - 'A' + 10);
-            else return false;
-            parts[i / 16] = (parts[i / 16] << 4) | v;
+        unsigned bad = 0;
+        for (std::size_t half = 0; half < 2; ++half) {
+            std::uint64_t acc = 0;
+            for (std::size_t i = 0; i < 16; ++i) {
+                const std::uint8_t v = table[static_cast<unsigned char>(text[half * 16 + i])];
+                bad |= v;
+                acc = (acc << 4) | (v & 0x0F);
+            }
+            parts[half] = acc;
         }
+        if (bad & 0xF0) return false;
         hi = parts[0];
         lo = parts[1];
         return true;

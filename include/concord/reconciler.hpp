@@ -33,6 +33,7 @@
 #include <concord/concepts/store.hpp>
 #include <concord/concepts/witness.hpp>
 #include <concord/decisions.hpp>
+#include <concord/detail/key_sort.hpp>
 #include <concord/entity.hpp>
 #include <concord/error.hpp>
 #include <concord/identity.hpp>
@@ -134,11 +135,12 @@ public:
     }
 
     /// Same, from already loaded data (benchmarks, streaming front ends, tests).
-    plan_type plan_from(const timeline_status& status, bool database_adopted, std::vector<E> local,
-                        std::vector<link> links, std::vector<remote_record<E>> remote) const {
+    /// The inputs are only read: entities are copied into the few cases that are not in sync.
+    plan_type plan_from(const timeline_status& status, bool database_adopted, const std::vector<E>& local,
+                        const std::vector<link>& links, const std::vector<remote_record<E>>& remote) const {
         plan_type p;
         p.timeline = status;
-        classify(p, std::move(local), std::move(links), std::move(remote));
+        classify(p, local, links, remote);
         decide_all(p, database_adopted);
         return p;
     }
@@ -236,31 +238,38 @@ public:
     report describe(const plan_type& p) const { return make_report(p, true); }
 
 private:
-    struct local_row {
-        key128 id;
-        std::size_t index;
-    };
-    struct remote_row {
-        key128 id;
-        std::size_t index;
-    };
-
     bool recomputable() const { return Identity::stable_across_restores; }
 
-    void classify(plan_type& p, std::vector<E> local, std::vector<link> links,
-                  std::vector<remote_record<E>> remote) const {
+    /// 64-bit summary of a remote id, folded into join rows: a pair is in sync when the local row's
+    /// (fingerprint XOR link's remote id) equals the remote row's (fingerprint XOR its remote id).
+    static std::uint64_t id_hash(std::string_view remote_id) noexcept {
+        return XXH3_64bits(remote_id.data(), remote_id.size());
+    }
+
+    // Classification is a join on identity keys. Every input is read once, in order, into 32-byte
+    // rows (detail::key_row); the rows are sorted in place by radix and merged. An identity whose
+    // rows show one local, one remote, a link to that remote and equal fingerprints is in sync and
+    // costs nothing more. Only the others (the few that need a decision) touch the entities again.
+    // A false "in sync" would need a 64-bit collision of fingerprint XOR remote-id hash between two
+    // different pairs of one identity (about 2^-64 per pair); everything else is checked exactly.
+    void classify(plan_type& p, const std::vector<E>& local, const std::vector<link>& links,
+                  const std::vector<remote_record<E>>& remote) const {
+        using detail::key_row;
         const auto& st = p.timeline;
-        // Local side: identity per entity; two entities with one identity are refused (problem).
-        std::vector<local_row> lrows;
-        lrows.reserve(local.size());
+        constexpr std::size_t max_rows = 0xFFFFFFFEu;
+        if (local.size() > max_rows || links.size() > max_rows || remote.size() > max_rows)
+            throw error(errc::invalid_argument, "plan: more than 4,294,967,294 entities on one side; use stream_merge()");
+
+        // Local side: identity and fingerprint per entity; two entities with one identity are refused.
+        detail::row_buffer lrows(local.size());
         for (std::size_t i = 0; i < local.size(); ++i) {
             try {
-                lrows.push_back({identity_.key(local[i]), i});
+                lrows.push_back({identity_.key(local[i]), fingerprint(local[i]).lo, static_cast<std::uint32_t>(i), 0});
             } catch (const error& e) {
                 p.problems.push_back({e.code(), "local " + to_string(local[i], opts_.entity_name) + ": " + e.what()});
             }
         }
-        std::sort(lrows.begin(), lrows.end(), [](const local_row& a, const local_row& b) { return a.id < b.id; });
+        detail::sort_rows(lrows.data(), lrows.size());
         std::vector<key128> bad;
         for (std::size_t i = 1; i < lrows.size(); ++i)
             if (lrows[i].id == lrows[i - 1].id && (bad.empty() || bad.back() != lrows[i].id)) {
@@ -271,12 +280,35 @@ private:
                                           "): both are left alone until one is changed or removed"});
             }
 
+        // Links: each local row takes the first link of its identity (lowest input position) and folds
+        // its remote id into the tag. Links of identities without a local row are kept aside.
+        std::vector<key_row> stray;  // links without a local entity: id, link index in `index`
+        {
+            detail::row_buffer krows(links.size());
+            for (std::size_t i = 0; i < links.size(); ++i)
+                krows.push_back({links[i].identity, id_hash(links[i].remote_id), static_cast<std::uint32_t>(i), 0});
+            detail::sort_rows(krows.data(), krows.size());
+            std::size_t k = 0;
+            const key128* prev = nullptr;  // the previous local identity: its links are not stray
+            auto keep_stray = [&](const key_row& x) {
+                if ((!prev || x.id != *prev) && (stray.empty() || stray.back().id != x.id)) stray.push_back(x);
+            };
+            for (auto& l : lrows) {
+                while (k < krows.size() && krows[k].id < l.id) keep_stray(krows[k++]);
+                if (k < krows.size() && krows[k].id == l.id) {
+                    l.tag ^= krows[k].tag;
+                    l.link = krows[k].index + 1;
+                }
+                prev = &l.id;
+            }
+            for (; k < krows.size(); ++k) keep_stray(krows[k]);
+        }
+
         // Remote side: ownership, identity, cursor.
-        std::vector<remote_row> rrows;
-        rrows.reserve(remote.size());
+        detail::row_buffer rrows(remote.size());
         std::map<key128, std::uint64_t> cancelled;  // identity -> cancelled objects of ours (create instance)
         for (std::size_t i = 0; i < remote.size(); ++i) {
-            auto& r = remote[i];
+            const auto& r = remote[i];
             if (!p.cursor || r.seq > *p.cursor) p.cursor = r.seq;
             std::string why;
             key128 id;
@@ -284,7 +316,7 @@ private:
                 if (r.state == remote_state::active) {
                     classified<E> c;
                     c.kind = case_kind::foreign;
-                    c.remote.push_back(std::move(r));
+                    c.remote.push_back(r);
                     c.note = why;
                     ++p.counts[static_cast<std::size_t>(case_kind::foreign)];
                     p.cases.push_back(std::move(c));
@@ -295,41 +327,48 @@ private:
                 ++cancelled[id];
                 continue;
             }
-            rrows.push_back({id, i});
+            rrows.push_back({id, fingerprint(r.value).lo ^ id_hash(r.remote_id), static_cast<std::uint32_t>(i), 0});
         }
-        std::sort(rrows.begin(), rrows.end(), [&](const remote_row& a, const remote_row& b) {
-            return a.id != b.id ? a.id < b.id : remote[a.index].seq < remote[b.index].seq;
-        });
-        std::sort(links.begin(), links.end(), [](const link& a, const link& b) { return a.identity < b.identity; });
+        detail::sort_rows(rrows.data(), rrows.size());
 
-        // The join visits identities in increasing order, so a forward cursor finds the (first) link of
-        // each in O(1) amortised, sequentially, where a binary search would miss the cache at every step.
-        std::size_t link_at = 0;
-        auto find_link = [&](const key128& id) -> const link* {
-            while (link_at < links.size() && links[link_at].identity < id) ++link_at;
-            return link_at < links.size() && links[link_at].identity == id ? &links[link_at] : nullptr;
+        std::size_t stray_at = 0;
+        auto stray_link = [&](const key128& id) -> const link* {
+            while (stray_at < stray.size() && stray[stray_at].id < id) ++stray_at;
+            return stray_at < stray.size() && stray[stray_at].id == id ? &links[stray[stray_at].index] : nullptr;
         };
         auto is_bad = [&](const key128& id) { return std::binary_search(bad.begin(), bad.end(), id); };
+        std::vector<std::size_t> group;  // remote indices of one identity, by seq
 
-        // Sort-merge join on identity.
+        // Merge join on identity.
         std::size_t li = 0, ri = 0;
         while (li < lrows.size() || ri < rrows.size()) {
-            key128 id;
             const bool take_l = li < lrows.size() && (ri >= rrows.size() || !(rrows[ri].id < lrows[li].id));
             const bool take_r = ri < rrows.size() && (li >= lrows.size() || !(lrows[li].id < rrows[ri].id));
-            id = take_l ? lrows[li].id : rrows[ri].id;
+            const key128 id = take_l ? lrows[li].id : rrows[ri].id;
             std::size_t lcount = 0, rbegin = ri;
             while (li < lrows.size() && lrows[li].id == id) ++li, ++lcount;
             if (take_r)
                 while (ri < rrows.size() && rrows[ri].id == id) ++ri;
             const std::size_t rcount = ri - rbegin;
             if (lcount > 1 || (lcount == 1 && is_bad(id))) continue;  // duplicate local identity: reported above
-            const E* lp = lcount ? &local[lrows[li - 1].index] : nullptr;
-            const link* lk = find_link(id);
+            const key_row* lrow = lcount ? &lrows[li - 1] : nullptr;
 
-            // Fast path: one local, one remote, linked to it, same content.
+            // Fast path, from the rows alone: one local, one remote, linked to it, same content.
+            if (lrow && rcount == 1 && lrow->link && lrow->tag == rrows[rbegin].tag && !refs_ok_) {
+                ++p.counts[static_cast<std::size_t>(case_kind::in_sync)];
+                continue;
+            }
+            const E* lp = lrow ? &local[lrow->index] : nullptr;
+            const link* lk = lrow ? (lrow->link ? &links[lrow->link - 1] : nullptr) : stray_link(id);
+            group.clear();
+            for (std::size_t k = rbegin; k < ri; ++k) group.push_back(rrows[k].index);
+            if (group.size() > 1)
+                std::stable_sort(group.begin(), group.end(),
+                                 [&](std::size_t a, std::size_t b) { return remote[a].seq < remote[b].seq; });
+
+            // Exact check (refs_ok_ set, or the tags differ): the same rule as the fast path.
             if (lp && rcount == 1) {
-                const auto& r = remote[rrows[rbegin].index];
+                const auto& r = remote[group.front()];
                 if (lk && lk->remote_id == r.remote_id && (!refs_ok_ || refs_ok_(*lp))) {
                     if (fingerprint(*lp) == fingerprint(r.value)) {
                         ++p.counts[static_cast<std::size_t>(case_kind::in_sync)];
@@ -342,8 +381,8 @@ private:
             if (auto it = cancelled.find(id); it != cancelled.end()) c.cancelled_before = it->second;
             if (lk) c.linked_remote = lk->remote_id;
             if (lp) c.local = *lp;
-            for (std::size_t k = rbegin; k < ri; ++k) {
-                c.remote.push_back(remote[rrows[k].index]);
+            for (const auto k : group) {
+                c.remote.push_back(remote[k]);
                 if (st.lost(generation_of(c.remote.back()))) c.from_lost_generation = true;
             }
             c.identity_text = identity_.describe(lp ? *lp : c.remote.front().value);
@@ -386,24 +425,44 @@ private:
         return g;
     }
 
+    /// The three metadata entries concord reads, found in one walk over the map.
+    struct meta_view {
+        const std::string* owner = nullptr;
+        const std::string* identity = nullptr;
+        const std::string* generation = nullptr;
+    };
+    static meta_view view_of(const metadata& m) {
+        meta_view v;
+        for (const auto& [k, val] : m) {
+            if (k == meta_keys::owner) v.owner = &val;
+            else if (k == meta_keys::identity) v.identity = &val;
+            else if (k == meta_keys::generation) v.generation = &val;
+        }
+        return v;
+    }
+
     /// Ours only if the tag matches *and* the identity can be accounted for.
     bool owned(const remote_record<E>& r, const timeline_status& st, key128& id, std::string& why,
                std::vector<problem>& problems) const {
-        auto tag_it = r.meta.find(std::string(meta_keys::owner));
+        const meta_view mv = view_of(r.meta);
         owner_tag tag;
         owner_tag::parse_result parsed;
-        if (tag_it == r.meta.end()) parsed = owner_tag::parse_result::absent;
-        else if (tag_it->second == owner_text_) {  // the common case: our own tag, no parse needed
+        bool same_owner = false;
+        if (!mv.owner) parsed = owner_tag::parse_result::absent;
+        else if (*mv.owner == owner_text_) {  // the common case: our own tag, no parse needed
             parsed = owner_tag::parse_result::ok;
-            tag = opts_.owner;
-        } else parsed = owner_tag::parse(tag_it->second, tag);
+            same_owner = true;
+        } else {
+            parsed = owner_tag::parse(*mv.owner, tag);
+            same_owner = parsed == owner_tag::parse_result::ok && tag == opts_.owner;
+        }
         if (parsed == owner_tag::parse_result::malformed) {
-            why = "malformed owner tag '" + tag_it->second + "'";
+            why = "malformed owner tag '" + *mv.owner + "'";
             problems.push_back({errc::malformed_owner_tag, "remote " + r.remote_id + ": " + why + " (treated as foreign)"});
             return false;
         }
         if (opts_.inbound) {
-            if (parsed == owner_tag::parse_result::ok && !(tag == opts_.owner)) {
+            if (parsed == owner_tag::parse_result::ok && !same_owner) {
                 why = "owned by " + tag.text();
                 return false;
             }
@@ -416,21 +475,19 @@ private:
             return true;
         }
         if (parsed != owner_tag::parse_result::ok) {
-            why = parsed == owner_tag::parse_result::absent ? "no owner tag" : "owned by someone else ('" + tag_it->second + "')";
+            why = parsed == owner_tag::parse_result::absent ? "no owner tag" : "owned by someone else ('" + *mv.owner + "')";
             return false;
         }
-        if (!(tag == opts_.owner)) {
+        if (!same_owner) {
             why = "owned by " + tag.text();
             return false;
         }
-        auto id_it = r.meta.find(std::string(meta_keys::identity));
-        if (id_it == r.meta.end() || !id.parse_hex(id_it->second)) {
+        if (!mv.identity || !id.parse_hex(*mv.identity)) {
             why = "our owner tag but no valid identity key: a look-alike, not accounted for";
             return false;
         }
-        auto gen_it = r.meta.find(std::string(meta_keys::generation));
         std::uint64_t g = 0;
-        if (gen_it == r.meta.end() || !detail::parse_u64(gen_it->second, g) || g == 0 || g > st.generation) {
+        if (!mv.generation || !detail::parse_u64(*mv.generation, g) || g == 0 || g > st.generation) {
             why = "our owner tag but a generation concord never committed: not accounted for";
             return false;
         }
