@@ -10,6 +10,7 @@
 // exits non-zero if any of them disagrees.
 
 #include <malloc.h>
+#include <sys/mman.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -69,6 +70,19 @@ void operator delete[](void* p, const std::nothrow_t&) noexcept { counted_free(p
 void operator delete[](void* p) noexcept { counted_free(p); }
 void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
 void operator delete[](void* p, std::size_t) noexcept { counted_free(p); }
+// Aligned forms (concord's huge-page row buffers and the floor's arrays use them): counted too.
+void* operator new(std::size_t n, std::align_val_t a) {
+    void* p = nullptr;
+    if (posix_memalign(&p, std::max(static_cast<std::size_t>(a), sizeof(void*)), n ? n : 1) != 0) throw std::bad_alloc();
+    g_live += malloc_usable_size(p);
+    if (g_live > g_peak) g_peak = g_live;
+    return p;
+}
+void* operator new[](std::size_t n, std::align_val_t a) { return operator new(n, a); }
+void operator delete(void* p, std::align_val_t) noexcept { counted_free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { counted_free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
 
 namespace {
 
@@ -288,68 +302,95 @@ struct sqlite_diff {
     }
 };
 
+/// An array in fresh memory backed by transparent huge pages when large: first-touch page faults
+/// on 4 KiB pages cost this VM more than the join itself, and concord's own row buffers avoid them
+/// the same way, so the floor must too.
+template <class T>
+struct huge_array {
+    T* p = nullptr;
+    std::size_t n = 0;
+    static constexpr std::size_t huge = std::size_t{2} << 20;
+    explicit huge_array(std::size_t count) : n(count) {
+        const std::size_t bytes = (count * sizeof(T) + huge - 1) / huge * huge;
+        if (!bytes) return;
+        p = static_cast<T*>(::operator new(bytes, std::align_val_t{huge}));
+        madvise(p, bytes, MADV_HUGEPAGE);
+    }
+    huge_array(const huge_array&) = delete;
+    huge_array& operator=(const huge_array&) = delete;
+    ~huge_array() {
+        if (p) ::operator delete(p, std::align_val_t{huge});
+    }
+    T& operator[](std::size_t i) { return p[i]; }
+};
+
 /// The floor: fingerprint every entity with the same hashes concord uses (identity key and content
-/// fingerprint, XXH3-128), then a radix-partitioned hash join over the (identity, fingerprint) pairs.
+/// fingerprint, XXH3-128), then a radix-partitioned hash join over the (identity, fingerprint) pairs:
+/// one partitioning pass into cache-sized partitions (at most 4096, so the scatter stays within the
+/// TLB), then per partition an open-addressing table built on the local side and probed by the remote.
 counts floor_join(const dataset& d) {
     struct row {
         concord::key128 id, fp;
     };
     identity_policy idp;
     const std::size_t nl = d.local.size(), nr = d.remote.size();
-    std::vector<row> l(nl), r(nr);
+    huge_array<row> l(nl), r(nr);
     for (std::size_t i = 0; i < nl; ++i) l[i] = {idp.key(d.local[i]), concord::fingerprint(d.local[i])};
     for (std::size_t i = 0; i < nr; ++i) r[i] = {idp.key(d.remote[i].value), concord::fingerprint(d.remote[i].value)};
 
     unsigned bits = 0;
-    while ((std::size_t{1} << bits) * 1024 < std::max(nl, nr) && bits < 14) ++bits;
+    while ((std::size_t{1} << bits) * 2048 < std::max(nl, nr) && bits < 12) ++bits;
     const std::size_t parts = std::size_t{1} << bits;
     auto part_of = [bits](const row& x) { return bits ? static_cast<std::size_t>(x.id.hi >> (64 - bits)) : 0; };
-    auto partition = [&](const std::vector<row>& in, std::vector<row>& out, std::vector<std::size_t>& start) {
+    auto partition = [&](huge_array<row>& in, huge_array<row>& out, std::vector<std::size_t>& start) {
         start.assign(parts + 1, 0);
-        for (const auto& x : in) ++start[part_of(x) + 1];
-        for (std::size_t p = 0; p < parts; ++p) start[p + 1] += start[p];
+        for (std::size_t i = 0; i < in.n; ++i) ++start[part_of(in[i]) + 1];
+        for (std::size_t q = 0; q < parts; ++q) start[q + 1] += start[q];
         std::vector<std::size_t> pos(start.begin(), start.end() - 1);
-        out.resize(in.size());
-        for (const auto& x : in) out[pos[part_of(x)]++] = x;
+        for (std::size_t i = 0; i < in.n; ++i) out[pos[part_of(in[i])]++] = in[i];
     };
-    std::vector<row> lp, rp;
+    huge_array<row> lp(nl), rp(nr);
     std::vector<std::size_t> ls, rs;
     partition(l, lp, ls);
     partition(r, rp, rs);
 
     counts c;
-    std::vector<std::uint32_t> table;
-    std::vector<std::uint8_t> matched;
-    for (std::size_t p = 0; p < parts; ++p) {
-        const std::size_t lb = ls[p], le = ls[p + 1];
+    std::size_t max_part = 16;
+    for (std::size_t q = 0; q < parts; ++q) max_part = std::max(max_part, ls[q + 1] - ls[q]);
+    std::size_t cap_max = 16;
+    while (cap_max < 2 * max_part) cap_max *= 2;
+    std::vector<std::uint32_t> table(cap_max);  // slot holds local index + 1
+    std::vector<std::uint8_t> matched(max_part);
+    for (std::size_t q = 0; q < parts; ++q) {
+        const std::size_t lb = ls[q], le = ls[q + 1];
         std::size_t cap = 16;
         while (cap < 2 * (le - lb)) cap *= 2;
-        table.assign(cap, 0);  // slot holds local index + 1
-        matched.assign(le - lb, 0);
+        std::fill_n(table.begin(), cap, 0u);
+        std::fill_n(matched.begin(), le - lb, std::uint8_t{0});
         const std::size_t mask = cap - 1;
         for (std::size_t i = lb; i < le; ++i) {
-            std::size_t s = static_cast<std::size_t>(lp[i].id.lo) & mask;
-            while (table[s]) s = (s + 1) & mask;
-            table[s] = static_cast<std::uint32_t>(i - lb + 1);
+            std::size_t slot = static_cast<std::size_t>(lp[i].id.lo) & mask;
+            while (table[slot]) slot = (slot + 1) & mask;
+            table[slot] = static_cast<std::uint32_t>(i - lb + 1);
         }
-        for (std::size_t j = rs[p]; j < rs[p + 1]; ++j) {
-            std::size_t s = static_cast<std::size_t>(rp[j].id.lo) & mask;
+        for (std::size_t j = rs[q]; j < rs[q + 1]; ++j) {
+            std::size_t slot = static_cast<std::size_t>(rp[j].id.lo) & mask;
             bool found = false;
-            while (table[s]) {
-                const auto& x = lp[lb + table[s] - 1];
+            while (table[slot]) {
+                const auto& x = lp[lb + table[slot] - 1];
                 if (x.id == rp[j].id) {
                     found = true;
-                    matched[table[s] - 1] = 1;
+                    matched[table[slot] - 1] = 1;
                     if (x.fp == rp[j].fp) ++c.in_sync;
                     else ++c.diverged;
                     break;
                 }
-                s = (s + 1) & mask;
+                slot = (slot + 1) & mask;
             }
             if (!found) ++c.orphan;
         }
-        for (auto m : matched)
-            if (!m) ++c.local_only;
+        for (std::size_t i = 0; i < le - lb; ++i)
+            if (!matched[i]) ++c.local_only;
     }
     return c;
 }

@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <new>
 #include <type_traits>
 #include <utility>
@@ -41,18 +40,15 @@ public:
     explicit row_buffer(std::size_t capacity) : capacity_(capacity) {
         if (!capacity) return;
         const std::size_t bytes = capacity * sizeof(key_row);
-        constexpr std::size_t huge = std::size_t{2} << 20;
-        void* p = nullptr;
         if (bytes >= huge) {
-            if (::posix_memalign(&p, huge, (bytes + huge - 1) / huge * huge) != 0) throw std::bad_alloc();
+            bytes_ = (bytes + huge - 1) / huge * huge;
+            data_ = static_cast<key_row*>(::operator new(bytes_, std::align_val_t{huge}));
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-            ::madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);  // a hint: failure is harmless
+            ::madvise(data_, bytes_, MADV_HUGEPAGE);  // a hint: failure is harmless
 #endif
         } else {
-            p = std::malloc(bytes);
-            if (!p) throw std::bad_alloc();
+            data_ = static_cast<key_row*>(::operator new(bytes));
         }
-        data_ = static_cast<key_row*>(p);
     }
     row_buffer(const row_buffer&) = delete;
     row_buffer& operator=(const row_buffer&) = delete;
@@ -61,7 +57,7 @@ public:
         row_buffer(std::move(o)).swap(*this);
         return *this;
     }
-    ~row_buffer() { std::free(data_); }
+    ~row_buffer() { release(); }
 
     void push_back(const key_row& r) noexcept { data_[size_++] = r; }  // within capacity, by construction
     key_row* data() noexcept { return data_; }
@@ -74,20 +70,28 @@ public:
     key_row& operator[](std::size_t i) noexcept { return data_[i]; }
     const key_row& operator[](std::size_t i) const noexcept { return data_[i]; }
     void clear() noexcept {
-        std::free(data_);
+        release();
         data_ = nullptr;
-        size_ = capacity_ = 0;
+        size_ = capacity_ = bytes_ = 0;
     }
 
 private:
+    static constexpr std::size_t huge = std::size_t{2} << 20;
+    void release() noexcept {
+        if (!data_) return;
+        if (bytes_) ::operator delete(data_, std::align_val_t{huge});
+        else ::operator delete(data_);
+    }
     void swap(row_buffer& o) noexcept {
         std::swap(data_, o.data_);
         std::swap(size_, o.size_);
         std::swap(capacity_, o.capacity_);
+        std::swap(bytes_, o.bytes_);
     }
     key_row* data_ = nullptr;
     std::size_t size_ = 0;
     std::size_t capacity_ = 0;
+    std::size_t bytes_ = 0;  ///< huge-page allocation size, 0 for a plain one
 };
 static_assert(std::is_trivially_copyable_v<key_row>);
 
