@@ -204,15 +204,20 @@ noisy; the medians and ratios within one run are what to compare.
   entity structs: identity keys (XXH3-128 of the natural key), ownership checks of every remote record
   (owner tag, identity key and generation in its metadata, identity recomputed from the content),
   content fingerprints, the join with links, the trust_local policy and the plan with its actions
-  (SHA-256 idempotency keys for the 3% that need a remote effect). It consumes its inputs, so freeing them is
-  part of its time.
+  (SHA-256 idempotency keys for the 3% that need a remote effect). The join sorts 32-byte key rows
+  in place (radix on the top bytes) and decides "in sync" from the rows alone; the inputs are only read.
 * **floor**: the same two hashes per entity, then a radix-partitioned hash join over (identity,
-  fingerprint) pairs; no links, no ownership, no plan.
+  fingerprint) pairs (one partitioning pass into at most 4096 cache-sized partitions, open-addressing
+  table per partition, arrays on transparent huge pages like concord's rows); no links, no ownership,
+  no plan.
 * **std::map / std::unordered_map diff**: what a user writes by hand: index both sides by the natural
   key, walk them, compare the content members with ==. No hashing of content, no links, no ownership.
 * **SQLite**: both sides loaded into an in-memory database (natural key as PRIMARY KEY), classified with
   two LEFT JOINs whose rows are stepped through; "query" is the joins alone, "load + query" adds
   opening the database, creating the tables, the inserts and closing it.
+* **The data**: each side (local entities, remote records, links) is built in its own random identity
+  order, one object after the other as a loader or a paged listing would materialise them, so an
+  object's heap data (strings, metadata map nodes) lies near its neighbours in the vector.
 
 EOF
     cat "$tmp/plan.md" "$tmp/stream.md" "$tmp/apply.md"

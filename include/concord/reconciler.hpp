@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -32,7 +33,7 @@
 #include <concord/concepts/remote_source.hpp>
 #include <concord/concepts/store.hpp>
 #include <concord/concepts/witness.hpp>
-#include <concord/decisions.hpp>
+#include <concord/decision_book.hpp>
 #include <concord/detail/key_sort.hpp>
 #include <concord/entity.hpp>
 #include <concord/error.hpp>
