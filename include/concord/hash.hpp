@@ -86,9 +86,27 @@ inline key128 xxh3_128(std::string_view bytes) noexcept { return xxh3_128(bytes.
 
 /// SHA-256 digest of the bytes (OpenSSL EVP). Throws concord::error if libcrypto fails.
 inline std::array<unsigned char, 32> sha256(std::string_view bytes) {
+    // One context and one fetched digest per thread: EVP_Digest() allocates a context and looks the
+    // algorithm up on every call, which cost more than the hash for a 100-byte key.
+    struct context {
+        EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+        EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+        ~context() {
+            EVP_MD_free(md);
+            EVP_MD_CTX_free(ctx);
+        }
+#else
+        const EVP_MD* md = EVP_sha256();
+        ~context() { EVP_MD_CTX_free(ctx); }
+#endif
+    };
+    thread_local context c;
     std::array<unsigned char, 32> out{};
     unsigned int len = 0;
-    if (EVP_Digest(bytes.data(), bytes.size(), out.data(), &len, EVP_sha256(), nullptr) != 1 || len != 32)
+    if (!c.ctx || !c.md || EVP_DigestInit_ex(c.ctx, c.md, nullptr) != 1 ||
+        EVP_DigestUpdate(c.ctx, bytes.data(), bytes.size()) != 1 || EVP_DigestFinal_ex(c.ctx, out.data(), &len) != 1 ||
+        len != 32)
         throw error(errc::invalid_argument, "SHA-256 computation failed in libcrypto");
     return out;
 }

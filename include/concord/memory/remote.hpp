@@ -149,8 +149,7 @@ public:
     void cancel_external(std::string_view remote_id) { find(remote_id).state = remote_state::cancelled; }
 
     std::optional<remote_record<E>> current(std::string_view remote_id) const {
-        for (const auto& [s, r] : records_)
-            if (r.remote_id == remote_id) return r;
+        if (const auto* r = lookup(remote_id)) return *r;
         return std::nullopt;
     }
     std::vector<remote_record<E>> all() const {
@@ -202,9 +201,15 @@ private:
         }
     }
 
+    /// Remote ids are "r<seq>": the record is found by its sequence number, not by a scan.
+    const remote_record<E>* lookup(std::string_view remote_id) const {
+        std::uint64_t seq = 0;
+        if (remote_id.size() < 2 || remote_id[0] != 'r' || !detail::parse_u64(remote_id.substr(1), seq)) return nullptr;
+        auto it = records_.find(seq);
+        return it != records_.end() && it->second.remote_id == remote_id ? &it->second : nullptr;
+    }
     remote_record<E>& find(std::string_view remote_id) {
-        for (auto& [s, r] : records_)
-            if (r.remote_id == remote_id) return r;
+        if (const auto* r = lookup(remote_id)) return const_cast<remote_record<E>&>(*r);
         throw remote_error(errc::remote_not_found, "no remote object " + std::string(remote_id));
     }
 
