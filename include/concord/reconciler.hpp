@@ -426,26 +426,10 @@ private:
         return g;
     }
 
-    /// The three metadata entries concord reads, found in one walk over the map.
-    struct meta_view {
-        const std::string* owner = nullptr;
-        const std::string* identity = nullptr;
-        const std::string* generation = nullptr;
-    };
-    static meta_view view_of(const metadata& m) {
-        meta_view v;
-        for (const auto& [k, val] : m) {
-            if (k == meta_keys::owner) v.owner = &val;
-            else if (k == meta_keys::identity) v.identity = &val;
-            else if (k == meta_keys::generation) v.generation = &val;
-        }
-        return v;
-    }
-
     /// Ours only if the tag matches *and* the identity can be accounted for.
     bool owned(const remote_record<E>& r, const timeline_status& st, key128& id, std::string& why,
                std::vector<problem>& problems) const {
-        const meta_view mv = view_of(r.meta);
+        const stamp_view mv = read_stamp(r.meta);
         owner_tag tag;
         owner_tag::parse_result parsed;
         bool same_owner = false;
@@ -483,14 +467,14 @@ private:
             why = "owned by " + tag.text();
             return false;
         }
-        if (!mv.identity || !id.parse_hex(*mv.identity)) {
+        switch (check_stamp(mv, st.generation, id)) {
+        case stamp_check::no_identity:
             why = "our owner tag but no valid identity key: a look-alike, not accounted for";
             return false;
-        }
-        std::uint64_t g = 0;
-        if (!mv.generation || !detail::parse_u64(*mv.generation, g) || g == 0 || g > st.generation) {
+        case stamp_check::unknown_generation:
             why = "our owner tag but a generation concord never committed: not accounted for";
             return false;
+        case stamp_check::accounted: break;
         }
         if (recomputable()) {
             key128 computed;

@@ -167,4 +167,35 @@ inline bool parse_u64(std::string_view s, std::uint64_t& out) {
 }
 } // namespace detail
 
+/// concord's stamp as read from a remote object's metadata: pointers to the three values (null when
+/// absent), found in one walk over the map. Valid while the metadata is.
+struct stamp_view {
+    const std::string* owner = nullptr;
+    const std::string* identity = nullptr;
+    const std::string* generation = nullptr;
+};
+
+inline stamp_view read_stamp(const metadata& m) noexcept {
+    stamp_view v;
+    for (const auto& [k, val] : m) {
+        if (k == meta_keys::owner) v.owner = &val;
+        else if (k == meta_keys::identity) v.identity = &val;
+        else if (k == meta_keys::generation) v.generation = &val;
+    }
+    return v;
+}
+
+/// What the stamp alone says about an object whose owner tag is ours (brief section 8: a tag is
+/// evidence, not proof). `accounted` needs an identity key that parses (into `id`) and a generation
+/// concord committed (1..max_generation); the caller then recomputes the identity from the content.
+enum class stamp_check { accounted, no_identity, unknown_generation };
+
+inline stamp_check check_stamp(const stamp_view& s, std::uint64_t max_generation, key128& id) noexcept {
+    if (!s.identity || !id.parse_hex(*s.identity)) return stamp_check::no_identity;
+    std::uint64_t g = 0;
+    if (!s.generation || !detail::parse_u64(*s.generation, g) || g == 0 || g > max_generation)
+        return stamp_check::unknown_generation;
+    return stamp_check::accounted;
+}
+
 } // namespace concord

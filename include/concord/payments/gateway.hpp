@@ -202,13 +202,11 @@ private:
     /// Ours: our tag, our identity key, a generation concord committed, and content that hashes to it.
     template <class E, class Id>
     bool ours(const remote_record<E>& r, const Id& ident, const key128& id, std::uint64_t max_gen) const {
-        auto tag = r.meta.find(std::string(meta_keys::owner));
-        auto idk = r.meta.find(std::string(meta_keys::identity));
-        auto gen = r.meta.find(std::string(meta_keys::generation));
-        if (tag == r.meta.end() || tag->second != opts_.owner.text()) return false;
-        if (idk == r.meta.end() || idk->second != id.hex()) return false;
-        std::uint64_t g = 0;
-        if (gen == r.meta.end() || !detail::parse_u64(gen->second, g) || g == 0 || g > max_gen) return false;
+        // The reconciler's rule (reconciler::owned): our tag, an accounted stamp, content that hashes to it.
+        const stamp_view s = read_stamp(r.meta);
+        if (!s.owner || *s.owner != opts_.owner.text()) return false;
+        key128 stamped;
+        if (check_stamp(s, max_gen, stamped) != stamp_check::accounted || stamped != id) return false;
         try {
             return ident.key(r.value) == id;
         } catch (const error&) {
