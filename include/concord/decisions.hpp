@@ -78,14 +78,7 @@ private:
     void save(const memory_decision_book& book) {
         std::string text = "concord-decisions v1\n";
         for (const auto& [id, r] : book.all()) text += id + " " + std::string(to_string(r)) + "\n";
-        auto tmp = path_;
-        tmp += ".tmp";
-        detail::write_file_synced(tmp, text, "decision file");
-        std::error_code ec;
-        std::filesystem::rename(tmp, path_, ec);
-        if (ec) throw error(errc::store_failure, "cannot rename decision file into place: " + ec.message());
-        auto dir = path_.parent_path();
-        detail::fsync_path(dir.empty() ? std::filesystem::path(".") : dir, true);
+        detail::replace_file(path_, text, "decision file");
     }
 
     std::filesystem::path path_;

@@ -101,12 +101,6 @@ constexpr bool check_members(std::index_sequence<I...>) {
             ...);
 }
 
-inline void put_u64(std::string& out, std::uint64_t v) {
-    char b[8];
-    for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
-    out.append(b, 8);
-}
-
 /// Writes v as 8 bytes little-endian at p; returns p + 8.
 inline char* put_u64(char* p, std::uint64_t v) noexcept {
     if constexpr (std::endian::native == std::endian::little) {
@@ -115,6 +109,12 @@ inline char* put_u64(char* p, std::uint64_t v) noexcept {
         for (int i = 0; i < 8; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
     }
     return p + 8;
+}
+
+inline void put_u64(std::string& out, std::uint64_t v) {
+    char b[8];
+    put_u64(b, v);
+    out.append(b, 8);
 }
 
 /// memcpy, with the short sizes of keys and names done by two overlapping fixed-size moves instead

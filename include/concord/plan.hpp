@@ -9,7 +9,6 @@
 #include <string>
 #include <vector>
 
-
 #include <concord/cases.hpp>
 #include <concord/hash.hpp>
 #include <concord/records.hpp>

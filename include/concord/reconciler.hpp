@@ -367,10 +367,11 @@ private:
                 std::stable_sort(group.begin(), group.end(),
                                  [&](std::size_t a, std::size_t b) { return remote[a].seq < remote[b].seq; });
 
-            // Exact check (refs_ok_ set, or the tags differ): the same rule as the fast path.
-            if (lp && rcount == 1) {
+            // Without a reference check the rows have decided: differing tags mean differing content or
+            // remote id. With one, the in-sync rule also asks refs_ok_, so it is checked here in full.
+            if (refs_ok_ && lp && rcount == 1) {
                 const auto& r = remote[group.front()];
-                if (lk && lk->remote_id == r.remote_id && (!refs_ok_ || refs_ok_(*lp))) {
+                if (lk && lk->remote_id == r.remote_id && refs_ok_(*lp)) {
                     if (fingerprint(*lp) == fingerprint(r.value)) {
                         ++p.counts[static_cast<std::size_t>(case_kind::in_sync)];
                         continue;
@@ -420,9 +421,9 @@ private:
     }
 
     static std::uint64_t generation_of(const remote_record<E>& r) {
-        auto it = r.meta.find(std::string(meta_keys::generation));
+        const auto* gen = read_stamp(r.meta).generation;
         std::uint64_t g = 0;
-        if (it != r.meta.end()) detail::parse_u64(it->second, g);
+        if (gen) detail::parse_u64(*gen, g);
         return g;
     }
 

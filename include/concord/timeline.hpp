@@ -172,7 +172,7 @@ public:
         witness_record r;
         r.lineage = status_.lineage;
         r.generation = status_.generation;
-        r.attempts = std::max(status_.attempt, status_.witness ? status_.witness->attempts : 0);
+        r.attempts = status_.attempt;  // witness attempts + 1, never below what was saved
         witness_->save(r);
         committed_ = true;
     }

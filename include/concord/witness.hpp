@@ -110,6 +110,19 @@ inline void write_file_synced(const std::filesystem::path& p, const std::string&
     }
     ::close(fd);
 }
+
+/// Replaces `p` with `text` atomically and durably: a synced temporary file renamed into place,
+/// then the directory synced. Throws errc::store_failure naming `what`.
+inline void replace_file(const std::filesystem::path& p, const std::string& text, const char* what) {
+    auto tmp = p;
+    tmp += ".tmp";
+    write_file_synced(tmp, text, what);
+    std::error_code ec;
+    std::filesystem::rename(tmp, p, ec);
+    if (ec) throw error(errc::store_failure, std::string("cannot rename ") + what + " into place: " + ec.message());
+    auto dir = p.parent_path();
+    fsync_path(dir.empty() ? std::filesystem::path(".") : dir, true);
+}
 } // namespace detail
 
 /// Serialises a witness record: "concord-witness v1" while `attempts` is 0, else "concord-witness v2",
@@ -207,15 +220,7 @@ public:
     }
 
     void save(const witness_record& r) {
-        const std::string text = format_witness(r);
-        auto tmp = path_;
-        tmp += ".tmp";
-        detail::write_file_synced(tmp, text, "witness");
-        std::error_code ec;
-        std::filesystem::rename(tmp, path_, ec);
-        if (ec) throw error(errc::store_failure, "cannot rename witness into place: " + ec.message());
-        auto dir = path_.parent_path();
-        detail::fsync_path(dir.empty() ? std::filesystem::path(".") : dir, true);
+        detail::replace_file(path_, format_witness(r), "witness");
     }
 
 private:

@@ -10,26 +10,26 @@
 
 namespace concord::test {
 
+/// The concord::error f throws (copied out of the handler).
 template <class F>
-concord::errc code_of(F&& f) {
+concord::error caught(F&& f) {
     try {
         f();
     } catch (const concord::error& e) {
-        return e.code();
+        return e;
     }
     FAIL("expected a concord::error");
-    return concord::errc::invalid_argument;
+    return concord::error(concord::errc::invalid_argument, "");
+}
+
+template <class F>
+concord::errc code_of(F&& f) {
+    return caught(f).code();
 }
 
 template <class F>
 std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const concord::error& e) {
-        return e.what();
-    }
-    FAIL("expected a concord::error");
-    return {};
+    return caught(f).what();
 }
 
 } // namespace concord::test

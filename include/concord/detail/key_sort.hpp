@@ -36,8 +36,7 @@ struct key_row {
 /// machines can cost more than the whole join (32 MiB of rows: ~100 ms of faults, ~2 ms with huge pages).
 class row_buffer {
 public:
-    row_buffer() = default;
-    explicit row_buffer(std::size_t capacity) : capacity_(capacity) {
+    explicit row_buffer(std::size_t capacity) {
         if (!capacity) return;
         const std::size_t bytes = capacity * sizeof(key_row);
         if (bytes >= huge) {
@@ -52,12 +51,10 @@ public:
     }
     row_buffer(const row_buffer&) = delete;
     row_buffer& operator=(const row_buffer&) = delete;
-    row_buffer(row_buffer&& o) noexcept { swap(o); }
-    row_buffer& operator=(row_buffer&& o) noexcept {
-        row_buffer(std::move(o)).swap(*this);
-        return *this;
+    ~row_buffer() {
+        if (bytes_) ::operator delete(data_, std::align_val_t{huge});
+        else ::operator delete(data_);
     }
-    ~row_buffer() { release(); }
 
     void push_back(const key_row& r) noexcept { data_[size_++] = r; }  // within capacity, by construction
     key_row* data() noexcept { return data_; }
@@ -66,31 +63,13 @@ public:
     const key_row* begin() const noexcept { return data_; }
     const key_row* end() const noexcept { return data_ + size_; }
     std::size_t size() const noexcept { return size_; }
-    bool empty() const noexcept { return size_ == 0; }
     key_row& operator[](std::size_t i) noexcept { return data_[i]; }
     const key_row& operator[](std::size_t i) const noexcept { return data_[i]; }
-    void clear() noexcept {
-        release();
-        data_ = nullptr;
-        size_ = capacity_ = bytes_ = 0;
-    }
 
 private:
     static constexpr std::size_t huge = std::size_t{2} << 20;
-    void release() noexcept {
-        if (!data_) return;
-        if (bytes_) ::operator delete(data_, std::align_val_t{huge});
-        else ::operator delete(data_);
-    }
-    void swap(row_buffer& o) noexcept {
-        std::swap(data_, o.data_);
-        std::swap(size_, o.size_);
-        std::swap(capacity_, o.capacity_);
-        std::swap(bytes_, o.bytes_);
-    }
     key_row* data_ = nullptr;
     std::size_t size_ = 0;
-    std::size_t capacity_ = 0;
     std::size_t bytes_ = 0;  ///< huge-page allocation size, 0 for a plain one
 };
 static_assert(std::is_trivially_copyable_v<key_row>);
