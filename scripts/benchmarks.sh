@@ -195,8 +195,10 @@ $([[ ${#reused[@]} -gt 0 ]] && echo "Sections reused from an earlier run of the 
 
 Every comparison below was measured in the same run, on the same data, and the figures are medians.
 Ratios read "how many times faster concord is". Every contender must report the same case counts or
-the run fails. The machine is shared (other builds may run at the same time), so single figures are
-noisy; the medians and ratios within one run are what to compare.
+the run fails. The machine is a virtual machine whose page faults are slow and vary from run to run
+(the same binary can differ by 30% between runs), so single figures are noisy; the medians and
+ratios within one run are what to compare. concord and the floor run alternately, 15 times at 10^4,
+9 times up to 10^6 and 3 times at 10^7; the baselines 15, 7, 3 and 1 times.
 
 ## What is measured
 
@@ -204,8 +206,9 @@ noisy; the medians and ratios within one run are what to compare.
   entity structs: identity keys (XXH3-128 of the natural key), ownership checks of every remote record
   (owner tag, identity key and generation in its metadata, identity recomputed from the content),
   content fingerprints, the join with links, the trust_local policy and the plan with its actions
-  (SHA-256 idempotency keys for the 3% that need a remote effect). The join sorts 32-byte key rows
-  in place (radix on the top bytes) and decides "in sync" from the rows alone; the inputs are only read.
+  (SHA-256 idempotency keys for the 3% that need a remote effect). The join sorts 24-byte key rows
+  in place (radix on the top bytes) and decides "in sync" from the rows alone; the few other
+  identities become cases after the rows are freed; the inputs are only read.
 * **floor**: the same two hashes per entity, then a radix-partitioned hash join over (identity,
   fingerprint) pairs (one partitioning pass into at most 4096 cache-sized partitions, open-addressing
   table per partition, arrays on transparent huge pages like concord's rows); no links, no ownership,

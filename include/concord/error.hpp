@@ -35,6 +35,7 @@ enum class errc {
     unsupported,             ///< the remote lacks a capability the chosen action needs
     invalid_argument,        ///< a caller passed a value concord cannot use
     cursor_rejected,         ///< the remote no longer accepts a listing cursor (expired, pruned); recover by a full re-scan
+    identity_collision,      ///< two identity keys agree in the 96 bits plan() joins on: both are left alone
 };
 
 /// Short stable name of an error code, used in reports and JSON.
@@ -64,6 +65,7 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::unsupported: return "unsupported";
     case errc::invalid_argument: return "invalid_argument";
     case errc::cursor_rejected: return "cursor_rejected";
+    case errc::identity_collision: return "identity_collision";
     }
     return "unknown";
 }

@@ -111,9 +111,15 @@ struct natural_key {
     static constexpr bool stable_across_restores = true;
     std::string scope;
 
+    /// True when key() succeeds: no identity member is empty. stream_merge() asks this instead of
+    /// hashing when its order is by_members of the same members.
+    template <entity E>
+    bool identifiable(const E& e) const {
+        return !(detail::empty_value(e.*Members) || ...);
+    }
     template <entity E>
     identity_key key(const E& e) const {
-        if ((detail::empty_value(e.*Members) || ...)) {
+        if (!identifiable(e)) {
             std::string names;
             ((detail::empty_value(e.*Members) ? (names += (names.empty() ? "" : ", "),
                                                  names += detail::name_of_member<E>(Members), 0)

@@ -247,136 +247,168 @@ private:
         return XXH3_64bits(remote_id.data(), remote_id.size());
     }
 
-    // Classification is a join on identity keys. Every input is read once, in order, into 32-byte
+    // Classification is a join on identity keys. Every input is read once, in order, into 24-byte
     // rows (detail::key_row); the rows are sorted in place by radix and merged. An identity whose
     // rows show one local, one remote, a link to that remote and equal fingerprints is in sync and
-    // costs nothing more. Only the others (the few that need a decision) touch the entities again.
-    // A false "in sync" would need a 64-bit collision of fingerprint XOR remote-id hash between two
-    // different pairs of one identity (about 2^-64 per pair); everything else is checked exactly.
+    // costs nothing more. The others (the few that need a decision) are noted by input position and
+    // built into cases after the rows are freed, so the rows and the cases never add up in memory;
+    // their links are found then by one pass over the links.
+    // Rows join on the top 96 bits of the identity key. A false "in sync" would need a 64-bit
+    // collision of fingerprint XOR remote-id hash between two different pairs of one identity (about
+    // 2^-64 per pair). Two identities equal in 96 bits (about n^2 / 2^97 for n identities) are found
+    // when their case is built and left alone with a problem; everything else is checked exactly.
     void classify(plan_type& p, const std::vector<E>& local, const std::vector<link>& links,
                   const std::vector<remote_record<E>>& remote) const {
         using detail::key_row;
         const auto& st = p.timeline;
-        constexpr std::size_t max_rows = 0xFFFFFFFEu;
+        constexpr std::size_t max_rows = key_row::max_index;
         if (local.size() > max_rows || links.size() > max_rows || remote.size() > max_rows)
-            throw error(errc::invalid_argument, "plan: more than 4,294,967,294 entities on one side; use stream_merge()");
+            throw error(errc::invalid_argument, "plan: more than 2,147,483,647 entities on one side; use stream_merge()");
 
-        // Local side: identity and fingerprint per entity; two entities with one identity are refused.
-        detail::row_buffer lrows(local.size());
-        for (std::size_t i = 0; i < local.size(); ++i) {
-            try {
-                lrows.push_back({identity_.key(local[i]), fingerprint(local[i]).lo, static_cast<std::uint32_t>(i), 0});
-            } catch (const error& e) {
-                p.problems.push_back({e.code(), "local " + to_string(local[i], opts_.entity_name) + ": " + e.what()});
-            }
-        }
-        detail::sort_rows(lrows.data(), lrows.size());
-        std::vector<key128> bad;
-        for (std::size_t i = 1; i < lrows.size(); ++i)
-            if (lrows[i].id == lrows[i - 1].id && (bad.empty() || bad.back() != lrows[i].id)) {
-                bad.push_back(lrows[i].id);
-                p.problems.push_back({errc::duplicate_local,
-                                      "two local entities share identity " + lrows[i].id.hex() + " (" +
-                                          identity_.describe(local[lrows[i].index]) +
-                                          "): both are left alone until one is changed or removed"});
-            }
-
-        // Links: each local row takes the first link of its identity (lowest input position) and folds
-        // its remote id into the tag. Links of identities without a local row are kept aside.
-        std::vector<key_row> stray;  // links without a local entity: id, link index in `index`
-        {
-            detail::row_buffer krows(links.size());
-            for (std::size_t i = 0; i < links.size(); ++i)
-                krows.push_back({links[i].identity, id_hash(links[i].remote_id), static_cast<std::uint32_t>(i), 0});
-            detail::sort_rows(krows.data(), krows.size());
-            std::size_t k = 0;
-            const key128* prev = nullptr;  // the previous local identity: its links are not stray
-            auto keep_stray = [&](const key_row& x) {
-                if ((!prev || x.id != *prev) && (stray.empty() || stray.back().id != x.id)) stray.push_back(x);
-            };
-            for (auto& l : lrows) {
-                while (k < krows.size() && krows[k].id < l.id) keep_stray(krows[k++]);
-                if (k < krows.size() && krows[k].id == l.id) {
-                    l.tag ^= krows[k].tag;
-                    l.link = krows[k].index + 1;
-                }
-                prev = &l.id;
-            }
-            for (; k < krows.size(); ++k) keep_stray(krows[k]);
-        }
-
-        // Remote side: ownership, identity, cursor.
-        detail::row_buffer rrows(remote.size());
-        std::map<key128, std::uint64_t> cancelled;  // identity -> cancelled objects of ours (create instance)
-        for (std::size_t i = 0; i < remote.size(); ++i) {
-            const auto& r = remote[i];
-            if (!p.cursor || r.seq > *p.cursor) p.cursor = r.seq;
-            std::string why;
-            key128 id;
-            if (!owned(r, st, id, why, p.problems)) {
-                if (r.state == remote_state::active) {
-                    classified<E> c;
-                    c.kind = case_kind::foreign;
-                    c.remote.push_back(r);
-                    c.note = why;
-                    ++p.counts[static_cast<std::size_t>(case_kind::foreign)];
-                    p.cases.push_back(std::move(c));
-                }
-                continue;
-            }
-            if (r.state != remote_state::active) {
-                ++cancelled[id];
-                continue;
-            }
-            rrows.push_back({id, fingerprint(r.value).lo ^ id_hash(r.remote_id), static_cast<std::uint32_t>(i), 0});
-        }
-        detail::sort_rows(rrows.data(), rrows.size());
-
-        std::size_t stray_at = 0;
-        auto stray_link = [&](const key128& id) -> const link* {
-            while (stray_at < stray.size() && stray[stray_at].id < id) ++stray_at;
-            return stray_at < stray.size() && stray[stray_at].id == id ? &links[stray[stray_at].index] : nullptr;
+        // An identity that needs a case: its local entity (or none) and its remote objects, by position.
+        constexpr std::uint32_t none = 0xFFFFFFFFu;
+        struct pending {
+            std::uint32_t local, first, count;  // remote positions: todo_remote[first, first + count)
         };
-        auto is_bad = [&](const key128& id) { return std::binary_search(bad.begin(), bad.end(), id); };
-        std::vector<std::size_t> group;  // remote indices of one identity, by seq
-
-        // Merge join on identity.
-        std::size_t li = 0, ri = 0;
-        while (li < lrows.size() || ri < rrows.size()) {
-            const bool take_l = li < lrows.size() && (ri >= rrows.size() || !(rrows[ri].id < lrows[li].id));
-            const bool take_r = ri < rrows.size() && (li >= lrows.size() || !(lrows[li].id < rrows[ri].id));
-            const key128 id = take_l ? lrows[li].id : rrows[ri].id;
-            std::size_t lcount = 0, rbegin = ri;
-            while (li < lrows.size() && lrows[li].id == id) ++li, ++lcount;
-            if (take_r)
-                while (ri < rrows.size() && rrows[ri].id == id) ++ri;
-            const std::size_t rcount = ri - rbegin;
-            if (lcount > 1 || (lcount == 1 && is_bad(id))) continue;  // duplicate local identity: reported above
-            const key_row* lrow = lcount ? &lrows[li - 1] : nullptr;
-
-            // Fast path, from the rows alone: one local, one remote, linked to it, same content.
-            if (lrow && rcount == 1 && lrow->link && lrow->tag == rrows[rbegin].tag && !refs_ok_) {
-                ++p.counts[static_cast<std::size_t>(case_kind::in_sync)];
-                continue;
+        std::vector<pending> todo;
+        std::vector<std::uint32_t> todo_remote;
+        std::map<key128, std::uint64_t> cancelled;  // identity -> cancelled objects of ours (create instance)
+        {
+            // Local side: identity and fingerprint per entity; two entities with one identity are refused.
+            detail::row_buffer lrows(local.size());
+            for (std::size_t i = 0; i < local.size(); ++i) {
+                try {
+                    lrows.push_back(key_row::make(identity_.key(local[i]), fingerprint(local[i]).lo, i));
+                } catch (const error& e) {
+                    p.problems.push_back({e.code(), "local " + to_string(local[i], opts_.entity_name) + ": " + e.what()});
+                }
             }
-            const E* lp = lrow ? &local[lrow->index] : nullptr;
-            const link* lk = lrow ? (lrow->link ? &links[lrow->link - 1] : nullptr) : stray_link(id);
-            group.clear();
-            for (std::size_t k = rbegin; k < ri; ++k) group.push_back(rrows[k].index);
+            detail::sort_rows(lrows.data(), lrows.size());
+            std::vector<key_row> bad;  // one row of each identity two local entities share, in key order
+            for (std::size_t i = 1; i < lrows.size(); ++i)
+                if (lrows[i].same_key(lrows[i - 1]) && (bad.empty() || !bad.back().same_key(lrows[i]))) {
+                    bad.push_back(lrows[i]);
+                    const E& e = local[lrows[i].index()];
+                    p.problems.push_back({errc::duplicate_local,
+                                          "two local entities share identity " + identity_.key(e).hex() + " (" +
+                                              identity_.describe(e) +
+                                              "): both are left alone until one is changed or removed"});
+                }
+
+            // Links: each local row folds the remote id of the first link of its identity (lowest input
+            // position) into its tag. Which link that is, is looked up again for the few cases.
+            {
+                detail::row_buffer krows(links.size());
+                for (std::size_t i = 0; i < links.size(); ++i)
+                    krows.push_back(key_row::make(links[i].identity, id_hash(links[i].remote_id), i));
+                detail::sort_rows(krows.data(), krows.size());
+                std::size_t k = 0;
+                for (auto& l : lrows) {
+                    while (k < krows.size() && krows[k].key_less(l)) ++k;
+                    if (k < krows.size() && krows[k].same_key(l)) {
+                        l.tag ^= krows[k].tag;
+                        l.set_linked();
+                    }
+                }
+            }
+
+            // Remote side: ownership, identity, cursor.
+            detail::row_buffer rrows(remote.size());
+            for (std::size_t i = 0; i < remote.size(); ++i) {
+                const auto& r = remote[i];
+                if (!p.cursor || r.seq > *p.cursor) p.cursor = r.seq;
+                std::string why;
+                key128 id;
+                if (!owned(r, st, id, why, p.problems)) {
+                    if (r.state == remote_state::active) {
+                        classified<E> c;
+                        c.kind = case_kind::foreign;
+                        c.remote.push_back(r);
+                        c.note = why;
+                        ++p.counts[static_cast<std::size_t>(case_kind::foreign)];
+                        p.cases.push_back(std::move(c));
+                    }
+                    continue;
+                }
+                if (r.state != remote_state::active) {
+                    ++cancelled[id];
+                    continue;
+                }
+                rrows.push_back(key_row::make(id, fingerprint(r.value).lo ^ id_hash(r.remote_id), i));
+            }
+            detail::sort_rows(rrows.data(), rrows.size());
+
+            // Merge join on identity.
+            std::size_t li = 0, ri = 0, bi = 0;
+            const std::size_t nl = lrows.size(), nr = rrows.size();
+            while (li < nl || ri < nr) {
+                const bool take_l = li < nl && (ri >= nr || !rrows[ri].key_less(lrows[li]));
+                const bool take_r = ri < nr && (li >= nl || !lrows[li].key_less(rrows[ri]));
+                const key_row& first = take_l ? lrows[li] : rrows[ri];
+                std::size_t lcount = 0, rbegin = ri;
+                while (li < nl && lrows[li].same_key(first)) ++li, ++lcount;
+                if (take_r)
+                    while (ri < nr && rrows[ri].same_key(first)) ++ri;
+                const std::size_t rcount = ri - rbegin;
+                const key_row* lrow = lcount ? &lrows[li - 1] : nullptr;
+                if (lrow) {
+                    while (bi < bad.size() && bad[bi].key_less(*lrow)) ++bi;
+                    if (bi < bad.size() && bad[bi].same_key(*lrow)) continue;  // two local entities: reported above
+                }
+                // From the rows alone: one local, one remote, linked to it, same content.
+                if (lrow && rcount == 1 && lrow->linked() && lrow->tag == rrows[rbegin].tag &&
+                    (!refs_ok_ || refs_ok_(local[lrow->index()]))) {
+                    ++p.counts[static_cast<std::size_t>(case_kind::in_sync)];
+                    continue;
+                }
+                todo.push_back({lrow ? static_cast<std::uint32_t>(lrow->index()) : none,
+                                static_cast<std::uint32_t>(todo_remote.size()), static_cast<std::uint32_t>(rcount)});
+                for (std::size_t k = rbegin; k < ri; ++k) todo_remote.push_back(static_cast<std::uint32_t>(rrows[k].index()));
+            }
+        }  // the rows are freed here, before the cases are built
+
+        // Full identity keys of the pending identities, and the first link (in store order) of each.
+        std::vector<key128> ids(todo.size());
+        for (std::size_t t = 0; t < todo.size(); ++t)
+            ids[t] = todo[t].local != none ? identity_.key(local[todo[t].local])
+                                           : owned_identity(remote[todo_remote[todo[t].first]]);
+        std::vector<std::uint32_t> link_of(todo.size(), none);
+        if (!todo.empty() && !links.empty()) {
+            std::size_t cap = 16;
+            while (cap < 2 * todo.size()) cap *= 2;
+            const std::size_t mask = cap - 1;
+            std::vector<std::uint32_t> table(cap, none);  // open addressing on the key's low bits
+            for (std::size_t t = 0; t < todo.size(); ++t) {
+                std::size_t at = static_cast<std::size_t>(ids[t].lo) & mask;
+                while (table[at] != none) at = (at + 1) & mask;
+                table[at] = static_cast<std::uint32_t>(t);
+            }
+            for (std::size_t i = 0; i < links.size(); ++i)
+                for (std::size_t at = static_cast<std::size_t>(links[i].identity.lo) & mask; table[at] != none;
+                     at = (at + 1) & mask)
+                    if (ids[table[at]] == links[i].identity) {
+                        if (link_of[table[at]] == none) link_of[table[at]] = static_cast<std::uint32_t>(i);
+                        break;
+                    }
+        }
+
+        std::vector<std::size_t> group;  // remote indices of one identity, by seq
+        p.cases.reserve(p.cases.size() + todo.size());
+        for (std::size_t t = 0; t < todo.size(); ++t) {
+            const key128& id = ids[t];
+            const E* lp = todo[t].local != none ? &local[todo[t].local] : nullptr;
+            const link* lk = link_of[t] != none ? &links[link_of[t]] : nullptr;
+            group.assign(todo_remote.begin() + todo[t].first, todo_remote.begin() + todo[t].first + todo[t].count);
             if (group.size() > 1)
                 std::stable_sort(group.begin(), group.end(),
                                  [&](std::size_t a, std::size_t b) { return remote[a].seq < remote[b].seq; });
-
-            // Without a reference check the rows have decided: differing tags mean differing content or
-            // remote id. With one, the in-sync rule also asks refs_ok_, so it is checked here in full.
-            if (refs_ok_ && lp && rcount == 1) {
-                const auto& r = remote[group.front()];
-                if (lk && lk->remote_id == r.remote_id && refs_ok_(*lp)) {
-                    if (fingerprint(*lp) == fingerprint(r.value)) {
-                        ++p.counts[static_cast<std::size_t>(case_kind::in_sync)];
-                        continue;
-                    }
-                }
+            const auto other = std::find_if(group.begin(), group.end(),
+                                            [&](std::size_t k) { return owned_identity(remote[k]) != id; });
+            if (other != group.end()) {  // two identities equal in the 96 bits the rows join on
+                p.problems.push_back({errc::identity_collision,
+                                      "identity keys " + id.hex() + " and " + owned_identity(remote[*other]).hex() +
+                                          " agree in their top 96 bits: both are left alone"});
+                continue;
             }
             classified<E> c;
             c.identity = id;
@@ -387,6 +419,7 @@ private:
                 c.remote.push_back(remote[k]);
                 if (st.lost(generation_of(c.remote.back()))) c.from_lost_generation = true;
             }
+            const std::size_t rcount = group.size();
             c.identity_text = identity_.describe(lp ? *lp : c.remote.front().value);
             const E& any = lp ? *lp : c.remote.front().value;
             const bool dangling = refs_ok_ && !refs_ok_(any);
@@ -418,6 +451,16 @@ private:
             ++p.counts[static_cast<std::size_t>(c.kind)];
             p.cases.push_back(std::move(c));
         }
+    }
+
+    /// The identity of a remote object owned() accepted: recomputed from the content for inbound
+    /// remotes, else the key its stamp carries (owned() checked that it parses).
+    key128 owned_identity(const remote_record<E>& r) const {
+        if (opts_.inbound) return identity_.key(r.value);
+        key128 id;
+        const stamp_view mv = read_stamp(r.meta);
+        if (mv.identity) id.parse_hex(*mv.identity);
+        return id;
     }
 
     static std::uint64_t generation_of(const remote_record<E>& r) {
@@ -563,11 +606,13 @@ private:
 
     void decide_all(plan_type& p, bool database_adopted) const {
         // Cases are in identity order already (merge order); foreign ones first, by remote id.
-        std::stable_sort(p.cases.begin(), p.cases.end(), [](const classified<E>& a, const classified<E>& b) {
+        auto before = [](const classified<E>& a, const classified<E>& b) {
             if ((a.kind == case_kind::foreign) != (b.kind == case_kind::foreign)) return a.kind == case_kind::foreign;
             if (a.kind == case_kind::foreign) return a.remote.front().remote_id < b.remote.front().remote_id;
             return a.identity < b.identity;
-        });
+        };
+        if (!std::is_sorted(p.cases.begin(), p.cases.end(), before))  // usually sorted: no moves then
+            std::stable_sort(p.cases.begin(), p.cases.end(), before);
         for (std::size_t g = 0; g < p.cases.size(); ++g) {
             const auto& c = p.cases[g];
             resolution r;
@@ -582,8 +627,13 @@ private:
 
     /// Resolution for case g viewed as kind k: a recorded answer wins, else the policy.
     resolution choose(plan_type& p, std::size_t g, case_kind k, bool database_adopted) const {
-        classified<E> view = p.cases[g];
-        view.kind = k;
+        // The case as kind k: a copy only when k differs (adopt and keep_oldest settle a diverged part).
+        std::optional<classified<E>> as_k;
+        if (p.cases[g].kind != k) {
+            as_k.emplace(p.cases[g]);
+            as_k->kind = k;
+        }
+        const classified<E>& view = as_k ? *as_k : p.cases[g];  // p.cases does not change below
         const std::string did = decision_id(view);
         resolution r;
         if (auto a = book_answer_(did); a) {

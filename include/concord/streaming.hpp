@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -57,7 +58,32 @@ struct by_identity_key {
     }
 };
 
+/// Order of stream_merge() by the values of the given members, compared with `<` in turn: the order
+/// of an `ORDER BY` on the natural key's columns. Paired with identity::natural_key of the same
+/// members, entities equal under it have equal identity keys by construction, so stream_merge()
+/// hashes an identity key only for the cases it reports, not for every entity (in sync pairs need
+/// just their fingerprints).
+template <auto... Members>
+struct by_members {
+    static_assert(sizeof...(Members) > 0, "concord::by_members needs at least one member pointer");
+    template <class E>
+    bool operator()(const E& a, const key128&, const E& b, const key128&) const {
+        return std::forward_as_tuple(a.*Members...) < std::forward_as_tuple(b.*Members...);
+    }
+};
+
+namespace identity {
+template <auto... Members>
+struct natural_key;
+}
+
 namespace detail {
+
+/// True when equal under Order implies equal under Identity, so keys can wait for the cases.
+template <class Identity, class Order>
+inline constexpr bool keys_follow_order = false;
+template <auto... Members>
+inline constexpr bool keys_follow_order<identity::natural_key<Members...>, by_members<Members...>> = true;
 
 /// An input's next entity, constructed in place from next() (no move of the entity; a streaming
 /// merge is bound by per-entity costs). Empty `e`: the input has ended.
@@ -85,18 +111,23 @@ struct stream_side {
     E* head() noexcept { return slot[h] && slot[h]->e ? &*slot[h]->e : nullptr; }
     const key128& head_key() const noexcept { return key[h]; }
 
-    /// Reads the next identifiable entity into slot h.
-    template <class Identity>
+    /// Reads the next identifiable entity into slot h, with its key unless `Lazy` (keys follow the order).
+    template <bool Lazy, class Identity>
     void advance(const Identity& id) {
         for (;;) {
             slot[h].emplace(next);
             if (!slot[h]->e) return;
             ++read;
-            try {
-                key[h] = id.key(*slot[h]->e);
-                return;
-            } catch (const error&) {
-                ++unidentified;  // cannot be classified; plan() reports it with its reason
+            if constexpr (Lazy) {
+                if (id.identifiable(*slot[h]->e)) return;
+                ++unidentified;
+            } else {
+                try {
+                    key[h] = id.key(*slot[h]->e);
+                    return;
+                } catch (const error&) {
+                    ++unidentified;  // cannot be classified; plan() reports it with its reason
+                }
             }
         }
     }
@@ -104,21 +135,28 @@ struct stream_side {
 
 } // namespace detail
 
-/// Classifies two inputs that yield entities in the same order (see by_identity_key) and calls
-/// `sink(const stream_case<E>&)` for every case except in_sync.
+/// Classifies two inputs that yield entities in the same order (see by_identity_key and by_members)
+/// and calls `sink(const stream_case<E>&)` for every case except in_sync.
 ///
 /// `next_local()` and `next_remote()` return std::optional<E> (std::nullopt at the end). An input that
 /// goes backwards is refused with errc::bad_page: a silent mis-order would turn every later entity
-/// into a false local_only / orphan pair. Memory: two entities per side, whatever the input size.
+/// into a false local_only / orphan pair. An order that treats two different identities as equal is
+/// errc::invalid_argument. Memory: two entities per side, whatever the input size.
 template <entity E, class Identity, class NextLocal, class NextRemote, class Sink, class Order = by_identity_key>
 stream_counts stream_merge(const Identity& identity, NextLocal&& next_local, NextRemote&& next_remote, Sink&& sink,
                            Order order = {}) {
+    constexpr bool lazy = detail::keys_follow_order<Identity, Order>;
     stream_counts counts;
     detail::stream_side<E, std::remove_reference_t<NextLocal>> l{next_local, counts.local_read, counts.unidentified};
     detail::stream_side<E, std::remove_reference_t<NextRemote>> r{next_remote, counts.remote_read,
                                                                   counts.unidentified};
-    l.advance(identity);
-    r.advance(identity);
+    l.template advance<lazy>(identity);
+    r.template advance<lazy>(identity);
+    // The key of slot `at` of side `s` (derived now when keys are lazy: for reports and errors only).
+    auto key_of = [&](auto& s, unsigned at) -> key128 {
+        if constexpr (lazy) return identity.key(*s.slot[at]->e);
+        else return s.key[at];
+    };
 
     // Takes the group of entities equivalent to the head of `s` (consecutive, same identity): its
     // first entity stays in its slot, returned in `first`; the side reads on in the other slot.
@@ -130,15 +168,15 @@ stream_counts stream_merge(const Identity& identity, NextLocal&& next_local, Nex
         s.h = f ^ 1u;
         std::size_t n = 1;
         for (;;) {
-            s.advance(identity);
+            s.template advance<lazy>(identity);
             const E* next = s.head();
             if (!next) return n;
             if (order(*first, key, *next, s.head_key())) return n;
             if (order(*next, s.head_key(), *first, key))
                 throw error(errc::bad_page, std::string("stream_merge: the ") + side +
-                                                " input is not in order: identity " + s.head_key().hex() +
-                                                " came after " + key.hex());
-            if (!(s.head_key() == key))
+                                                " input is not in order: identity " + key_of(s, s.h).hex() +
+                                                " came after " + key_of(s, f).hex());
+            if (!lazy && !(s.head_key() == key))
                 throw error(errc::invalid_argument,
                             std::string("stream_merge: the order treats two different identities of the ") + side +
                                 " input as equal (" + key.hex() + ", " + s.head_key().hex() + ")");
@@ -154,15 +192,15 @@ stream_counts stream_merge(const Identity& identity, NextLocal&& next_local, Nex
         const bool r_first = lh && rh && order(*rh, r.head_key(), *lh, l.head_key());
         const bool take_l = lh && !r_first;
         const bool take_r = rh && (!lh || r_first || !order(*lh, l.head_key(), *rh, r.head_key()));
-        if (take_l && take_r && !(l.head_key() == r.head_key()))
+        if (!lazy && take_l && take_r && !(l.head_key() == r.head_key()))
             throw error(errc::invalid_argument, "stream_merge: the order treats two different identities as equal (" +
                                                     l.head_key().hex() + ", " + r.head_key().hex() + ")");
-        const key128 k = take_l ? l.head_key() : r.head_key();
+        const unsigned key_slot = take_l ? l.h : r.h;  // the group's first entity stays in this slot
         const E* lv = nullptr;
         const E* rv = nullptr;
         const std::size_t ln = take_l ? take_group(l, lv, "local") : 0;
         const std::size_t rn = take_r ? take_group(r, rv, "remote") : 0;
-        stream_case<E> c{case_kind::in_sync, k, lv, rv, ln, rn};
+        stream_case<E> c{case_kind::in_sync, key128{}, lv, rv, ln, rn};
         if (ln > 1 || rn > 1) {
             c.kind = case_kind::duplicate;
             ++counts.duplicate;
@@ -180,6 +218,7 @@ stream_counts stream_merge(const Identity& identity, NextLocal&& next_local, Nex
             c.kind = case_kind::orphan;
             ++counts.orphan;
         }
+        c.identity = take_l ? key_of(l, key_slot) : key_of(r, key_slot);
         sink(std::as_const(c));
     }
     return counts;

@@ -1,5 +1,6 @@
-// The join under plan(): the in-place radix sort of key rows, and classification of a large shuffled
-// data set (enough rows for the radix passes to recurse) against the case each identity was built to be.
+// The join under plan(): the in-place radix sort of key rows, classification of a large shuffled data
+// set (enough rows for the radix passes to recurse) against the case each identity was built to be,
+// and what happens when two identity keys agree in the 96 bits the rows join on.
 
 #include <algorithm>
 #include <cstdint>
@@ -25,7 +26,7 @@ std::vector<key_row> sorted_copy(std::vector<key_row> v) {
 
 bool same_rows(const std::vector<key_row>& a, const std::vector<key_row>& b) {
     return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const key_row& x, const key_row& y) {
-        return x.id == y.id && x.tag == y.tag && x.index == y.index && x.link == y.link;
+        return x.hi == y.hi && x.lo == y.lo && x.slot == y.slot && x.tag == y.tag;
     });
 }
 
@@ -41,7 +42,7 @@ TEST_CASE("sort_rows orders by (identity, index) like std::sort, whatever the ke
     SECTION("uniform hashes, sizes around the thresholds") {
         for (std::size_t n : {0u, 1u, 95u, 96u, 97u, 1000u, 30000u, 200000u}) {
             std::vector<key_row> rows(n);
-            for (std::size_t i = 0; i < n; ++i) rows[i] = {{rng(), rng()}, rng(), static_cast<std::uint32_t>(i), 0};
+            for (std::size_t i = 0; i < n; ++i) rows[i] = key_row::make({rng(), rng()}, rng(), i);
             std::shuffle(rows.begin(), rows.end(), rng);
             INFO("n = " << n);
             check(rows);
@@ -50,13 +51,13 @@ TEST_CASE("sort_rows orders by (identity, index) like std::sort, whatever the ke
     SECTION("keys equal in their top 64 bits, duplicates, and ties broken by index") {
         std::vector<key_row> rows(50000);
         for (std::size_t i = 0; i < rows.size(); ++i)
-            rows[i] = {{rng() % 3, rng() % 50}, 0, static_cast<std::uint32_t>(rng() % 1000000), 0};
+            rows[i] = key_row::make({rng() % 3, (rng() % 50) << 32}, 0, rng() % 1000000);
         check(rows);
     }
     SECTION("all rows in one top byte") {
         std::vector<key_row> rows(20000);
         for (std::size_t i = 0; i < rows.size(); ++i)
-            rows[i] = {{0x42ull << 56 | (rng() >> 8), rng()}, 0, static_cast<std::uint32_t>(i), 0};
+            rows[i] = key_row::make({0x42ull << 56 | (rng() >> 8), rng()}, 0, i);
         check(rows);
     }
 }
@@ -179,4 +180,67 @@ TEST_CASE("plan_from classifies every identity of a large shuffled data set as i
     for (const auto& c : p.cases)
         if (c.kind != case_kind::foreign) ids.push_back(c.identity);
     CHECK(std::is_sorted(ids.begin(), ids.end()));
+}
+
+namespace {
+/// The SKU's identity with its lowest 32 bits cleared unless the SKU starts with "twin-b": "twin-a" and
+/// "twin-b" of one number then agree in the top 96 bits of their keys and differ in the full key.
+struct twin_identity {
+    static constexpr bool stable_across_restores = true;
+    concord::identity_key key(const engine_test::item& e) const {
+        const std::string base = e.sku.substr(e.sku.find('-', 5) + 1);  // "twin-a-7" -> "7"
+        auto k = engine_test::sku_identity{}.key(engine_test::make_item("n-" + base));
+        k.lo &= ~0xFFFFFFFFull;
+        if (e.sku.rfind("twin-b", 0) == 0) k.lo |= 1;
+        return k;
+    }
+    std::string describe(const engine_test::item& e) const { return "sku=" + e.sku; }
+};
+} // namespace
+
+TEST_CASE("identity keys that agree in the 96 bits the rows join on are reported and left alone", "[engine][join]") {
+    using namespace engine_test;
+    using concord::case_kind;
+    concord::memory_store<item> db;
+    concord::memory_remote<item> remote;
+    auto rec = concord::make_reconciler<concord::policy::trust_local>(db, remote, options(), twin_identity{});
+    const twin_identity idp;
+    std::vector<item> local;
+    std::vector<concord::link> links;
+    std::vector<concord::remote_record<item>> rem;
+    auto add_remote = [&](const item& v, const std::string& rid) {
+        concord::remote_record<item> r;
+        r.remote_id = rid;
+        r.seq = rem.size() + 1;
+        r.value = v;
+        r.meta = concord::stamp_metadata(options().owner, idp.key(v), 1);
+        rem.push_back(std::move(r));
+    };
+    // Number 1: a local twin-a and a remote twin-b (different identities, one 96-bit prefix).
+    local.push_back(make_item("twin-a-1"));
+    add_remote(make_item("twin-b-1"), "r1");
+    // Number 2: in sync, and a local-only identity that sorts among them: untouched by the twins.
+    local.push_back(make_item("twin-a-2"));
+    add_remote(make_item("twin-a-2"), "r2");
+    links.push_back({idp.key(make_item("twin-a-2")), "r2", 1});
+    local.push_back(make_item("twin-a-3"));
+    REQUIRE(idp.key(local[0]) != idp.key(rem[0].value));
+
+    concord::timeline_status st;
+    st.kind = concord::verdict::same_timeline;
+    st.generation = 2;
+    const auto p = rec.plan_from(st, true, local, links, rem);
+    std::size_t collisions = 0;
+    for (const auto& pr : p.problems)
+        if (pr.code == concord::errc::identity_collision) {
+            ++collisions;
+            CHECK(pr.message.find(idp.key(local[0]).hex()) != std::string::npos);
+            CHECK(pr.message.find(idp.key(rem[0].value).hex()) != std::string::npos);
+        }
+    CHECK(collisions == 1);
+    CHECK(p.count(case_kind::in_sync) == 1);
+    REQUIRE(p.cases.size() == 1);  // the local-only number 3; nothing for the twins
+    CHECK(p.cases[0].kind == case_kind::local_only);
+    CHECK(p.cases[0].local->sku == "twin-a-3");
+    for (const auto& a : p.actions) CHECK(a.identity == idp.key(local[2]));  // nothing cancelled, nothing created for the twins
 }

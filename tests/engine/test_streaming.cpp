@@ -1,0 +1,152 @@
+// stream_merge(): classification of two inputs read in identity order, with the order given as
+// identity keys (by_identity_key), as the natural key's members (by_members: keys only for the
+// reported cases), or as an opaque comparator; refusal of inputs out of order.
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include <concord/identity.hpp>
+#include <concord/streaming.hpp>
+
+#include "fixture.hpp"
+
+namespace {
+
+using engine_test::item;
+using engine_test::make_item;
+using sku_identity = engine_test::sku_identity;
+
+/// Reads a vector one entity at a time, as a cursor over an ordered query would.
+auto reader(const std::vector<item>& v) {
+    return [&v, i = std::size_t{0}]() mutable -> std::optional<item> {
+        if (i == v.size()) return std::nullopt;
+        return v[i++];
+    };
+}
+
+/// The SKU order as a comparator concord cannot see through: an identity key per entity.
+struct opaque_sku_order {
+    bool operator()(const item& a, const concord::key128&, const item& b, const concord::key128&) const {
+        return a.sku < b.sku;
+    }
+};
+
+struct seen_case {
+    concord::case_kind kind;
+    concord::key128 identity;
+    std::string local, remote;  // names, "-" for none
+    std::size_t local_count, remote_count;
+    friend bool operator==(const seen_case&, const seen_case&) = default;
+};
+
+template <class Order>
+std::vector<seen_case> merge(const std::vector<item>& local, const std::vector<item>& remote, Order order,
+                             concord::stream_counts* counts = nullptr) {
+    std::vector<seen_case> out;
+    const auto c = concord::stream_merge<item>(
+        sku_identity{}, reader(local), reader(remote),
+        [&](const concord::stream_case<item>& sc) {
+            out.push_back({sc.kind, sc.identity, sc.local ? sc.local->name : "-", sc.remote ? sc.remote->name : "-",
+                           sc.local_count, sc.remote_count});
+        },
+        order);
+    if (counts) *counts = c;
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("stream_merge reports every case but in_sync, the same with keys derived lazily or per entity",
+          "[engine][streaming]") {
+    using concord::case_kind;
+    const std::vector<item> local = {make_item("A", "a"), make_item("B", "b1"), make_item("B", "b2"),
+                                     make_item("C", "c", 100), make_item("E", "e"), make_item("", "unnamed")};
+    const std::vector<item> remote = {make_item("B", "b"), make_item("C", "c", 200), make_item("D", "d"),
+                                      make_item("E", "e")};
+    const sku_identity id;
+    const std::vector<seen_case> want = {
+        {case_kind::local_only, id.key(local[0]), "a", "-", 1, 0},
+        {case_kind::duplicate, id.key(local[1]), "b1", "b", 2, 1},
+        {case_kind::diverged, id.key(local[3]), "c", "c", 1, 1},
+        {case_kind::orphan, id.key(remote[2]), "-", "d", 0, 1},
+    };
+    concord::stream_counts lazy_counts, eager_counts;
+    const auto lazy = merge(local, remote, concord::by_members<&item::sku>{}, &lazy_counts);
+    const auto eager = merge(local, remote, opaque_sku_order{}, &eager_counts);
+    CHECK(lazy == want);
+    CHECK(eager == want);
+    for (const auto* c : {&lazy_counts, &eager_counts}) {
+        CHECK(c->in_sync == 1);
+        CHECK(c->duplicate == 1);
+        CHECK(c->diverged == 1);
+        CHECK(c->local_only == 1);
+        CHECK(c->orphan == 1);
+        CHECK(c->unidentified == 1);  // the empty SKU: skipped, counted
+        CHECK(c->local_read == 6);
+        CHECK(c->remote_read == 4);
+    }
+}
+
+TEST_CASE("stream_merge in identity-key order matches a merge in member order", "[engine][streaming]") {
+    std::vector<item> local, remote;
+    for (int i = 0; i < 500; ++i) {
+        const auto sku = "sku-" + std::to_string(i);
+        if (i % 7 != 0) local.push_back(make_item(sku, "n", i));
+        if (i % 11 != 0) remote.push_back(make_item(sku, "n", i % 13 == 0 ? i + 1 : i));
+    }
+    const sku_identity id;
+    auto by_key = [&](std::vector<item> v) {
+        std::sort(v.begin(), v.end(), [&](const item& a, const item& b) { return id.key(a) < id.key(b); });
+        return v;
+    };
+    auto by_sku = [](std::vector<item> v) {
+        std::sort(v.begin(), v.end(), [](const item& a, const item& b) { return a.sku < b.sku; });
+        return v;
+    };
+    concord::stream_counts a, b;
+    auto key_cases = merge(by_key(local), by_key(remote), concord::by_identity_key{}, &a);
+    auto sku_cases = merge(by_sku(local), by_sku(remote), concord::by_members<&item::sku>{}, &b);
+    auto by_identity = [](const seen_case& x, const seen_case& y) { return x.identity < y.identity; };
+    std::sort(sku_cases.begin(), sku_cases.end(), by_identity);
+    CHECK(key_cases == sku_cases);
+    CHECK(a.in_sync == b.in_sync);
+    CHECK(a.in_sync > 300);
+    CHECK(key_cases.size() > 100);
+}
+
+TEST_CASE("stream_merge refuses an input out of order and an order that merges two identities",
+          "[engine][streaming]") {
+    const std::vector<item> none;
+    const std::vector<item> backwards = {make_item("B"), make_item("A")};
+    const sku_identity id;
+    for (int lazy = 0; lazy < 2; ++lazy) {
+        INFO("lazy keys: " << lazy);
+        try {
+            if (lazy) merge(none, backwards, concord::by_members<&item::sku>{});
+            else merge(none, backwards, opaque_sku_order{});
+            FAIL("an input out of order was accepted");
+        } catch (const concord::error& e) {
+            CHECK(e.code() == concord::errc::bad_page);
+            const std::string msg = e.what();
+            CHECK(msg.find("remote input is not in order") != std::string::npos);
+            CHECK(msg.find(id.key(backwards[1]).hex() + " came after " + id.key(backwards[0]).hex()) != std::string::npos);
+        }
+    }
+    // An order that sees only the first letter puts "A1" and "A2" in one group: refused, not merged.
+    struct first_letter {
+        bool operator()(const item& a, const concord::key128&, const item& b, const concord::key128&) const {
+            return a.sku.substr(0, 1) < b.sku.substr(0, 1);
+        }
+    };
+    const std::vector<item> two = {make_item("A1"), make_item("A2")};
+    try {
+        merge(two, none, first_letter{});
+        FAIL("two identities were merged");
+    } catch (const concord::error& e) {
+        CHECK(e.code() == concord::errc::invalid_argument);
+    }
+}
