@@ -197,8 +197,9 @@ Every comparison below was measured in the same run, on the same data, and the f
 Ratios read "how many times faster concord is". Every contender must report the same case counts or
 the run fails. The machine is a virtual machine whose page faults are slow and vary from run to run
 (the same binary can differ by 30% between runs), so single figures are noisy; the medians and
-ratios within one run are what to compare. concord and the floor run alternately, 15 times at 10^4,
-9 times up to 10^6 and 3 times at 10^7; the baselines 15, 7, 3 and 1 times.
+ratios within one run are what to compare. Each contender runs its repetitions back to back (so it
+follows its own previous run, not another contender's teardown): concord and the floor 15 times at
+10^4, 9 times up to 10^6 and 3 times at 10^7; the baselines 15, 7 and 3 times.
 
 ## What is measured
 

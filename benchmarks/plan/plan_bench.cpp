@@ -440,33 +440,28 @@ int run_plan(const std::vector<std::size_t>& sizes, std::size_t baseline_max, in
         res.entities = d.local.size() + d.remote.size();
         const double per = static_cast<double>(res.entities);
         std::vector<double> t_floor, t_umap, t_map, t_q, t_t, t_c;
-        // concord and the floor alternate, so drifting machine noise hits both alike; they are cheap,
-        // so they repeat more often than the baselines (a virtual machine's page faults are noisy).
+        // Each contender runs its repetitions back to back, so each one follows its own previous run
+        // (the allocator's and the kernel's state after another contender's teardown is not its
+        // doing). concord and the floor are cheap and repeat more often than the baselines.
         const int reps_fast = reps_override > 0 ? reps_override : n <= 10000 ? 15 : n <= 1000000 ? 9 : 3;
-        for (int k = 0; k < std::max(reps, reps_fast); ++k) {
+        auto timed = [&](std::vector<double>& times, double& bytes, const char* who, auto&& run) {
             const std::size_t before = g_live;
+            g_peak = g_live;
             counts got;
-            if (k < reps_fast) {
-                g_peak = g_live;
-                t_c.push_back(bench::seconds([&] { got = planner.run(d.status, d.local, d.links, d.remote); }));
-                res.concord_bytes = static_cast<double>(g_peak - before) / per;
-                if (!(got == d.expected)) mismatch("concord", got, d.expected);
-                g_peak = g_live;
-                t_floor.push_back(bench::seconds([&] { got = floor_join(d); }));
-                res.floor_bytes = static_cast<double>(g_peak - before) / per;
-                if (!(got == d.expected)) mismatch("floor", got, d.expected);
-            }
-            if (k < reps && n <= baseline_max) {
-                g_peak = g_live;
-                t_umap.push_back(bench::seconds([&] { got = unordered_diff(d); }));
-                res.umap_bytes = static_cast<double>(g_peak - before) / per;
-                if (!(got == d.expected)) mismatch("std::unordered_map", got, d.expected);
-                g_peak = g_live;
-                t_map.push_back(bench::seconds([&] { got = map_diff(d); }));
-                res.map_bytes = static_cast<double>(g_peak - before) / per;
-                if (!(got == d.expected)) mismatch("std::map", got, d.expected);
+            times.push_back(bench::seconds([&] { got = run(); }));
+            bytes = static_cast<double>(g_peak - before) / per;
+            if (!(got == d.expected)) mismatch(who, got, d.expected);
+        };
+        for (int k = 0; k < reps_fast; ++k)
+            timed(t_c, res.concord_bytes, "concord", [&] { return planner.run(d.status, d.local, d.links, d.remote); });
+        for (int k = 0; k < reps_fast; ++k) timed(t_floor, res.floor_bytes, "floor", [&] { return floor_join(d); });
+        if (n <= baseline_max) {
+            for (int k = 0; k < reps; ++k)
+                timed(t_umap, res.umap_bytes, "std::unordered_map", [&] { return unordered_diff(d); });
+            for (int k = 0; k < reps; ++k) timed(t_map, res.map_bytes, "std::map", [&] { return map_diff(d); });
+            for (int k = 0; k < reps; ++k) {
                 sqlite_diff s;
-                got = s.run(d);
+                const counts got = s.run(d);
                 if (!(got == d.expected)) mismatch("SQLite", got, d.expected);
                 t_q.push_back(s.query_s);
                 t_t.push_back(s.query_s + s.load_s);
