@@ -287,3 +287,61 @@ TEST_CASE("sqlite_store: a restore to before the store existed re-creates its ta
     CHECK(!store.load_checkpoint());
     CHECK(store.put({"b", 1}) == 1);
 }
+
+TEST_CASE("sqlite restores in WAL mode: both models rewind; a log the file does not hold is refused") {
+    temp_dir dir;
+    concord::sqlite_database db(dir / "app.db");
+    db.exec("PRAGMA journal_mode=WAL");
+    concord::sqlite_store<no_id> store(db, "items");
+    store.put({"a", 1});
+    concord::sqlite_backup(db, dir / "backup-1.db");
+    store.put({"b", 2});
+    REQUIRE(store.size() == 2);
+    auto wal_of = [](std::filesystem::path p) { return p += "-wal"; };
+    REQUIRE(std::filesystem::exists(wal_of(db.path())));  // recent commits live in the log
+
+    SECTION("restored in place or by file, the log's commits do not come back") {
+        const bool in_place = GENERATE(true, false);
+        if (in_place) concord::sqlite_restore(db, dir / "backup-1.db");
+        else concord::sqlite_restore_file(db, dir / "backup-1.db");
+        CHECK(store.size() == 1);
+        db.reopen();
+        CHECK(store.size() == 1);
+    }
+    SECTION("another connection holds the log: the file is not replaced, the connection still works") {
+        sqlite3* other = nullptr;
+        REQUIRE(sqlite3_open(db.path().c_str(), &other) == SQLITE_OK);
+        REQUIRE(sqlite3_exec(other, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr) == SQLITE_OK);
+        const auto file_before = concord::test::read_file(db.path());
+        try {
+            concord::sqlite_restore_file(db, dir / "backup-1.db");
+            FAIL("a database whose log another connection holds was replaced");
+        } catch (const concord::error& e) {
+            CHECK(e.code() == concord::errc::store_failure);
+            CHECK(std::string(e.what()).find("write-ahead log") != std::string::npos);
+        }
+        sqlite3_close(other);
+        CHECK(concord::test::read_file(db.path()) == file_before);
+        CHECK(store.size() == 2);
+        store.put({"c", 3});
+        CHECK(store.size() == 3);
+    }
+    SECTION("a backup with a log of its own is refused by file; restored in place it is read whole") {
+        concord::sqlite_database src(dir / "live-copy.db");
+        src.exec("PRAGMA journal_mode=WAL");
+        concord::sqlite_store<no_id> src_store(src, "items");
+        src_store.put({"x", 1});
+        src_store.put({"y", 2});
+        src_store.put({"z", 3});
+        REQUIRE(std::filesystem::file_size(wal_of(src.path())) > 0);  // src stays open: its log stays
+        try {
+            concord::sqlite_restore_file(db, src.path());
+            FAIL("a backup whose log holds commits was restored from its file alone");
+        } catch (const concord::error& e) {
+            CHECK(e.code() == concord::errc::invalid_argument);
+        }
+        CHECK(store.size() == 2);
+        concord::sqlite_restore(db, src.path());
+        CHECK(store.size() == 3);
+    }
+}

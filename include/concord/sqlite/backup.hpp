@@ -89,11 +89,37 @@ inline void sqlite_restore(sqlite_database& db, const std::filesystem::path& src
     db.contents_replaced();
 }
 
+namespace detail {
+/// A database in WAL mode keeps its latest commits in "<file>-wal" until a checkpoint: a non-empty
+/// log beside a file means the file alone is not the database.
+inline bool has_pending_wal(const std::filesystem::path& file) {
+    auto wal = file;
+    wal += "-wal";
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(wal, ec);
+    return !ec && size > 0;
+}
+} // namespace detail
+
 /// The close / replace the file / reopen connection model: the file is copied beside the database,
 /// fsync'ed and renamed over it, so a crash leaves either the old database or the backup.
+/// Databases in WAL mode: closing the last connection checkpoints and removes the log; a log that
+/// is still there (another connection has the database open) would be replayed onto the restored
+/// file, so that is refused (the connection is reopened, nothing written). A backup file with a
+/// non-empty log of its own is refused too: copy it with sqlite_backup(), or use sqlite_restore().
 inline void sqlite_restore_file(sqlite_database& db, const std::filesystem::path& src) {
     detail::require_backup_file(src);
+    if (detail::has_pending_wal(src))
+        throw error(errc::invalid_argument, "backup " + src.string() + " has a write-ahead log (" + src.string() +
+                                                "-wal) with commits the file does not hold; make backups with "
+                                                "sqlite_backup() or restore with sqlite_restore()");
     db.close();
+    if (detail::has_pending_wal(db.path())) {
+        db.reopen();
+        throw store_error(errc::store_failure, "cannot replace " + db.path().string() + ": its write-ahead log is still " +
+                                                   "there after closing (another connection has it open); close the " +
+                                                   "other connections or restore with sqlite_restore()");
+    }
     auto tmp = db.path();
     tmp += ".concord-restore.tmp";
     std::error_code ec;
