@@ -340,43 +340,65 @@ std::vector<std::string> differing_fields(const E& a, const E& b) {
 }
 
 namespace detail {
-inline void write_json_string(std::ostream& os, std::string_view s) {
-    os << '"';
+/// Appends `s` as a JSON string literal (quoted; quotes, backslashes and control characters escaped).
+inline void append_json_string(std::string& out, std::string_view s) {
+    out += '"';
     for (unsigned char c : s) {
         switch (c) {
-        case '"': os << "\\\""; break;
-        case '\\': os << "\\\\"; break;
-        case '\n': os << "\\n"; break;
-        case '\r': os << "\\r"; break;
-        case '\t': os << "\\t"; break;
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
         default:
             if (c < 0x20) {
                 static constexpr char hexd[] = "0123456789abcdef";
-                os << "\\u00" << hexd[c >> 4] << hexd[c & 0xF];
+                out += "\\u00";
+                out += hexd[c >> 4];
+                out += hexd[c & 0xF];
             } else {
-                os << static_cast<char>(c);
+                out += static_cast<char>(c);
             }
         }
     }
-    os << '"';
+    out += '"';
+}
+
+inline void write_json_string(std::ostream& os, std::string_view s) {
+    std::string t;
+    append_json_string(t, s);
+    os << t;
+}
+
+/// Appends a member's value as reports print it: strings as JSON literals, optionals as the value
+/// or `null`, bools as true/false, enums and integers in decimal, anything else as `<<` writes it.
+template <class T>
+void append_value(std::string& out, const T& v) {
+    if constexpr (is_optional<T>::value) {
+        if (v) append_value(out, *v);
+        else out += "null";
+    } else if constexpr (std::is_same_v<T, bool>) {
+        out += v ? "true" : "false";
+    } else if constexpr (std::is_enum_v<T>) {
+        out += std::to_string(static_cast<std::int64_t>(static_cast<std::underlying_type_t<T>>(v)));
+    } else if constexpr (std::is_same_v<T, std::string>) {
+        append_json_string(out, v);
+    } else if constexpr (std::is_integral_v<T> && sizeof(T) == 1) {
+        out += std::to_string(static_cast<int>(v));
+    } else if constexpr (std::is_integral_v<T>) {
+        out += std::to_string(v);
+    } else {
+        std::ostringstream os;
+        os << v;
+        out += os.str();
+    }
 }
 
 template <class T>
-void write_value(std::ostream& os, const T& v, bool json) {
-    if constexpr (is_optional<T>::value) {
-        if (v) write_value(os, *v, json);
-        else os << "null";
-    } else if constexpr (std::is_same_v<T, bool>) {
-        os << (v ? "true" : "false");
-    } else if constexpr (std::is_enum_v<T>) {
-        os << static_cast<std::int64_t>(static_cast<std::underlying_type_t<T>>(v));
-    } else if constexpr (std::is_same_v<T, std::string>) {
-        write_json_string(os, v);
-    } else if constexpr (std::is_integral_v<T> && sizeof(T) == 1) {
-        os << static_cast<int>(v);
-    } else {
-        os << v;
-    }
+void write_value(std::ostream& os, const T& v, bool /*json: the same text either way*/) {
+    std::string t;
+    append_value(t, v);
+    os << t;
 }
 } // namespace detail
 

@@ -16,7 +16,6 @@
 #include <concepts>
 #include <cstdint>
 #include <cstring>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -131,12 +130,12 @@ struct natural_key {
     }
     template <entity E>
     std::string describe(const E& e) const {
-        std::ostringstream os;
+        std::string out;
         bool first = true;
-        ((os << (first ? "" : ", ") << detail::name_of_member<E>(Members) << '=',
-          detail::write_value(os, e.*Members, false), first = false),
+        ((out += first ? "" : ", ", out += detail::name_of_member<E>(Members), out += '=',
+          detail::append_value(out, e.*Members), first = false),
          ...);
-        return os.str();
+        return out;
     }
 };
 

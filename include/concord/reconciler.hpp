@@ -672,7 +672,7 @@ private:
     }
 
     std::string key_for(const key128& id, std::string_view kind, std::uint64_t instance, std::string_view params) const {
-        return idempotency_key(opts_.owner.text(), id, operation{kind, instance, params});
+        return idempotency_key(owner_text_, id, operation{kind, instance, params});
     }
 
     void unsupported(plan_type& p, const classified<E>& c, std::string_view what) const {
