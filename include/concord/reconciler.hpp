@@ -256,7 +256,8 @@ private:
     // Rows join on the top 96 bits of the identity key. A false "in sync" would need a 64-bit
     // collision of fingerprint XOR remote-id hash between two different pairs of one identity (about
     // 2^-64 per pair). Two identities equal in 96 bits (about n^2 / 2^97 for n identities) are found
-    // when their case is built and left alone with a problem; everything else is checked exactly.
+    // where the full keys are at hand (duplicate locals, case building) and left alone with a
+    // problem; everything else is checked exactly.
     void classify(plan_type& p, const std::vector<E>& local, const std::vector<link>& links,
                   const std::vector<remote_record<E>>& remote) const {
         using detail::key_row;
@@ -289,10 +290,16 @@ private:
                 if (lrows[i].same_key(lrows[i - 1]) && (bad.empty() || !bad.back().same_key(lrows[i]))) {
                     bad.push_back(lrows[i]);
                     const E& e = local[lrows[i].index()];
-                    p.problems.push_back({errc::duplicate_local,
-                                          "two local entities share identity " + identity_.key(e).hex() + " (" +
-                                              identity_.describe(e) +
-                                              "): both are left alone until one is changed or removed"});
+                    const key128 k = identity_.key(e), k0 = identity_.key(local[lrows[i - 1].index()]);
+                    if (k != k0)
+                        p.problems.push_back({errc::identity_collision,
+                                              "identity keys " + k0.hex() + " and " + k.hex() +
+                                                  " agree in their top 96 bits: both are left alone"});
+                    else
+                        p.problems.push_back({errc::duplicate_local,
+                                              "two local entities share identity " + k.hex() + " (" +
+                                                  identity_.describe(e) +
+                                                  "): both are left alone until one is changed or removed"});
                 }
 
             // Links: each local row folds the remote id of the first link of its identity (lowest input
