@@ -108,16 +108,19 @@ int main(int argc, char** argv) {
 
         // by_members<&product::sku> is the table's ORDER BY; with natural_key on the same member, equal
         // SKUs are one identity, so identity keys are derived only for the cases reported below.
-        local_cursor local(db);
-        std::size_t shown = 0;
-        const auto counts = concord::stream_merge<product>(
-            concord::identity::natural_key<&product::sku>{}, local, remote,
-            [&](const concord::stream_case<product>& c) {
-                if (shown++ < 4)
-                    std::printf("  %-10s %s (identity %s)\n", std::string(to_string(c.kind)).c_str(),
-                                (c.local ? c.local : c.remote)->sku.c_str(), c.identity.hex().c_str());
-            },
-            concord::by_members<&product::sku>{});
+        concord::stream_counts counts;
+        {
+            local_cursor local(db);  // finalized before the database is closed
+            std::size_t shown = 0;
+            counts = concord::stream_merge<product>(
+                concord::identity::natural_key<&product::sku>{}, local, remote,
+                [&](const concord::stream_case<product>& c) {
+                    if (shown++ < 4)
+                        std::printf("  %-10s %s (identity %s)\n", std::string(to_string(c.kind)).c_str(),
+                                    (c.local ? c.local : c.remote)->sku.c_str(), c.identity.hex().c_str());
+                },
+                concord::by_members<&product::sku>{});
+        }
         std::printf("read %zu local and %zu remote rows: in_sync %zu, diverged %zu, local_only %zu, orphan %zu\n",
                     counts.local_read, counts.remote_read, counts.in_sync, counts.diverged, counts.local_only,
                     counts.orphan);
@@ -125,13 +128,13 @@ int main(int argc, char** argv) {
         const bool ok = counts.local_only == per(0) && counts.orphan == per(1) && counts.diverged == per(2) &&
                         counts.in_sync == static_cast<std::size_t>(rows) - per(0) - per(1) - per(2) &&
                         counts.duplicate == 0 && counts.unidentified == 0;
-        sqlite3_close(db);
+        check(sqlite3_close(db), db, "close");
         std::remove(path.c_str());
         std::printf(ok ? "streaming: OK\n" : "streaming: counts differ from what the data was built to be\n");
         return ok ? 0 : 1;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "streaming: %s\n", e.what());
-        sqlite3_close(db);
+        sqlite3_close_v2(db);  // closes once statements left by the failure are gone
         return 1;
     }
 }
