@@ -394,8 +394,9 @@ void append_value(std::string& out, const T& v) {
     }
 }
 
+/// append_value() to a stream (reports and JSON print a member the same way).
 template <class T>
-void write_value(std::ostream& os, const T& v, bool /*json: the same text either way*/) {
+void write_value(std::ostream& os, const T& v) {
     std::string t;
     append_value(t, v);
     os << t;
@@ -411,7 +412,7 @@ void print(std::ostream& os, const E& e, std::string_view type_name = "entity") 
         if (!first) os << ", ";
         first = false;
         os << name << '=';
-        detail::write_value(os, v, false);
+        detail::write_value(os, v);
     });
     os << '}';
 }
@@ -434,7 +435,7 @@ void write_json(std::ostream& os, const E& e) {
         first = false;
         detail::write_json_string(os, name);
         os << ':';
-        detail::write_value(os, v, true);
+        detail::write_value(os, v);
     });
     os << '}';
 }

@@ -42,7 +42,6 @@ struct key_row {
     void set_linked() noexcept { slot |= 1u; }
     bool same_key(const key_row& o) const noexcept { return hi == o.hi && lo == o.lo; }
     bool key_less(const key_row& o) const noexcept { return hi != o.hi ? hi < o.hi : lo < o.lo; }
-    bool same_key(const key128& k) const noexcept { return hi == k.hi && lo == static_cast<std::uint32_t>(k.lo >> 32); }
 };
 static_assert(sizeof(key_row) == 24);
 
