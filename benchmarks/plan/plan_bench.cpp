@@ -176,11 +176,14 @@ bool same_content(const item& a, const item& b) {
 
 /// concord: plan_from() end to end (identity, ownership check, fingerprints, join, policy, plan).
 struct concord_planner {
+    explicit concord_planner(unsigned threads = 1) : threads(threads) {}
+    unsigned threads;
     concord::memory_store<item> store;
     concord::memory_remote<item> remote;
     decltype(concord::make_reconciler<concord::policy::trust_local>(store, remote, {.owner = owner},
                                                                         identity_policy{})) rec =
-        concord::make_reconciler<concord::policy::trust_local>(store, remote, {.owner = owner}, identity_policy{});
+        concord::make_reconciler<concord::policy::trust_local>(store, remote, {.owner = owner, .threads = threads},
+                                                               identity_policy{});
 
     counts run(const concord::timeline_status& st, const std::vector<item>& local,
                const std::vector<concord::link>& links, const std::vector<record>& rem) const {
@@ -424,13 +427,14 @@ std::string ratio(double a, double b) {
 
 struct size_result {
     std::size_t n = 0, entities = 0;
-    double concord = 0, floor = 0, umap = -1, map = -1, sql_query = -1, sql_total = -1;
-    double concord_bytes = 0, floor_bytes = 0, umap_bytes = -1, map_bytes = -1;
+    double concord = 0, floor = 0, umap = -1, map = -1, sql_query = -1, sql_total = -1, concord_mt = -1;
+    double concord_bytes = 0, floor_bytes = 0, umap_bytes = -1, map_bytes = -1, concord_mt_bytes = -1;
 };
 
-int run_plan(const std::vector<std::size_t>& sizes, std::size_t baseline_max, int reps_override) {
+int run_plan(const std::vector<std::size_t>& sizes, std::size_t baseline_max, int reps_override, unsigned threads) {
     std::vector<size_result> results;
     concord_planner planner;
+    concord_planner planner_mt(threads);
     for (const auto n : sizes) {
         const int reps = reps_override > 0 ? reps_override : n <= 10000 ? 15 : n <= 100000 ? 7 : n <= 1000000 ? 3 : 1;
         std::fprintf(stderr, "plan: N=%zu, %d repetition(s) of the baselines\n", n, reps);
@@ -439,7 +443,7 @@ int run_plan(const std::vector<std::size_t>& sizes, std::size_t baseline_max, in
         res.n = n;
         res.entities = d.local.size() + d.remote.size();
         const double per = static_cast<double>(res.entities);
-        std::vector<double> t_floor, t_umap, t_map, t_q, t_t, t_c;
+        std::vector<double> t_floor, t_umap, t_map, t_q, t_t, t_c, t_mt;
         // Each contender runs its repetitions back to back, so each one follows its own previous run
         // (the allocator's and the kernel's state after another contender's teardown is not its
         // doing). concord and the floor are cheap and repeat more often than the baselines.
@@ -454,6 +458,10 @@ int run_plan(const std::vector<std::size_t>& sizes, std::size_t baseline_max, in
         };
         for (int k = 0; k < reps_fast; ++k)
             timed(t_c, res.concord_bytes, "concord", [&] { return planner.run(d.status, d.local, d.links, d.remote); });
+        if (threads > 1)
+            for (int k = 0; k < reps_fast; ++k)
+                timed(t_mt, res.concord_mt_bytes, "concord (threads)",
+                      [&] { return planner_mt.run(d.status, d.local, d.links, d.remote); });
         for (int k = 0; k < reps_fast; ++k) timed(t_floor, res.floor_bytes, "floor", [&] { return floor_join(d); });
         if (n <= baseline_max) {
             for (int k = 0; k < reps; ++k)
@@ -469,6 +477,7 @@ int run_plan(const std::vector<std::size_t>& sizes, std::size_t baseline_max, in
         }
         res.concord = bench::median(t_c);
         res.floor = bench::median(t_floor);
+        if (!t_mt.empty()) res.concord_mt = bench::median(t_mt);
         if (!t_umap.empty()) {
             res.umap = bench::median(t_umap);
             res.map = bench::median(t_map);
@@ -518,6 +527,23 @@ int run_plan(const std::vector<std::size_t>& sizes, std::size_t baseline_max, in
         const auto& hi = results.back();
         const double g = (hi.concord / static_cast<double>(hi.entities)) / (lo.concord / static_cast<double>(lo.entities));
         std::printf("\nPer-entity time growth of concord from N=%zu to N=%zu: %.2fx [goal <= 1.3x].\n", lo.n, hi.n, g);
+    }
+    if (threads > 1) {
+        std::printf("\n### Planning with reconciler_options::threads = %u\n\n", threads);
+        std::printf("The same plan_from() with its passes split over %u threads (the plan is the same; the contenders "
+                    "above run on one thread, the floor too). Ratios as above, from this column.\n\n",
+                    threads);
+        std::printf("| N | concord, 1 thread | concord, %u threads | speed-up | vs SQLite load + query [>= 50x] | vs "
+                    "std::map [>= 25x] | vs std::unordered_map [>= 10x] | / floor (1 thread) | extra B/entity |\n"
+                    "|---|---|---|---|---|---|---|---|---|\n",
+                    threads);
+        for (const auto& r : results) {
+            auto rt = [&](double base) { return base < 0 ? std::string("not run") : ratio(base, r.concord_mt); };
+            std::printf("| %zu | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.n, cell(r.concord).c_str(),
+                        cell(r.concord_mt).c_str(), ratio(r.concord, r.concord_mt).c_str(), rt(r.sql_total).c_str(),
+                        rt(r.map).c_str(), rt(r.umap).c_str(), ratio(r.concord_mt, r.floor).c_str(),
+                        b(r.concord_mt_bytes).c_str());
+        }
     }
     std::printf("\nPeak RSS of the planning run: %ld MiB.\n\n", bench::peak_rss_kib() / 1024);
     return 0;
@@ -597,7 +623,7 @@ int run_apply(std::size_t actions) {
 int main(int argc, char** argv) {
     try {
         if (argc < 2) {
-            std::fprintf(stderr, "usage: %s plan [--sizes a,b,c] [--baseline-max N] [--reps R] | apply [--actions N]\n",
+            std::fprintf(stderr, "usage: %s plan [--sizes a,b,c] [--baseline-max N] [--reps R] [--threads T] | apply [--actions N]\n",
                          argv[0]);
             return 2;
         }
@@ -605,15 +631,17 @@ int main(int argc, char** argv) {
         std::vector<std::size_t> sizes{10000, 100000, 1000000};
         std::size_t baseline_max = 1000000, actions = 100000;
         int reps = 0;
+        unsigned threads = 2;
         for (int i = 2; i + 1 < argc; i += 2) {
             const std::string opt = argv[i];
             if (opt == "--sizes") sizes = parse_list(argv[i + 1]);
             else if (opt == "--baseline-max") baseline_max = static_cast<std::size_t>(std::strtod(argv[i + 1], nullptr));
             else if (opt == "--reps") reps = std::atoi(argv[i + 1]);
+            else if (opt == "--threads") threads = static_cast<unsigned>(std::atoi(argv[i + 1]));
             else if (opt == "--actions") actions = static_cast<std::size_t>(std::strtod(argv[i + 1], nullptr));
             else throw std::invalid_argument("unknown option " + opt);
         }
-        if (mode == "plan") return run_plan(sizes, baseline_max, reps);
+        if (mode == "plan") return run_plan(sizes, baseline_max, reps, threads);
         if (mode == "apply") return run_apply(actions);
         std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
         return 2;

@@ -35,6 +35,7 @@
 #include <concord/concepts/witness.hpp>
 #include <concord/decision_book.hpp>
 #include <concord/detail/key_sort.hpp>
+#include <concord/detail/parallel.hpp>
 #include <concord/entity.hpp>
 #include <concord/error.hpp>
 #include <concord/identity.hpp>
@@ -63,6 +64,16 @@ struct reconciler_options {
     /// (`lock_reconcile(std::string_view)`, e.g. postgres_store): a second reconcile on the same
     /// database then stops with errc::concurrent_reconcile before it reads or changes anything.
     std::string lock_scope = "concord";
+    /// Threads plan() may use (at least 1). With more than one, the passes over large inputs (identity
+    /// keys, fingerprints, ownership checks, sorting, building the cases) are split into slices that
+    /// run at once, and the Identity policy's key() and describe() and the reference check are then
+    /// called from several threads at a time: they must not change shared state. The plan is the same
+    /// for every thread count.
+    unsigned threads = 1;
+    /// With threads > 1: a pass over fewer than this many entities or links per thread (a sixteenth
+    /// as many cases, which cost more each) uses fewer threads; starting a thread costs tens of
+    /// microseconds. At least 1.
+    std::size_t min_slice = 16384;
 };
 
 /// Called at every step boundary of apply() with a description of the step; tests throw from it to
@@ -92,6 +103,8 @@ public:
         owner_text_ = opts_.owner.text();
         if (opts_.page_size == 0 || opts_.batch_size == 0)
             throw error(errc::invalid_argument, "page_size and batch_size must be at least 1");
+        if (opts_.threads == 0 || opts_.min_slice == 0)
+            throw error(errc::invalid_argument, "threads and min_slice must be at least 1");
         // Captured by shared pointer, not `this`: a reconciler is returned by value (make_reconciler)
         // and may be moved; a lambda holding `this` would dangle after the move.
         auto book = std::make_shared<memory_decision_book>();
@@ -262,6 +275,8 @@ private:
                   const std::vector<remote_record<E>>& remote) const {
         using detail::key_row;
         const auto& st = p.timeline;
+        const unsigned threads = opts_.threads;
+        const std::size_t min_slice = opts_.min_slice;
         constexpr std::size_t max_rows = key_row::max_index;
         if (local.size() > max_rows || links.size() > max_rows || remote.size() > max_rows)
             throw error(errc::invalid_argument, "plan: more than 2,147,483,647 entities on one side; use stream_merge()");
@@ -277,14 +292,21 @@ private:
         {
             // Local side: identity and fingerprint per entity; two entities with one identity are refused.
             detail::row_buffer lrows(local.size());
-            for (std::size_t i = 0; i < local.size(); ++i) {
-                try {
-                    lrows.push_back(key_row::make(identity_.key(local[i]), fingerprint(local[i]).lo, i));
-                } catch (const error& e) {
-                    p.problems.push_back({e.code(), "local " + to_string(local[i], opts_.entity_name) + ": " + e.what()});
-                }
+            {
+                const unsigned k = detail::slices_for(local.size(), threads, min_slice);
+                std::vector<std::vector<problem>> unkeyed(k);
+                detail::fill_rows(lrows, local.size(), k, [&](unsigned s, std::size_t i, key_row& row) {
+                    try {
+                        row = key_row::make(identity_.key(local[i]), fingerprint(local[i]).lo, i);
+                        return true;
+                    } catch (const error& e) {
+                        unkeyed[s].push_back({e.code(), "local " + to_string(local[i], opts_.entity_name) + ": " + e.what()});
+                        return false;
+                    }
+                });
+                for (auto& v : unkeyed) std::move(v.begin(), v.end(), std::back_inserter(p.problems));
             }
-            detail::sort_rows(lrows.data(), lrows.size());
+            detail::sort_rows_sliced(lrows.data(), lrows.size(), threads, min_slice);
             std::vector<key_row> bad;  // one row of each identity two local entities share, in key order
             for (std::size_t i = 1; i < lrows.size(); ++i)
                 if (lrows[i].same_key(lrows[i - 1]) && (bad.empty() || !bad.back().same_key(lrows[i]))) {
@@ -306,9 +328,12 @@ private:
             // position) into its tag. Which link that is, is looked up again for the few cases.
             {
                 detail::row_buffer krows(links.size());
-                for (std::size_t i = 0; i < links.size(); ++i)
-                    krows.push_back(key_row::make(links[i].identity, id_hash(links[i].remote_id), i));
-                detail::sort_rows(krows.data(), krows.size());
+                detail::fill_rows(krows, links.size(), detail::slices_for(links.size(), threads, min_slice),
+                                  [&](unsigned, std::size_t i, key_row& row) {
+                                      row = key_row::make(links[i].identity, id_hash(links[i].remote_id), i);
+                                      return true;
+                                  });
+                detail::sort_rows_sliced(krows.data(), krows.size(), threads, min_slice);
                 std::size_t k = 0;
                 for (auto& l : lrows) {
                     while (k < krows.size() && krows[k].key_less(l)) ++k;
@@ -321,29 +346,47 @@ private:
 
             // Remote side: ownership, identity, cursor.
             detail::row_buffer rrows(remote.size());
-            for (std::size_t i = 0; i < remote.size(); ++i) {
-                const auto& r = remote[i];
-                if (!p.cursor || r.seq > *p.cursor) p.cursor = r.seq;
-                std::string why;
-                key128 id;
-                if (!owned(r, st, id, why, p.problems)) {
-                    if (r.state == remote_state::active) {
-                        classified<E> c;
-                        c.kind = case_kind::foreign;
-                        c.remote.push_back(r);
-                        c.note = why;
-                        ++p.counts[static_cast<std::size_t>(case_kind::foreign)];
-                        p.cases.push_back(std::move(c));
+            {
+                struct remote_slice {
+                    std::optional<std::uint64_t> cursor;
+                    std::vector<problem> problems;
+                    std::vector<classified<E>> foreign;
+                    std::map<key128, std::uint64_t> cancelled;
+                };
+                const unsigned k = detail::slices_for(remote.size(), threads, min_slice);
+                std::vector<remote_slice> out(k);
+                detail::fill_rows(rrows, remote.size(), k, [&](unsigned s, std::size_t i, key_row& row) {
+                    const auto& r = remote[i];
+                    auto& o = out[s];
+                    if (!o.cursor || r.seq > *o.cursor) o.cursor = r.seq;
+                    std::string why;
+                    key128 id;
+                    if (!owned(r, st, id, why, o.problems)) {
+                        if (r.state == remote_state::active) {
+                            classified<E> c;
+                            c.kind = case_kind::foreign;
+                            c.remote.push_back(r);
+                            c.note = std::move(why);
+                            o.foreign.push_back(std::move(c));
+                        }
+                        return false;
                     }
-                    continue;
+                    if (r.state != remote_state::active) {
+                        ++o.cancelled[id];
+                        return false;
+                    }
+                    row = key_row::make(id, fingerprint(r.value).lo ^ id_hash(r.remote_id), i);
+                    return true;
+                });
+                for (auto& o : out) {  // in slice order: the same plan as one thread makes
+                    if (o.cursor && (!p.cursor || *o.cursor > *p.cursor)) p.cursor = o.cursor;
+                    std::move(o.problems.begin(), o.problems.end(), std::back_inserter(p.problems));
+                    p.counts[static_cast<std::size_t>(case_kind::foreign)] += o.foreign.size();
+                    std::move(o.foreign.begin(), o.foreign.end(), std::back_inserter(p.cases));
+                    for (const auto& [id, n] : o.cancelled) cancelled[id] += n;
                 }
-                if (r.state != remote_state::active) {
-                    ++cancelled[id];
-                    continue;
-                }
-                rrows.push_back(key_row::make(id, fingerprint(r.value).lo ^ id_hash(r.remote_id), i));
             }
-            detail::sort_rows(rrows.data(), rrows.size());
+            detail::sort_rows_sliced(rrows.data(), rrows.size(), threads, min_slice);
 
             // Merge join on identity.
             std::size_t li = 0, ri = 0, bi = 0;
@@ -376,9 +419,12 @@ private:
 
         // Full identity keys of the pending identities, and the first link (in store order) of each.
         std::vector<key128> ids(todo.size());
-        for (std::size_t t = 0; t < todo.size(); ++t)
-            ids[t] = todo[t].local != none ? identity_.key(local[todo[t].local])
-                                           : owned_identity(remote[todo_remote[todo[t].first]]);
+        const unsigned kt = detail::slices_for(todo.size(), threads, std::max<std::size_t>(min_slice / 16, 1));  // a case costs ~16 rows
+        detail::run_slices(kt, [&](unsigned s) {
+            for (std::size_t t = detail::slice_begin(todo.size(), kt, s); t < detail::slice_begin(todo.size(), kt, s + 1); ++t)
+                ids[t] = todo[t].local != none ? identity_.key(local[todo[t].local])
+                                               : owned_identity(remote[todo_remote[todo[t].first]]);
+        });
         std::vector<std::uint32_t> link_of(todo.size(), none);
         if (!todo.empty() && !links.empty()) {
             std::size_t cap = 16;
@@ -390,73 +436,102 @@ private:
                 while (table[at] != none) at = (at + 1) & mask;
                 table[at] = static_cast<std::uint32_t>(t);
             }
-            for (std::size_t i = 0; i < links.size(); ++i)
-                for (std::size_t at = static_cast<std::size_t>(links[i].identity.lo) & mask; table[at] != none;
-                     at = (at + 1) & mask)
-                    if (ids[table[at]] == links[i].identity) {
-                        if (link_of[table[at]] == none) link_of[table[at]] = static_cast<std::uint32_t>(i);
-                        break;
-                    }
+            // Each slice of the links finds its own first links; the earliest slice's win.
+            const unsigned kl = detail::slices_for(links.size(), threads, min_slice);
+            std::vector<std::vector<std::uint32_t>> found(kl - 1, std::vector<std::uint32_t>(todo.size(), none));
+            detail::run_slices(kl, [&](unsigned s) {
+                auto& first = s == 0 ? link_of : found[s - 1];
+                for (std::size_t i = detail::slice_begin(links.size(), kl, s); i < detail::slice_begin(links.size(), kl, s + 1); ++i)
+                    for (std::size_t at = static_cast<std::size_t>(links[i].identity.lo) & mask; table[at] != none;
+                         at = (at + 1) & mask)
+                        if (ids[table[at]] == links[i].identity) {
+                            if (first[table[at]] == none) first[table[at]] = static_cast<std::uint32_t>(i);
+                            break;
+                        }
+            });
+            for (const auto& f : found)
+                for (std::size_t t = 0; t < todo.size(); ++t)
+                    if (link_of[t] == none) link_of[t] = f[t];
         }
 
-        std::vector<std::size_t> group;  // remote indices of one identity, by seq
-        p.cases.reserve(p.cases.size() + todo.size());
-        for (std::size_t t = 0; t < todo.size(); ++t) {
-            const key128& id = ids[t];
-            const E* lp = todo[t].local != none ? &local[todo[t].local] : nullptr;
-            const link* lk = link_of[t] != none ? &links[link_of[t]] : nullptr;
-            group.assign(todo_remote.begin() + todo[t].first, todo_remote.begin() + todo[t].first + todo[t].count);
-            if (group.size() > 1)
-                std::stable_sort(group.begin(), group.end(),
-                                 [&](std::size_t a, std::size_t b) { return remote[a].seq < remote[b].seq; });
-            const auto other = std::find_if(group.begin(), group.end(),
-                                            [&](std::size_t k) { return owned_identity(remote[k]) != id; });
-            if (other != group.end()) {  // two identities equal in the 96 bits the rows join on
-                p.problems.push_back({errc::identity_collision,
-                                      "identity keys " + id.hex() + " and " + owned_identity(remote[*other]).hex() +
-                                          " agree in their top 96 bits: both are left alone"});
-                continue;
-            }
-            classified<E> c;
-            c.identity = id;
-            if (auto it = cancelled.find(id); it != cancelled.end()) c.cancelled_before = it->second;
-            if (lk) c.linked_remote = lk->remote_id;
-            if (lp) c.local = *lp;
-            for (const auto k : group) {
-                c.remote.push_back(remote[k]);
-                if (st.lost(generation_of(c.remote.back()))) c.from_lost_generation = true;
-            }
-            const std::size_t rcount = group.size();
-            c.identity_text = identity_.describe(lp ? *lp : c.remote.front().value);
-            const E& any = lp ? *lp : c.remote.front().value;
-            const bool dangling = refs_ok_ && !refs_ok_(any);
-            if (dangling) {
-                c.kind = case_kind::stale_inbound;
-                c.note = "refers to local data that no longer exists";
-            } else if (rcount >= 2) {
-                c.kind = case_kind::duplicate;
-                c.note = std::to_string(rcount) + " remote objects share this identity";
-            } else if (lp && rcount == 1) {
-                const auto& r = c.remote.front();
-                if (lk && lk->remote_id == r.remote_id) {
-                    c.kind = case_kind::diverged;
-                    c.fields = differing_fields(*lp, r.value);
-                } else {
-                    c.kind = case_kind::relinkable;
-                    c.fields = differing_fields(*lp, r.value);
-                    c.note = lk ? "the link names " + lk->remote_id + ", the remote holds " + r.remote_id
-                                : "no link: re-created locally (after a restore?), the remote already holds " + r.remote_id;
+        // The cases, slice by slice; gathered in slice order below.
+        struct case_slice {
+            std::vector<classified<E>> cases;
+            std::vector<problem> problems;
+        };
+        std::vector<case_slice> built(kt);
+        const std::size_t first_case = p.cases.size();
+        p.cases.reserve(p.cases.size() + todo.size());  // room for every slice's cases: no moves below
+        detail::run_slices(kt, [&](unsigned s) {
+            // Slice 0 (this thread) writes into the plan; the others are appended after it.
+            auto& cases = s == 0 ? p.cases : built[s].cases;
+            auto& problems = s == 0 ? p.problems : built[s].problems;
+            std::vector<std::size_t> group;  // remote indices of one identity, by seq
+            if (s != 0) cases.reserve(detail::slice_begin(todo.size(), kt, s + 1) - detail::slice_begin(todo.size(), kt, s));
+            for (std::size_t t = detail::slice_begin(todo.size(), kt, s); t < detail::slice_begin(todo.size(), kt, s + 1); ++t) {
+                const key128& id = ids[t];
+                const E* lp = todo[t].local != none ? &local[todo[t].local] : nullptr;
+                const link* lk = link_of[t] != none ? &links[link_of[t]] : nullptr;
+                group.assign(todo_remote.begin() + todo[t].first, todo_remote.begin() + todo[t].first + todo[t].count);
+                if (group.size() > 1)
+                    std::stable_sort(group.begin(), group.end(),
+                                     [&](std::size_t a, std::size_t b) { return remote[a].seq < remote[b].seq; });
+                const auto other = std::find_if(group.begin(), group.end(),
+                                                [&](std::size_t k) { return owned_identity(remote[k]) != id; });
+                if (other != group.end()) {  // two identities equal in the 96 bits the rows join on
+                    problems.push_back({errc::identity_collision,
+                                        "identity keys " + id.hex() + " and " + owned_identity(remote[*other]).hex() +
+                                            " agree in their top 96 bits: both are left alone"});
+                    continue;
                 }
-            } else if (lp) {
-                c.kind = case_kind::local_only;
-                if (lk) c.note = "linked to " + lk->remote_id + ", which the remote no longer lists";
-            } else {
-                c.kind = case_kind::orphan;
-                if (opts_.inbound) c.note = "new inbound entity";
-                else if (c.from_lost_generation) c.note = "created by a generation the restore lost";
+                classified<E> c;
+                c.identity = id;
+                if (auto it = cancelled.find(id); it != cancelled.end()) c.cancelled_before = it->second;
+                if (lk) c.linked_remote = lk->remote_id;
+                if (lp) c.local = *lp;
+                for (const auto k : group) {
+                    c.remote.push_back(remote[k]);
+                    if (st.lost(generation_of(c.remote.back()))) c.from_lost_generation = true;
+                }
+                const std::size_t rcount = group.size();
+                c.identity_text = identity_.describe(lp ? *lp : c.remote.front().value);
+                const E& any = lp ? *lp : c.remote.front().value;
+                const bool dangling = refs_ok_ && !refs_ok_(any);
+                if (dangling) {
+                    c.kind = case_kind::stale_inbound;
+                    c.note = "refers to local data that no longer exists";
+                } else if (rcount >= 2) {
+                    c.kind = case_kind::duplicate;
+                    c.note = std::to_string(rcount) + " remote objects share this identity";
+                } else if (lp && rcount == 1) {
+                    const auto& r = c.remote.front();
+                    if (lk && lk->remote_id == r.remote_id) {
+                        c.kind = case_kind::diverged;
+                        c.fields = differing_fields(*lp, r.value);
+                    } else {
+                        c.kind = case_kind::relinkable;
+                        c.fields = differing_fields(*lp, r.value);
+                        c.note = lk ? "the link names " + lk->remote_id + ", the remote holds " + r.remote_id
+                                    : "no link: re-created locally (after a restore?), the remote already holds " + r.remote_id;
+                    }
+                } else if (lp) {
+                    c.kind = case_kind::local_only;
+                    if (lk) c.note = "linked to " + lk->remote_id + ", which the remote no longer lists";
+                } else {
+                    c.kind = case_kind::orphan;
+                    if (opts_.inbound) c.note = "new inbound entity";
+                    else if (c.from_lost_generation) c.note = "created by a generation the restore lost";
+                }
+                cases.push_back(std::move(c));
             }
-            ++p.counts[static_cast<std::size_t>(c.kind)];
-            p.cases.push_back(std::move(c));
+        });
+        for (std::size_t g = first_case; g < p.cases.size(); ++g) ++p.counts[static_cast<std::size_t>(p.cases[g].kind)];
+        for (auto& b : built) {
+            std::move(b.problems.begin(), b.problems.end(), std::back_inserter(p.problems));
+            for (auto& c : b.cases) {
+                ++p.counts[static_cast<std::size_t>(c.kind)];
+                p.cases.push_back(std::move(c));
+            }
         }
     }
 

@@ -6,12 +6,15 @@
 #include <cstdint>
 #include <map>
 #include <random>
+#include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
 #include <concord/detail/key_sort.hpp>
+#include <concord/detail/parallel.hpp>
 
 #include "fixture.hpp"
 
@@ -62,81 +65,104 @@ TEST_CASE("sort_rows orders by (identity, index) like std::sort, whatever the ke
     }
 }
 
-TEST_CASE("plan_from classifies every identity of a large shuffled data set as it was built", "[engine][join]") {
-    using namespace engine_test;
-    using concord::case_kind;
-    concord::memory_store<item> db;
-    concord::memory_remote<item> remote;
-    auto rec = concord::make_reconciler<concord::policy::ask_user>(db, remote, options(), sku_identity{});
-    const auto owner = options().owner;
-    const sku_identity idp;
+namespace {
 
+/// A shuffled data set of every case shape, n identities, and what each identity was built to be.
+struct shaped_data {
     enum shape { in_sync, diverged, relink_other, relink_none, local_only, local_only_linked, orphan, orphan_linked,
                  duplicate, dup_local, foreign, cancelled_then_local, shape_count };
-    std::mt19937_64 rng(11);
-    std::vector<item> local;
-    std::vector<concord::link> links, stale_links;
-    std::vector<concord::remote_record<item>> rem;
-    std::map<std::string, case_kind> want;  // sku -> expected case (duplicate locals: no case at all)
+    std::vector<engine_test::item> local;
+    std::vector<concord::link> links;
+    std::vector<concord::remote_record<engine_test::item>> rem;
+    std::map<std::string, concord::case_kind> want;  // sku -> expected case (duplicate locals: no case at all)
     std::size_t expect_in_sync = 0, dup_locals = 0;
     std::uint64_t seq = 0;
+};
+
+shaped_data make_shaped_data(std::size_t n) {
+    using namespace engine_test;
+    using concord::case_kind;
+    using S = shaped_data;
+    shaped_data d;
+    const auto owner = options().owner;
+    const sku_identity idp;
+    std::mt19937_64 rng(11);
+    std::vector<concord::link> stale_links;
     auto add_remote = [&](const item& v, std::string rid, bool ours = true, bool active = true) {
         concord::remote_record<item> r;
         r.remote_id = std::move(rid);
-        r.seq = ++seq;
+        r.seq = ++d.seq;
         r.value = v;
         r.value.id = 0;
         if (ours) r.meta = concord::stamp_metadata(owner, idp.key(v), 1);
         else r.meta["other_integrator"] = "x";
         if (!active) r.state = concord::remote_state::cancelled;
-        rem.push_back(std::move(r));
+        d.rem.push_back(std::move(r));
     };
-    const std::size_t n = 40000;
+    auto& local = d.local;
+    auto& links = d.links;
+    auto& want = d.want;
     for (std::size_t i = 0; i < n; ++i) {
         const std::string sku = "sku-" + std::to_string(i);
         const item v = make_item(sku, "n" + std::to_string(i % 7), static_cast<std::int64_t>(i));
         const auto id = idp.key(v);
         const auto rid = "r" + std::to_string(i);
-        switch (static_cast<shape>(i % shape_count)) {
-        case in_sync:
-            local.push_back(v), add_remote(v, rid), links.push_back({id, rid, 1}), ++expect_in_sync;
+        switch (static_cast<S::shape>(i % S::shape_count)) {
+        case S::in_sync:
+            local.push_back(v), add_remote(v, rid), links.push_back({id, rid, 1}), ++d.expect_in_sync;
             // a second link for the same identity, later in the store's order, never wins over the first
             if (i % 24 == 0) stale_links.push_back({id, "r-stale-" + rid, 1});
             break;
-        case diverged: {
+        case S::diverged: {
             auto changed = v;
             changed.cents += 1;
             local.push_back(v), add_remote(changed, rid), links.push_back({id, rid, 1});
             want[sku] = case_kind::diverged;
             break;
         }
-        case relink_other:
+        case S::relink_other:
             local.push_back(v), add_remote(v, rid), links.push_back({id, "r-gone-" + rid, 1});
             want[sku] = case_kind::relinkable;
             break;
-        case relink_none: local.push_back(v), add_remote(v, rid), want[sku] = case_kind::relinkable; break;
-        case local_only: local.push_back(v), want[sku] = case_kind::local_only; break;
-        case local_only_linked:
+        case S::relink_none: local.push_back(v), add_remote(v, rid), want[sku] = case_kind::relinkable; break;
+        case S::local_only: local.push_back(v), want[sku] = case_kind::local_only; break;
+        case S::local_only_linked:
             local.push_back(v), links.push_back({id, rid, 1}), want[sku] = case_kind::local_only;
             break;
-        case orphan: add_remote(v, rid), want[sku] = case_kind::orphan; break;
-        case orphan_linked: add_remote(v, rid), links.push_back({id, rid, 1}), want[sku] = case_kind::orphan; break;
-        case duplicate:
+        case S::orphan: add_remote(v, rid), want[sku] = case_kind::orphan; break;
+        case S::orphan_linked: add_remote(v, rid), links.push_back({id, rid, 1}), want[sku] = case_kind::orphan; break;
+        case S::duplicate:
             local.push_back(v), add_remote(v, rid), add_remote(v, rid + "b"), links.push_back({id, rid, 1});
             want[sku] = case_kind::duplicate;
             break;
-        case dup_local: local.push_back(v), local.push_back(v), add_remote(v, rid), ++dup_locals; break;
-        case foreign: add_remote(v, rid, false), want["foreign:" + rid] = case_kind::foreign; break;
-        case cancelled_then_local:
+        case S::dup_local: local.push_back(v), local.push_back(v), add_remote(v, rid), ++d.dup_locals; break;
+        case S::foreign: add_remote(v, rid, false), want["foreign:" + rid] = case_kind::foreign; break;
+        case S::cancelled_then_local:
             add_remote(v, rid, true, false), local.push_back(v), want[sku] = case_kind::local_only;
             break;
-        case shape_count: break;
+        case S::shape_count: break;
         }
     }
     std::shuffle(local.begin(), local.end(), rng);
     std::shuffle(links.begin(), links.end(), rng);
     links.insert(links.end(), stale_links.begin(), stale_links.end());
-    std::shuffle(rem.begin(), rem.end(), rng);
+    std::shuffle(d.rem.begin(), d.rem.end(), rng);
+    return d;
+}
+
+} // namespace
+
+TEST_CASE("plan_from classifies every identity of a large shuffled data set as it was built", "[engine][join]") {
+    using namespace engine_test;
+    using concord::case_kind;
+    concord::memory_store<item> db;
+    concord::memory_remote<item> remote;
+    auto rec = concord::make_reconciler<concord::policy::ask_user>(db, remote, options(), sku_identity{});
+    const std::size_t n = 40000;
+    const auto d = make_shaped_data(n);
+    const auto& [local, links, rem, want, expect_in_sync, dup_locals, seq] = d;
+    constexpr auto shape_count = shaped_data::shape_count;
+    constexpr auto orphan_linked = shaped_data::orphan_linked;
 
     concord::timeline_status st;
     st.kind = concord::verdict::same_timeline;
@@ -250,4 +276,147 @@ TEST_CASE("identity keys that agree in the 96 bits the rows join on are reported
     CHECK(p.cases[0].kind == case_kind::local_only);
     CHECK(p.cases[0].local->sku == "twin-a-3");
     for (const auto& a : p.actions) CHECK(a.identity == idp.key(local[2]));  // nothing cancelled, nothing created for the twins
+}
+
+namespace {
+
+/// Everything a plan holds, as text: two plans are the same plan when their texts are equal.
+template <class E>
+std::string plan_text(const concord::plan<E>& p) {
+    std::string out = "cursor " + (p.cursor ? std::to_string(*p.cursor) : std::string("none")) + "\n";
+    for (std::size_t k = 0; k < concord::case_count; ++k) out += std::to_string(p.counts[k]) + " ";
+    out += "\n";
+    for (const auto& c : p.cases) {
+        out += "case " + std::string(to_string(c.kind)) + " " + c.identity.hex() + " [" + c.identity_text + "] " +
+               (c.local ? concord::to_string(*c.local) : std::string("-")) + " link " +
+               c.linked_remote.value_or("-") + " note [" + c.note + "] lost " + std::to_string(c.from_lost_generation) +
+               " cancelled " + std::to_string(c.cancelled_before) + " fields";
+        for (const auto& f : c.fields) out += " " + f;
+        for (const auto& r : c.remote) out += " | " + r.remote_id + "@" + std::to_string(r.seq) + " " + concord::to_string(r.value);
+        out += "\n";
+    }
+    for (const auto& a : p.actions)
+        out += "action " + std::string(to_string(a.kind)) + " " + std::to_string(a.group) + " " + a.identity.hex() + " " +
+               a.remote_id + " " + (a.value ? concord::to_string(*a.value) : std::string("-")) + " " +
+               std::to_string(a.local_id) + " " + a.idempotency_key + " " + std::string(to_string(a.why)) + "\n";
+    for (const auto& d : p.decisions)
+        out += "decision " + d.id + " " + std::to_string(d.group) + " " + std::string(to_string(d.kind)) + " " +
+               d.summary + " options " + std::to_string(d.options.size()) + "\n";
+    for (const auto& pr : p.problems) out += "problem " + std::string(to_string(pr.code)) + " " + pr.message + "\n";
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("plan_from makes the same plan on any number of threads", "[engine][join][threads]") {
+    using namespace engine_test;
+    auto d = make_shaped_data(24000);
+    // Problems from both sides, so their order across slices is checked too: locals without an
+    // identity and remote records with a malformed owner tag, spread over the inputs.
+    for (std::size_t i = 0; i < d.local.size(); i += 2500) d.local[i].sku.clear();
+    for (std::size_t i = 7; i < d.rem.size(); i += 3000) d.rem[i].meta[std::string(concord::meta_keys::owner)] = "concord/v1:garbage";
+    concord::timeline_status st;
+    st.kind = concord::verdict::same_timeline;
+    st.generation = 2;
+
+    auto plan_with = [&]<class Policy>(Policy, unsigned threads) {
+        concord::memory_store<item> db;
+        concord::memory_remote<item> remote;
+        auto o = options();
+        o.threads = threads;
+        o.min_slice = 1000;  // the inputs here are a few thousand rows per thread
+        auto rec = concord::make_reconciler<Policy>(db, remote, o, sku_identity{});
+        return plan_text(rec.plan_from(st, true, d.local, d.links, d.rem));
+    };
+    for (const auto& [name, one, many] :
+         {std::tuple{"ask_user", plan_with(concord::policy::ask_user{}, 1), plan_with(concord::policy::ask_user{}, 2)},
+          std::tuple{"trust_local", plan_with(concord::policy::trust_local{}, 1), plan_with(concord::policy::trust_local{}, 3)},
+          std::tuple{"trust_remote", plan_with(concord::policy::trust_remote{}, 1),
+                     plan_with(concord::policy::trust_remote{}, 7)}}) {
+        INFO(name);
+        CHECK(one.find("problem malformed_owner_tag") != std::string::npos);
+        CHECK(one.find("problem empty_identity") != std::string::npos);
+        CHECK(one.size() > 100000);  // thousands of cases, not an empty plan
+        CHECK(one == many);
+    }
+}
+
+TEST_CASE("reconciler_options::threads and min_slice must be at least 1", "[engine][threads]") {
+    using namespace engine_test;
+    concord::memory_store<item> db;
+    concord::memory_remote<item> remote;
+    auto o = options();
+    o.threads = 0;
+    CHECK_THROWS_AS(concord::make_reconciler<concord::policy::trust_local>(db, remote, o, sku_identity{}), concord::error);
+    o.threads = 2;
+    o.min_slice = 0;
+    CHECK_THROWS_AS(concord::make_reconciler<concord::policy::trust_local>(db, remote, o, sku_identity{}), concord::error);
+}
+
+namespace {
+/// sku_identity that fails (not with a concord error) on one SKU: a bug in a user's policy.
+struct failing_identity {
+    static constexpr bool stable_across_restores = true;
+    concord::identity_key key(const engine_test::item& e) const {
+        if (e.sku == "sku-23999") throw std::runtime_error("policy bug on " + e.sku);
+        return engine_test::sku_identity{}.key(e);
+    }
+    std::string describe(const engine_test::item& e) const { return "sku=" + e.sku; }
+};
+} // namespace
+
+TEST_CASE("an exception in a policy on a worker thread reaches the caller of plan_from", "[engine][threads]") {
+    using namespace engine_test;
+    const auto d = make_shaped_data(24000);
+    concord::timeline_status st;
+    st.kind = concord::verdict::same_timeline;
+    st.generation = 2;
+    concord::memory_store<item> db;
+    concord::memory_remote<item> remote;
+    for (unsigned threads : {1u, 2u, 4u}) {
+        auto o = options();
+        o.threads = threads;
+        o.min_slice = 1000;
+        auto rec = concord::make_reconciler<concord::policy::trust_local>(db, remote, o, failing_identity{});
+        CHECK_THROWS_WITH(rec.plan_from(st, true, d.local, d.links, d.rem), "policy bug on sku-23999");
+    }
+}
+
+TEST_CASE("the sliced passes: rows keep input order, sorting matches std::sort, slices cover the input",
+          "[engine][join][threads]") {
+    using namespace concord::detail;
+    std::mt19937_64 rng(5);
+    for (const std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{999}, std::size_t{50000}}) {
+        for (const unsigned threads : {1u, 2u, 3u, 8u}) {
+            INFO("n " << n << " threads " << threads);
+            const unsigned k = slices_for(n, threads, 1000);
+            CHECK(k >= 1);
+            CHECK(k <= std::max(1u, threads));
+            CHECK(slice_begin(n, k, 0) == 0);
+            CHECK(slice_begin(n, k, k) == n);
+            // every third input gives no row; the rows that remain are in input order
+            std::vector<std::uint64_t> hi(n);
+            for (auto& h : hi) h = rng();
+            row_buffer rows(n);
+            fill_rows(rows, n, k, [&](unsigned, std::size_t i, key_row& r) {
+                if (i % 3 == 2) return false;
+                r = key_row::make(concord::key128{hi[i], 0}, i, i);
+                return true;
+            });
+            REQUIRE(rows.size() == n - n / 3);
+            for (std::size_t j = 0; j < rows.size(); ++j) CHECK(rows[j].index() == j / 2 * 3 + j % 2);
+            std::vector<key_row> copy(rows.begin(), rows.end());
+            sort_rows_sliced(rows.data(), rows.size(), threads, 1000);
+            CHECK(same_rows(std::vector<key_row>(rows.begin(), rows.end()), sorted_copy(copy)));
+        }
+    }
+    // Every slice runs, also when some throw; the first slice's exception (by slice order) wins.
+    std::vector<int> ran(4, 0);
+    CHECK_THROWS_WITH(run_slices(4,
+                                 [&](unsigned s) {
+                                     ran[s] = 1;
+                                     if (s >= 2) throw std::runtime_error("slice " + std::to_string(s));
+                                 }),
+                      "slice 2");
+    CHECK(ran == std::vector<int>{1, 1, 1, 1});
 }

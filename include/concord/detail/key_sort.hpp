@@ -73,6 +73,7 @@ public:
     }
 
     void push_back(const key_row& r) noexcept { data_[size_++] = r; }  // within capacity, by construction
+    void set_size(std::size_t n) noexcept { size_ = n; }                // rows written through data()
     key_row* data() noexcept { return data_; }
     key_row* begin() noexcept { return data_; }
     key_row* end() noexcept { return data_ + size_; }
@@ -96,24 +97,11 @@ inline bool row_less(const key_row& a, const key_row& b) noexcept {
     return a.slot < b.slot;
 }
 
-/// Sorts [first, first + n) by row_less: by key, then input position. `shift` is the bit position of the byte to split on.
-inline void sort_rows(key_row* first, std::size_t n, int shift = 56) {
-    if (n <= 32) {  // insertion sort: the runs the radix passes leave are a few rows long
-        for (std::size_t i = 1; i < n; ++i) {
-            const key_row x = first[i];
-            std::size_t j = i;
-            for (; j > 0 && row_less(x, first[j - 1]); --j) first[j] = first[j - 1];
-            first[j] = x;
-        }
-        return;
-    }
-    if (shift < 0) {  // equal in all 64 top bits (not uniform hashes): compare the rest
-        std::sort(first, first + n, [](const key_row& a, const key_row& b) { return row_less(a, b); });
-        return;
-    }
+/// One radix pass: puts the rows of [first, first + n) into buckets by the byte at `shift`; bucket b
+/// is then [start[b], start[b + 1]).
+inline void partition_rows(key_row* first, std::size_t n, int shift, std::size_t (&start)[257]) noexcept {
     std::size_t count[256] = {};
     for (std::size_t i = 0; i < n; ++i) ++count[(first[i].hi >> shift) & 0xFF];
-    std::size_t start[257];
     start[0] = 0;
     for (int b = 0; b < 256; ++b) start[b + 1] = start[b] + count[b];
     std::size_t next[256];
@@ -130,8 +118,27 @@ inline void sort_rows(key_row* first, std::size_t n, int shift = 56) {
             first[next[b]++] = x;
         }
     }
+}
+
+/// Sorts [first, first + n) by row_less: by key, then input position. `shift` is the bit position of the byte to split on.
+inline void sort_rows(key_row* first, std::size_t n, int shift = 56) {
+    if (n <= 32) {  // insertion sort: the runs the radix passes leave are a few rows long
+        for (std::size_t i = 1; i < n; ++i) {
+            const key_row x = first[i];
+            std::size_t j = i;
+            for (; j > 0 && row_less(x, first[j - 1]); --j) first[j] = first[j - 1];
+            first[j] = x;
+        }
+        return;
+    }
+    if (shift < 0) {  // equal in all 64 top bits (not uniform hashes): compare the rest
+        std::sort(first, first + n, [](const key_row& a, const key_row& b) { return row_less(a, b); });
+        return;
+    }
+    std::size_t start[257];
+    partition_rows(first, n, shift, start);
     for (int b = 0; b < 256; ++b)
-        if (count[b] > 1) sort_rows(first + start[b], count[b], shift - 8);
+        if (start[b + 1] - start[b] > 1) sort_rows(first + start[b], start[b + 1] - start[b], shift - 8);
 }
 
 } // namespace concord::detail

@@ -1,0 +1,99 @@
+#pragma once
+// plan()'s passes over contiguous slices of an input, one thread per slice
+// (reconciler_options::threads; docs/design.md, "Plan"). Every result is gathered in slice order, so
+// a plan is the same, case for case and problem for problem, whatever the thread count.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <exception>
+#include <thread>
+#include <vector>
+
+#include <concord/detail/key_sort.hpp>
+
+namespace concord::detail {
+
+/// How many slices n items get with up to `threads` threads and at least `min_slice` items per
+/// slice (at least one slice).
+inline unsigned slices_for(std::size_t n, unsigned threads, std::size_t min_slice) noexcept {
+    if (threads <= 1) return 1;
+    return static_cast<unsigned>(std::clamp<std::size_t>(n / std::max<std::size_t>(min_slice, 1), 1, threads));
+}
+
+/// First item of slice s of k over n items (slice s is [slice_begin(n, k, s), slice_begin(n, k, s + 1))).
+inline std::size_t slice_begin(std::size_t n, unsigned k, unsigned s) noexcept {
+    return n * s / k;  // n < 2^32 (plan()'s limit) and s < k < 2^32: no overflow
+}
+
+/// Runs f(s) for every slice s in [0, k): slice 0 on the calling thread, the others on threads of
+/// their own (on the calling thread too if a thread cannot be started). Every slice has finished when
+/// it returns; if slices threw, the exception of the first of them is rethrown.
+template <class F>
+void run_slices(unsigned k, F&& f) {
+    if (k <= 1) {
+        f(0u);
+        return;
+    }
+    std::vector<std::exception_ptr> errors(k);
+    auto run = [&](unsigned s) noexcept {
+        try {
+            f(s);
+        } catch (...) {
+            errors[s] = std::current_exception();
+        }
+    };
+    std::vector<std::thread> workers;
+    workers.reserve(k - 1);
+    unsigned started = 1;
+    try {
+        for (; started < k; ++started) workers.emplace_back(run, started);
+    } catch (...) {  // no thread to be had: the remaining slices run here
+    }
+    for (unsigned s = started; s < k; ++s) run(s);
+    run(0);
+    for (auto& w : workers) w.join();
+    for (auto& e : errors)
+        if (e) std::rethrow_exception(e);
+}
+
+/// Fills `rows` (capacity n) from n inputs in k slices: make(s, i, row) writes the row of input i and
+/// returns true, or returns false when input i gives no row. Rows keep input order.
+template <class Make>
+void fill_rows(row_buffer& rows, std::size_t n, unsigned k, Make&& make) {
+    std::vector<std::size_t> made(k);
+    run_slices(k, [&](unsigned s) {
+        const std::size_t b = slice_begin(n, k, s), e = slice_begin(n, k, s + 1);
+        key_row* out = rows.data() + b;
+        for (std::size_t i = b; i < e; ++i)
+            if (make(s, i, *out)) ++out;
+        made[s] = static_cast<std::size_t>(out - (rows.data() + b));
+    });
+    std::size_t size = 0;
+    for (unsigned s = 0; s < k; ++s) {  // close the gaps the slices left
+        const std::size_t b = slice_begin(n, k, s);
+        if (size != b && made[s]) std::memmove(rows.data() + size, rows.data() + b, made[s] * sizeof(key_row));
+        size += made[s];
+    }
+    rows.set_size(size);
+}
+
+/// sort_rows() with the buckets of its first pass shared among up to `threads` threads.
+inline void sort_rows_sliced(key_row* first, std::size_t n, unsigned threads, std::size_t min_slice) {
+    const unsigned k = slices_for(n, threads, min_slice);
+    if (k <= 1) {
+        sort_rows(first, n);
+        return;
+    }
+    std::size_t start[257];
+    partition_rows(first, n, 56, start);
+    run_slices(k, [&](unsigned s) {
+        // Slice s sorts the buckets that start in its share of the rows (uniform keys: about n / k each).
+        const std::size_t lo = slice_begin(n, k, s), hi = slice_begin(n, k, s + 1);
+        for (int b = 0; b < 256; ++b)
+            if (start[b] >= lo && start[b] < hi && start[b + 1] - start[b] > 1)
+                sort_rows(first + start[b], start[b + 1] - start[b], 48);
+    });
+}
+
+} // namespace concord::detail
