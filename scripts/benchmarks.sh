@@ -198,7 +198,7 @@ Ratios read "how many times faster concord is". Every contender must report the 
 the run fails. The machine is a virtual machine whose page faults are slow and vary from run to run
 (the same binary can differ by 30% between runs), so single figures are noisy; the medians and
 ratios within one run are what to compare. Each contender runs its repetitions back to back (so it
-follows its own previous run, not another contender's teardown): concord and the floor 15 times at
+follows its own previous run, not another contender's teardown): concord (each thread count) and the floor 15 times at
 10^4, 9 times up to 10^6 and 3 times at 10^7; the baselines 15, 7 and 3 times.
 
 ## What is measured
@@ -209,7 +209,11 @@ follows its own previous run, not another contender's teardown): concord and the
   content fingerprints, the join with links, the trust_local policy and the plan with its actions
   (SHA-256 idempotency keys for the 3% that need a remote effect). The join sorts 24-byte key rows
   in place (radix on the top bytes) and decides "in sync" from the rows alone; the few other
-  identities become cases after the rows are freed; the inputs are only read.
+  identities become cases after the rows are freed; the inputs are only read. One thread
+  (\`reconciler_options::threads = 1\`, the default) in the main tables.
+* **concord, 2 threads**: the same call with \`threads = 2\`: the row passes, sorts, link look-up and
+  case building split into slices on two threads (the plan is the same). Its own table, because every
+  other contender, the floor included, runs on one thread.
 * **floor**: the same two hashes per entity, then a radix-partitioned hash join over (identity,
   fingerprint) pairs (one partitioning pass into at most 4096 cache-sized partitions, open-addressing
   table per partition, arrays on transparent huge pages like concord's rows); no links, no ownership,

@@ -7,8 +7,11 @@
 #include <cstddef>
 #include <cstring>
 #include <exception>
-#include <thread>
+#include <memory>
+#include <type_traits>
 #include <vector>
+
+#include <pthread.h>
 
 #include <concord/detail/key_sort.hpp>
 
@@ -26,35 +29,55 @@ inline std::size_t slice_begin(std::size_t n, unsigned k, unsigned s) noexcept {
     return n * s / k;  // n < 2^32 (plan()'s limit) and s < k < 2^32: no overflow
 }
 
+/// One slice's call, as a POSIX thread runs it.
+struct slice_job {
+    void (*call)(void*, unsigned) = nullptr;
+    void* f = nullptr;
+    unsigned slice = 0;
+    std::exception_ptr error;
+
+    void run() noexcept {
+        try {
+            call(f, slice);
+        } catch (...) {
+            error = std::current_exception();
+        }
+    }
+    static void* start(void* job) noexcept {
+        static_cast<slice_job*>(job)->run();
+        return nullptr;
+    }
+};
+
+/// run_slices() behind a plain function pointer, on POSIX threads: one definition for every caller,
+/// and <pthread.h> instead of <thread> (which costs about a second of parsing in C++20 mode).
+inline void run_slices_erased(unsigned k, void (*call)(void*, unsigned), void* f) {
+    std::vector<slice_job> jobs(k);
+    std::vector<pthread_t> threads(k);
+    std::vector<bool> started(k, false);
+    for (unsigned s = 0; s < k; ++s) jobs[s] = {call, f, s, nullptr};
+    for (unsigned s = 1; s < k; ++s)  // a thread that cannot be started: its slice runs here below
+        started[s] = ::pthread_create(&threads[s], nullptr, &slice_job::start, &jobs[s]) == 0;
+    for (unsigned s = 1; s < k; ++s)
+        if (!started[s]) jobs[s].run();
+    jobs[0].run();
+    for (unsigned s = 1; s < k; ++s)
+        if (started[s]) ::pthread_join(threads[s], nullptr);
+    for (auto& j : jobs)
+        if (j.error) std::rethrow_exception(j.error);
+}
+
 /// Runs f(s) for every slice s in [0, k): slice 0 on the calling thread, the others on threads of
 /// their own (on the calling thread too if a thread cannot be started). Every slice has finished when
 /// it returns; if slices threw, the exception of the first of them is rethrown.
 template <class F>
 void run_slices(unsigned k, F&& f) {
-    if (k <= 1) {
-        f(0u);
-        return;
-    }
-    std::vector<std::exception_ptr> errors(k);
-    auto run = [&](unsigned s) noexcept {
-        try {
-            f(s);
-        } catch (...) {
-            errors[s] = std::current_exception();
-        }
-    };
-    std::vector<std::thread> workers;
-    workers.reserve(k - 1);
-    unsigned started = 1;
-    try {
-        for (; started < k; ++started) workers.emplace_back(run, started);
-    } catch (...) {  // no thread to be had: the remaining slices run here
-    }
-    for (unsigned s = started; s < k; ++s) run(s);
-    run(0);
-    for (auto& w : workers) w.join();
-    for (auto& e : errors)
-        if (e) std::rethrow_exception(e);
+    using fn = std::remove_reference_t<F>;
+    // One out-of-line body per caller for both paths, rather than an inlined copy besides (compile time).
+    constexpr void (*call)(void*, unsigned) = [](void* p, unsigned s) { (*static_cast<fn*>(p))(s); };
+    void* const p = const_cast<void*>(static_cast<const void*>(std::addressof(f)));
+    if (k <= 1) call(p, 0);
+    else run_slices_erased(k, call, p);
 }
 
 /// Fills `rows` (capacity n) from n inputs in k slices: make(s, i, row) writes the row of input i and
