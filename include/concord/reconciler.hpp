@@ -65,10 +65,11 @@ struct reconciler_options {
     /// database then stops with errc::concurrent_reconcile before it reads or changes anything.
     std::string lock_scope = "concord";
     /// Threads plan() may use (at least 1). With more than one, the passes over large inputs (identity
-    /// keys, fingerprints, ownership checks, sorting, building the cases) are split into slices that
-    /// run at once, and the Identity policy's key() and describe() and the reference check are then
-    /// called from several threads at a time: they must not change shared state. The plan is the same
-    /// for every thread count.
+    /// keys, fingerprints, ownership checks, sorting, building and deciding the cases) are split into
+    /// slices that run at once, and the Identity policy's key() and describe(), the conflict policy's
+    /// decide() and the reference check are then called from several threads at a time: they must not
+    /// change shared state (the decision book is asked under a lock). The plan is the same for every
+    /// thread count.
     unsigned threads = 1;
     /// With threads > 1: a pass over fewer than this many entities or links per thread (a sixteenth
     /// as many cases, which cost more each) uses fewer threads; starting a thread costs tens of
@@ -695,20 +696,53 @@ private:
         };
         if (!std::is_sorted(p.cases.begin(), p.cases.end(), before))  // usually sorted: no moves then
             std::stable_sort(p.cases.begin(), p.cases.end(), before);
-        for (std::size_t g = 0; g < p.cases.size(); ++g) {
-            const auto& c = p.cases[g];
-            resolution r;
-            if (c.kind == case_kind::foreign) continue;                 // never touched, whatever the policy
-            if (c.kind == case_kind::relinkable) r = resolution::adopt;  // always adopt, never create twice
-            else if (c.kind == case_kind::orphan && opts_.inbound) r = resolution::import_local;
-            else r = choose(p, g, c.kind, database_adopted);
-            if (r == resolution::ask || r == resolution::report || r == resolution::nothing) continue;
-            emit(p, g, r, database_adopted);
+        // In slices of cases (reconciler_options::threads): slice 0 writes into the plan, the others
+        // into lists of their own that follow it in order; each case is settled by one slice only.
+        const std::size_t n = p.cases.size();
+        const unsigned k = detail::slices_for(n, opts_.threads, std::max<std::size_t>(opts_.min_slice / 16, 1));
+        struct slice_out {
+            std::vector<action<E>> actions;
+            std::vector<decision<E>> decisions;
+            std::vector<problem> problems;
+        };
+        std::vector<slice_out> outs(k);
+        detail::slice_mutex book_lock;
+        detail::run_slices(k, [&](unsigned s) {
+            auto& o = outs[s];
+            decide_sink sink = s == 0 ? decide_sink{p.cases, p.timeline, p.actions, p.decisions, p.problems, nullptr}
+                                      : decide_sink{p.cases, p.timeline, o.actions, o.decisions, o.problems, nullptr};
+            if (k > 1) sink.book_lock = &book_lock;
+            for (std::size_t g = detail::slice_begin(n, k, s); g < detail::slice_begin(n, k, s + 1); ++g) {
+                const auto& c = p.cases[g];
+                resolution r;
+                if (c.kind == case_kind::foreign) continue;                 // never touched, whatever the policy
+                if (c.kind == case_kind::relinkable) r = resolution::adopt;  // always adopt, never create twice
+                else if (c.kind == case_kind::orphan && opts_.inbound) r = resolution::import_local;
+                else r = choose(sink, g, c.kind, database_adopted);
+                if (r == resolution::ask || r == resolution::report || r == resolution::nothing) continue;
+                emit(sink, g, r, database_adopted);
+            }
+        });
+        for (std::size_t s = 1; s < k; ++s) {
+            auto& o = outs[s];
+            std::move(o.actions.begin(), o.actions.end(), std::back_inserter(p.actions));
+            std::move(o.decisions.begin(), o.decisions.end(), std::back_inserter(p.decisions));
+            std::move(o.problems.begin(), o.problems.end(), std::back_inserter(p.problems));
         }
     }
 
+    /// Where choose() and emit() put what they decide: the plan itself, or one slice's lists.
+    struct decide_sink {
+        std::vector<classified<E>>& cases;  ///< emit() settles parts of case g in place: g is one slice's
+        const timeline_status& timeline;
+        std::vector<action<E>>& actions;
+        std::vector<decision<E>>& decisions;
+        std::vector<problem>& problems;
+        detail::slice_mutex* book_lock;     ///< with several slices: the decision book, one look-up at a time
+    };
+
     /// Resolution for case g viewed as kind k: a recorded answer wins, else the policy.
-    resolution choose(plan_type& p, std::size_t g, case_kind k, bool database_adopted) const {
+    resolution choose(decide_sink& p, std::size_t g, case_kind k, bool database_adopted) const {
         // The case as kind k: a copy only when k differs (adopt and keep_oldest settle a diverged part).
         std::optional<classified<E>> as_k;
         if (p.cases[g].kind != k) {
@@ -718,7 +752,12 @@ private:
         const classified<E>& view = as_k ? *as_k : p.cases[g];  // p.cases does not change below
         const std::string did = decision_id(view);
         resolution r;
-        if (auto a = book_answer_(did); a) {
+        std::optional<resolution> a;
+        {
+            detail::slice_mutex::guard hold(p.book_lock);
+            a = book_answer_(did);
+        }
+        if (a) {
             r = *a;
             if (!valid_for(k, r)) {
                 p.problems.push_back({errc::decision_unknown, "recorded answer '" + std::string(to_string(r)) +
@@ -757,12 +796,12 @@ private:
         return idempotency_key(owner_text_, id, operation{kind, instance, params});
     }
 
-    void unsupported(plan_type& p, const classified<E>& c, std::string_view what) const {
+    void unsupported(decide_sink& p, const classified<E>& c, std::string_view what) const {
         p.problems.push_back({errc::unsupported, "cannot " + std::string(what) + " " + c.identity_text +
                                                      ": the remote does not offer it"});
     }
 
-    void emit(plan_type& p, std::size_t g, resolution r, bool database_adopted) const {
+    void emit(decide_sink& p, std::size_t g, resolution r, bool database_adopted) const {
         const auto& c = p.cases[g];
         auto add = [&](action<E> a) {
             a.group = g;

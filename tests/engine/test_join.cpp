@@ -341,6 +341,37 @@ TEST_CASE("plan_from makes the same plan on any number of threads", "[engine][jo
     }
 }
 
+TEST_CASE("recorded answers settle the same decisions on any number of threads", "[engine][join][threads]") {
+    using namespace engine_test;
+    const auto d = make_shaped_data(24000);
+    concord::timeline_status st;
+    st.kind = concord::verdict::same_timeline;
+    st.generation = 2;
+    concord::memory_store<item> db;
+    concord::memory_remote<item> remote;
+    concord::memory_decision_book book;  // shared: answers given through one reconciler serve both
+    auto make = [&](unsigned threads) {
+        auto o = options();
+        o.threads = threads;
+        o.min_slice = 1000;
+        auto rec = concord::make_reconciler<concord::policy::ask_user>(db, remote, o, sku_identity{});
+        rec.use_decision_book(book);
+        return rec;
+    };
+    auto one = make(1);
+    auto many = make(2);
+    const auto asked = one.plan_from(st, true, d.local, d.links, d.rem);
+    REQUIRE(asked.decisions.size() > 1000);
+    std::size_t answered = 0;
+    for (std::size_t i = 0; i < asked.decisions.size(); i += 3, ++answered)
+        one.answer(asked, asked.decisions[i].id, asked.decisions[i].options.front().choice);
+    const auto p1 = one.plan_from(st, true, d.local, d.links, d.rem);
+    const auto p2 = many.plan_from(st, true, d.local, d.links, d.rem);
+    CHECK(p1.decisions.size() == asked.decisions.size() - answered);
+    CHECK(p1.actions.size() > asked.actions.size());  // the answers became actions
+    CHECK(plan_text(p1) == plan_text(p2));
+}
+
 TEST_CASE("reconciler_options::threads and min_slice must be at least 1", "[engine][threads]") {
     using namespace engine_test;
     concord::memory_store<item> db;

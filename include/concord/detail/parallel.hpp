@@ -80,6 +80,34 @@ void run_slices(unsigned k, F&& f) {
     else run_slices_erased(k, call, p);
 }
 
+/// A mutex for what slices must do one at a time (a user's decision book look-ups).
+class slice_mutex {
+public:
+    slice_mutex() = default;
+    slice_mutex(const slice_mutex&) = delete;
+    slice_mutex& operator=(const slice_mutex&) = delete;
+    ~slice_mutex() { ::pthread_mutex_destroy(&m_); }
+
+    /// Holds the mutex (if any) while it lives.
+    class guard {
+    public:
+        explicit guard(slice_mutex* m) noexcept : m_(m) {
+            if (m_) ::pthread_mutex_lock(&m_->m_);
+        }
+        guard(const guard&) = delete;
+        guard& operator=(const guard&) = delete;
+        ~guard() {
+            if (m_) ::pthread_mutex_unlock(&m_->m_);
+        }
+
+    private:
+        slice_mutex* m_;
+    };
+
+private:
+    pthread_mutex_t m_ = PTHREAD_MUTEX_INITIALIZER;
+};
+
 /// Fills `rows` (capacity n) from n inputs in k slices: make(s, i, row) writes the row of input i and
 /// returns true, or returns false when input i gives no row. Rows keep input order.
 template <class Make>
