@@ -68,8 +68,8 @@ struct reconciler_options {
     /// keys, fingerprints, ownership checks, sorting, building and deciding the cases) are split into
     /// slices that run at once, and the Identity policy's key() and describe(), the conflict policy's
     /// decide() and the reference check are then called from several threads at a time: they must not
-    /// change shared state (the decision book is asked under a lock). The plan is the same for every
-    /// thread count.
+    /// change shared state (the decision book is asked under a lock). plan() also reads the store on a
+    /// second thread while the calling thread lists the remote. The plan is the same for every thread count.
     unsigned threads = 1;
     /// With threads > 1: a pass over fewer than this many entities or links per thread (a sixteenth
     /// as many cases, which cost more each) uses fewer threads; starting a thread costs tens of
@@ -143,8 +143,24 @@ public:
 
     /// Reads both sides and returns the classification and the actions the policy chose. Pure: it
     /// changes neither side. Throws errc::bad_page if the remote listing cannot be trusted.
+    /// With reconciler_options::threads > 1 the store is read on a second thread while this one lists
+    /// the remote (a network-bound listing then hides the local scan).
     template <witness W>
     plan_type plan(const timeline_session<W>& session) const {
+        if (opts_.threads > 1) {
+            std::vector<E> local;
+            std::vector<link> links;
+            std::vector<remote_record<E>> remote;
+            detail::run_slices(2, [&](unsigned s) {
+                if (s == 0) {
+                    remote = list_all(*remote_, opts_.page_size);
+                } else {
+                    local = store_->scan();
+                    links = store_->links();
+                }
+            });
+            return plan_from(session.status(), session.database_adopted(), local, links, remote);
+        }
         return plan_from(session.status(), session.database_adopted(), store_->scan(), store_->links(),
                          list_all(*remote_, opts_.page_size));
     }

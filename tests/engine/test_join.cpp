@@ -8,6 +8,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -450,4 +451,52 @@ TEST_CASE("the sliced passes: rows keep input order, sorting matches std::sort, 
                                  }),
                       "slice 2");
     CHECK(ran == std::vector<int>{1, 1, 1, 1});
+}
+
+namespace {
+/// A memory_store that notes which thread scanned it, and can fail the scan.
+struct watched_store : concord::memory_store<engine_test::item> {
+    mutable std::thread::id scanned_on;
+    bool fail = false;
+    std::vector<engine_test::item> scan() const {
+        scanned_on = std::this_thread::get_id();
+        if (fail) throw concord::error(concord::errc::store_failure, "scan failed");
+        return memory_store::scan();
+    }
+};
+} // namespace
+
+TEST_CASE("plan() with threads reads the store on a second thread and makes the same plan", "[engine][threads]") {
+    using namespace engine_test;
+    watched_store db;
+    concord::memory_remote<item> remote;
+    concord::memory_witness witness;
+    auto make = [&](unsigned threads) {
+        auto o = options();
+        o.threads = threads;
+        o.min_slice = 100;
+        return concord::make_reconciler<concord::policy::trust_local>(db, remote, o, sku_identity{});
+    };
+    auto one = make(1);
+    auto two = make(2);
+    for (int i = 0; i < 3000; ++i) db.put(make_item("sku-" + std::to_string(i), "n", i));
+    one.reconcile(witness);
+    for (auto e : db.scan())
+        if (e.id % 10 == 0) {
+            e.cents += 1;
+            db.put(e);
+        }
+    for (int i = 3000; i < 3300; ++i) db.put(make_item("sku-" + std::to_string(i), "late", i));
+
+    auto session = concord::begin_session(witness, db);
+    const auto p1 = one.plan(session);
+    CHECK(db.scanned_on == std::this_thread::get_id());
+    const auto p2 = two.plan(session);
+    CHECK(db.scanned_on != std::this_thread::get_id());
+    CHECK(p1.count(concord::case_kind::diverged) == 300);
+    CHECK(p1.count(concord::case_kind::local_only) == 300);
+    CHECK(plan_text(p1) == plan_text(p2));
+
+    db.fail = true;  // a failing scan on the second thread reaches the caller
+    CHECK_THROWS_WITH(two.plan(session), "store_failure: scan failed");
 }

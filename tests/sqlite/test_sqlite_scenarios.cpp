@@ -208,3 +208,36 @@ TEST_CASE("sqlite scenario: a crash inside the store transaction loses the whole
     CHECK(remote.stats().creates == 2);
     CHECK(h.store.links().size() == 2);
 }
+
+TEST_CASE("sqlite scenario: reconciles with threads = 2 read the file on a second thread and agree with one thread") {
+    temp_dir dir;
+    host h(dir / "shop.db");
+    concord::conformance::remote_type remote;
+    auto one = concord::conformance::make_sync(h.store, remote);
+    auto two = concord::make_reconciler<concord::policy::trust_local>(
+        h.store, remote, {.owner = {"conformance", "shop"}, .entity_name = "item", .threads = 2, .min_slice = 64},
+        concord::conformance::identity_type{});
+    for (int i = 0; i < 400; ++i) h.store.put(make_item("sku-" + std::to_string(i)));
+    CHECK(two.reconcile(h.witness).timeline == concord::verdict::first_run);
+    CHECK(remote.active_count() == 400);
+    concord::sqlite_backup(h.db, dir / "backup.db");
+    for (int i = 400; i < 600; ++i) h.store.put(make_item("sku-" + std::to_string(i)));
+    two.reconcile(h.witness);
+    CHECK(remote.active_count() == 600);
+    concord::sqlite_restore(h.db, dir / "backup.db");  // SQLite's backup API, into the open connection
+
+    auto session = concord::begin_session(h.witness, h.store);
+    CHECK(session.status().kind == concord::verdict::restored);
+    const auto p1 = one.plan(session);
+    const auto p2 = two.plan(session);
+    CHECK(p1.count(concord::case_kind::orphan) == 200);
+    CHECK(p2.count(concord::case_kind::orphan) == 200);
+    CHECK(p1.count(concord::case_kind::in_sync) == p2.count(concord::case_kind::in_sync));
+    REQUIRE(p1.actions.size() == p2.actions.size());
+    for (std::size_t i = 0; i < p1.actions.size(); ++i)
+        CHECK(p1.actions[i].idempotency_key == p2.actions[i].idempotency_key);
+    two.apply(p2, session);
+    session.commit();
+    CHECK(remote.active_count() == 400);  // trust_local cancelled the orphans the restore made
+    CHECK(two.reconcile(h.witness).actions.empty());
+}
