@@ -1,9 +1,10 @@
-// Scenarios only a server database has: two reconcilers started at once against one database, and
-// a connection lost in the middle of apply. The real reconciler, memory_remote as the remote.
+// Scenarios only a server database has: two reconcilers started at once against one database, a
+// connection lost in the middle of apply, and a reconcile that reads the store on a second thread. The real reconciler, memory_remote as the remote.
 
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <filesystem>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -13,6 +14,7 @@
 #include <concord/identity.hpp>
 #include <concord/memory/remote.hpp>
 #include <concord/policy/strategies.hpp>
+#include <concord/postgres/backup.hpp>
 #include <concord/postgres/database.hpp>
 #include <concord/postgres/reconcile.hpp>
 #include <concord/postgres/store.hpp>
@@ -193,4 +195,41 @@ TEST_CASE("the host pointed at another PostgreSQL database: different_database, 
     CHECK(witness.load()->lineage == lineage_b);
     lock.release();
     CHECK(locked_reconcile(db, sync, witness).timeline == verdict::same_timeline);
+}
+
+TEST_CASE("threads = 2: the store is read on a second thread, the same plan across pg_dump / pg_restore",
+          "[postgres][threads]") {
+    pg_fresh_database fresh("threads");
+    memory_remote<item> remote;
+    memory_witness witness;
+    postgres_database db(fresh.conninfo());
+    postgres_store<item> store(db, "items");
+    auto one = conformance::make_sync(store, remote);
+    auto two = make_reconciler<policy::trust_local>(
+        store, remote, {.owner = {"conformance", "shop"}, .entity_name = "item", .threads = 2, .min_slice = 64},
+        conformance::identity_type{});
+    for (int i = 0; i < 300; ++i) store.put(make_item("sku-" + std::to_string(i)));
+    CHECK(two.reconcile(witness).timeline == verdict::first_run);
+    CHECK(remote.active_count() == 300);
+    const auto file = std::filesystem::temp_directory_path() / ("concord-threads-" + fresh.name() + ".pgdump");
+    postgres_dump(db, file);
+    for (int i = 300; i < 400; ++i) store.put(make_item("sku-" + std::to_string(i)));
+    two.reconcile(witness);
+    CHECK(remote.active_count() == 400);
+    postgres_restore(db, file);
+    std::filesystem::remove(file);
+
+    auto session = begin_session(witness, store);
+    CHECK(session.status().kind == verdict::restored);
+    const auto p1 = one.plan(session);
+    const auto p2 = two.plan(session);
+    CHECK(p1.count(case_kind::orphan) == 100);
+    CHECK(p2.count(case_kind::orphan) == 100);
+    CHECK(p1.count(case_kind::in_sync) == p2.count(case_kind::in_sync));
+    REQUIRE(p1.actions.size() == p2.actions.size());
+    for (std::size_t i = 0; i < p1.actions.size(); ++i) CHECK(p1.actions[i].idempotency_key == p2.actions[i].idempotency_key);
+    two.apply(p2, session);
+    session.commit();
+    CHECK(remote.active_count() == 300);  // the orphans the restore made are cancelled
+    CHECK(two.reconcile(witness).actions.empty());
 }
