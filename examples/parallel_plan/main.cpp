@@ -14,7 +14,6 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
-#include <thread>
 
 #include <boost/hana/define_struct.hpp>
 
@@ -34,7 +33,7 @@ struct product {
 int main(int argc, char** argv) {
     const std::size_t n = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 60000;
     const unsigned threads = argc > 2 ? static_cast<unsigned>(std::strtoul(argv[2], nullptr, 10))
-                                      : std::max(2u, std::thread::hardware_concurrency());
+                                      : std::max(2u, concord::hardware_threads());
 
     concord::memory_store<product> db;
     concord::memory_remote<product> shop;

@@ -26,6 +26,8 @@
 #include <utility>
 #include <vector>
 
+#include <unistd.h>
+
 #include <concord/cases.hpp>
 #include <concord/clock.hpp>
 #include <concord/concepts/conflict_policy.hpp>
@@ -76,6 +78,13 @@ struct reconciler_options {
     /// microseconds. At least 1.
     std::size_t min_slice = 16384;
 };
+
+/// The processors online (at least 1): a value for reconciler_options::threads. Asks sysconf()
+/// rather than std::thread, whose header costs about a second of compile time.
+inline unsigned hardware_threads() noexcept {
+    const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? static_cast<unsigned>(n) : 1u;
+}
 
 /// Called at every step boundary of apply() with a description of the step; tests throw from it to
 /// simulate a crash.

@@ -373,6 +373,12 @@ TEST_CASE("recorded answers settle the same decisions on any number of threads",
     CHECK(plan_text(p1) == plan_text(p2));
 }
 
+TEST_CASE("hardware_threads() counts the processors std::thread sees", "[engine][threads]") {
+    const unsigned std_count = std::thread::hardware_concurrency();  // 0 when it cannot tell
+    CHECK(concord::hardware_threads() == (std_count ? std_count : concord::hardware_threads()));
+    CHECK(concord::hardware_threads() >= 1);
+}
+
 TEST_CASE("reconciler_options::threads and min_slice must be at least 1", "[engine][threads]") {
     using namespace engine_test;
     concord::memory_store<item> db;
