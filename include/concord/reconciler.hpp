@@ -447,7 +447,8 @@ private:
         std::vector<key128> ids(todo.size());
         const unsigned kt = detail::slices_for(todo.size(), threads, std::max<std::size_t>(min_slice / 16, 1));  // a case costs ~16 rows
         detail::run_slices(kt, [&](unsigned s) {
-            for (std::size_t t = detail::slice_begin(todo.size(), kt, s); t < detail::slice_begin(todo.size(), kt, s + 1); ++t)
+            const auto [from, to] = detail::slice_of(todo.size(), kt, s);
+            for (std::size_t t = from; t < to; ++t)
                 ids[t] = todo[t].local != none ? identity_.key(local[todo[t].local])
                                                : owned_identity(remote[todo_remote[todo[t].first]]);
         });
@@ -467,7 +468,8 @@ private:
             std::vector<std::vector<std::uint32_t>> found(kl - 1, std::vector<std::uint32_t>(todo.size(), none));
             detail::run_slices(kl, [&](unsigned s) {
                 auto& first = s == 0 ? link_of : found[s - 1];
-                for (std::size_t i = detail::slice_begin(links.size(), kl, s); i < detail::slice_begin(links.size(), kl, s + 1); ++i)
+                const auto [from, to] = detail::slice_of(links.size(), kl, s);
+                for (std::size_t i = from; i < to; ++i)
                     for (std::size_t at = static_cast<std::size_t>(links[i].identity.lo) & mask; table[at] != none;
                          at = (at + 1) & mask)
                         if (ids[table[at]] == links[i].identity) {
@@ -493,8 +495,9 @@ private:
             auto& cases = s == 0 ? p.cases : built[s].cases;
             auto& problems = s == 0 ? p.problems : built[s].problems;
             std::vector<std::size_t> group;  // remote indices of one identity, by seq
-            if (s != 0) cases.reserve(detail::slice_begin(todo.size(), kt, s + 1) - detail::slice_begin(todo.size(), kt, s));
-            for (std::size_t t = detail::slice_begin(todo.size(), kt, s); t < detail::slice_begin(todo.size(), kt, s + 1); ++t) {
+            const auto [from, to] = detail::slice_of(todo.size(), kt, s);
+            if (s != 0) cases.reserve(to - from);
+            for (std::size_t t = from; t < to; ++t) {
                 const key128& id = ids[t];
                 const E* lp = todo[t].local != none ? &local[todo[t].local] : nullptr;
                 const link* lk = link_of[t] != none ? &links[link_of[t]] : nullptr;
@@ -734,10 +737,11 @@ private:
         detail::slice_mutex book_lock;
         detail::run_slices(k, [&](unsigned s) {
             auto& o = outs[s];
-            decide_sink sink = s == 0 ? decide_sink{p.cases, p.timeline, p.actions, p.decisions, p.problems, nullptr}
-                                      : decide_sink{p.cases, p.timeline, o.actions, o.decisions, o.problems, nullptr};
-            if (k > 1) sink.book_lock = &book_lock;
-            for (std::size_t g = detail::slice_begin(n, k, s); g < detail::slice_begin(n, k, s + 1); ++g) {
+            const bool here = s == 0;
+            decide_sink sink{p.cases, p.timeline, here ? p.actions : o.actions, here ? p.decisions : o.decisions,
+                             here ? p.problems : o.problems, k > 1 ? &book_lock : nullptr};
+            const auto [from, to] = detail::slice_of(n, k, s);
+            for (std::size_t g = from; g < to; ++g) {
                 const auto& c = p.cases[g];
                 resolution r;
                 if (c.kind == case_kind::foreign) continue;                 // never touched, whatever the policy

@@ -29,6 +29,14 @@ inline std::size_t slice_begin(std::size_t n, unsigned k, unsigned s) noexcept {
     return n * s / k;  // n < 2^32 (plan()'s limit) and s < k < 2^32: no overflow
 }
 
+/// Slice s of k over n items as [begin, end).
+struct slice_range {
+    std::size_t begin, end;
+};
+inline slice_range slice_of(std::size_t n, unsigned k, unsigned s) noexcept {
+    return {slice_begin(n, k, s), slice_begin(n, k, s + 1)};
+}
+
 /// One slice's call, as a POSIX thread runs it.
 struct slice_job {
     void (*call)(void*, unsigned) = nullptr;
@@ -114,7 +122,7 @@ template <class Make>
 void fill_rows(row_buffer& rows, std::size_t n, unsigned k, Make&& make) {
     std::vector<std::size_t> made(k);
     run_slices(k, [&](unsigned s) {
-        const std::size_t b = slice_begin(n, k, s), e = slice_begin(n, k, s + 1);
+        const auto [b, e] = slice_of(n, k, s);
         key_row* out = rows.data() + b;
         for (std::size_t i = b; i < e; ++i)
             if (make(s, i, *out)) ++out;
@@ -140,7 +148,7 @@ inline void sort_rows_sliced(key_row* first, std::size_t n, unsigned threads, st
     partition_rows(first, n, 56, start);
     run_slices(k, [&](unsigned s) {
         // Slice s sorts the buckets that start in its share of the rows (uniform keys: about n / k each).
-        const std::size_t lo = slice_begin(n, k, s), hi = slice_begin(n, k, s + 1);
+        const auto [lo, hi] = slice_of(n, k, s);
         for (int b = 0; b < 256; ++b)
             if (start[b] >= lo && start[b] < hi && start[b + 1] - start[b] > 1)
                 sort_rows(first + start[b], start[b + 1] - start[b], 48);
