@@ -58,11 +58,26 @@ TEST_CASE("sort_rows orders by (identity, index) like std::sort, whatever the ke
             rows[i] = key_row::make({rng() % 3, (rng() % 50) << 32}, 0, rng() % 1000000);
         check(rows);
     }
-    SECTION("all rows in one top byte") {
-        std::vector<key_row> rows(20000);
-        for (std::size_t i = 0; i < rows.size(); ++i)
-            rows[i] = key_row::make({0x42ull << 56 | (rng() >> 8), rng()}, 0, i);
-        check(rows);
+    SECTION("all rows in one top byte: buckets on each side of the copy pass's thresholds") {
+        for (std::size_t n : {33u, 100u, 3000u, 8192u, 8193u, 20000u}) {
+            std::vector<key_row> rows(n);
+            for (std::size_t i = 0; i < rows.size(); ++i)
+                rows[i] = key_row::make({0x42ull << 56 | (rng() >> 8), rng()}, 0, i);
+            INFO("n = " << n);
+            check(rows);
+        }
+    }
+    SECTION("keys that differ only in the lowest bits of their top half") {
+        // Every pass but the last finds one bucket; the last ones have fewer bits left than they would take.
+        for (int varying : {1, 3, 6, 13}) {
+            std::vector<key_row> rows(3000);
+            for (std::size_t i = 0; i < rows.size(); ++i)
+                rows[i] = key_row::make({0x5555555555555555ull << varying | (rng() >> (64 - varying)), rng() % 7 << 32},
+                                        rng(), i);
+            std::shuffle(rows.begin(), rows.end(), rng);
+            INFO("varying bits = " << varying);
+            check(rows);
+        }
     }
 }
 

@@ -3,8 +3,9 @@
 //
 // Identity keys are uniform hashes, so a most-significant-digit radix sort on the top byte of the key
 // (in place, "American flag" style: no second buffer, which keeps plan()'s extra memory per entity
-// small) splits N rows into 256 buckets, each bucket again, and leaves runs of a few rows that an
-// insertion sort finishes. Rows are compared by (id, index), so the order is total and repeatable.
+// small) splits N rows into 256 buckets. Each bucket fits in cache and is split again through a
+// small copy buffer on up to 11 bits at a time, until runs of a few rows are left for an insertion
+// sort. Rows are compared by (id, index), so the order is total and repeatable.
 // (Spreading the rows over partitions while building them, then sorting each in cache, measured
 // slower: the scatter to a few hundred write fronts costs what the first in-place pass does.)
 
@@ -14,6 +15,7 @@
 #include <new>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -120,25 +122,67 @@ inline void partition_rows(key_row* first, std::size_t n, int shift, std::size_t
     }
 }
 
-/// Sorts [first, first + n) by row_less: by key, then input position. `shift` is the bit position of the byte to split on.
-inline void sort_rows(key_row* first, std::size_t n, int shift = 56) {
-    if (n <= 32) {  // insertion sort: the runs the radix passes leave are a few rows long
-        for (std::size_t i = 1; i < n; ++i) {
-            const key_row x = first[i];
-            std::size_t j = i;
-            for (; j > 0 && row_less(x, first[j - 1]); --j) first[j] = first[j - 1];
-            first[j] = x;
-        }
-        return;
+/// Insertion sort by row_less, for the short runs the radix passes leave.
+inline void insertion_sort_rows(key_row* first, std::size_t n) noexcept {
+    for (std::size_t i = 1; i < n; ++i) {
+        const key_row x = first[i];
+        std::size_t j = i;
+        for (; j > 0 && row_less(x, first[j - 1]); --j) first[j] = first[j - 1];
+        first[j] = x;
     }
-    if (shift < 0) {  // equal in all 64 top bits (not uniform hashes): compare the rest
+}
+
+/// What sort_bucket() reuses from one bucket to the next: a copy buffer as large as the largest
+/// bucket (about n / 256 rows after the first pass: a fraction of a byte per entity) and counters.
+struct sort_scratch {
+    std::vector<key_row> rows;
+    std::vector<std::size_t> counts;
+};
+
+/// Sorts a bucket whose rows agree in bits [low, 64) of `hi`. Buckets fit in cache after the first
+/// in-place pass, so each further pass copies out and scatters back (cheaper than carrying rows
+/// along cycles), on as many bits as leave runs of about one row: 11 bits for a bucket of 2048 or
+/// more, fewer for smaller ones; above 8192 rows, 8 bits (more write fronts than the cache holds).
+inline void sort_bucket(key_row* first, std::size_t n, int low, sort_scratch& scratch) {
+    if (n <= 32) return insertion_sort_rows(first, n);
+    if (low <= 0) {  // equal in all 64 top bits (not uniform hashes): compare the rest
         std::sort(first, first + n, [](const key_row& a, const key_row& b) { return row_less(a, b); });
         return;
     }
+    int bits = 4;
+    while (bits < 11 && (std::size_t{1} << bits) < n) ++bits;
+    if (n > 8192) bits = 8;
+    bits = std::min(bits, low);
+    const int shift = low - bits;
+    const std::size_t buckets = std::size_t{1} << bits, mask = buckets - 1;
+    if (scratch.rows.size() < n) scratch.rows.resize(n);
+    std::vector<std::size_t> start(buckets + 1);  // kept across the recursion, which reuses the counts
+    scratch.counts.assign(buckets, 0);
+    std::size_t* next = scratch.counts.data();
+    for (std::size_t i = 0; i < n; ++i) ++next[(first[i].hi >> shift) & mask];
+    std::size_t sum = 0;
+    for (std::size_t b = 0; b < buckets; ++b) {
+        start[b] = sum;
+        sum += next[b];
+        next[b] = start[b];
+    }
+    start[buckets] = n;
+    key_row* out = scratch.rows.data();
+    for (std::size_t i = 0; i < n; ++i) out[next[(first[i].hi >> shift) & mask]++] = first[i];
+    std::copy(out, out + n, first);
+    for (std::size_t b = 0; b < buckets; ++b)
+        if (start[b + 1] - start[b] > 1) sort_bucket(first + start[b], start[b + 1] - start[b], shift, scratch);
+}
+
+/// Sorts [first, first + n) by row_less: by key, then input position. The first pass is in place
+/// (no second buffer of n rows); the buckets it leaves go to sort_bucket().
+inline void sort_rows(key_row* first, std::size_t n) {
+    if (n <= 32) return insertion_sort_rows(first, n);
     std::size_t start[257];
-    partition_rows(first, n, shift, start);
+    partition_rows(first, n, 56, start);
+    sort_scratch scratch;
     for (int b = 0; b < 256; ++b)
-        if (start[b + 1] - start[b] > 1) sort_rows(first + start[b], start[b + 1] - start[b], shift - 8);
+        if (start[b + 1] - start[b] > 1) sort_bucket(first + start[b], start[b + 1] - start[b], 56, scratch);
 }
 
 } // namespace concord::detail

@@ -149,9 +149,10 @@ inline void sort_rows_sliced(key_row* first, std::size_t n, unsigned threads, st
     run_slices(k, [&](unsigned s) {
         // Slice s sorts the buckets that start in its share of the rows (uniform keys: about n / k each).
         const auto [lo, hi] = slice_of(n, k, s);
+        sort_scratch scratch;
         for (int b = 0; b < 256; ++b)
             if (start[b] >= lo && start[b] < hi && start[b + 1] - start[b] > 1)
-                sort_rows(first + start[b], start[b + 1] - start[b], 48);
+                sort_bucket(first + start[b], start[b + 1] - start[b], 56, scratch);
     });
 }
 
