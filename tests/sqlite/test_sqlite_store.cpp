@@ -110,10 +110,10 @@ TEST_CASE("sqlite_store: a mapping onto a table the host already has") {
             "big INTEGER NOT NULL, created_by_host TEXT DEFAULT 'host')");
     db.exec("INSERT INTO customer (customer_id, mail, visits, score, verified, level, big) "
             "VALUES (41, 'host@example.com', 2, 1.0, 1, 1, 9)");
-    concord::sqlite_mapping m;
-    m.table = "customer";
-    m.columns = {{"id", "customer_id"}, {"email", "mail"}};
-    m.create_table = false;
+    // Designated initialisers may leave members out (every member has a default): no
+    // -Wmissing-field-initializers under -Wextra -Werror.
+    const concord::sqlite_mapping m{.table = "customer", .columns = {{"id", "customer_id"}, {"email", "mail"}},
+                                    .create_table = false};
     concord::sqlite_store<account> store(db, m);
     auto rows = store.scan();
     REQUIRE(rows.size() == 1);

@@ -45,10 +45,10 @@ namespace concord {
 /// table is the host's own: concord reads and writes the mapped columns and never creates, alters or
 /// drops it. Members missing from `columns` use their own name.
 struct postgres_mapping {
-    std::string table;                           ///< table name, optionally "schema.table"
-    std::map<std::string, std::string> columns;  ///< member name -> column name, where they differ
+    std::string table{};                         ///< table name, optionally "schema.table"
+    std::map<std::string, std::string> columns{}; ///< member name -> column name, where they differ
     bool create_table = true;                    ///< false: the table must already exist (host's own table)
-    std::string links_scope;                     ///< key of this store's links (default: the table name)
+    std::string links_scope{};                   ///< key of this store's links (default: the table name)
 };
 
 namespace detail {

@@ -47,10 +47,10 @@ namespace concord {
 /// How an entity type maps onto a table. The default (just a table name) creates the table with
 /// one column per member, named after it.
 struct sqlite_mapping {
-    std::string table;                            ///< table name
-    std::map<std::string, std::string> columns;   ///< member name -> column name, where they differ
+    std::string table{};                          ///< table name
+    std::map<std::string, std::string> columns{}; ///< member name -> column name, where they differ
     bool create_table = true;                     ///< false: the table must already exist (host's own table)
-    std::string links_scope;                      ///< key of this store's links; empty = the table name
+    std::string links_scope{};                    ///< key of this store's links; empty = the table name
 };
 
 namespace detail {
