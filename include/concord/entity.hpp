@@ -403,26 +403,38 @@ void write_value(std::ostream& os, const T& v) {
 }
 } // namespace detail
 
+namespace detail {
+/// Appends `name{member=value, ...}`: what print() writes, without a stream (reports build many).
+template <entity E>
+void append_entity(std::string& out, const E& e, std::string_view type_name) {
+    out += type_name;
+    out += '{';
+    bool first = true;
+    entity_info<E>::for_each_member(e, [&](std::string_view name, const auto& v) {
+        if (!first) out += ", ";
+        first = false;
+        out += name;
+        out += '=';
+        append_value(out, v);
+    });
+    out += '}';
+}
+} // namespace detail
+
 /// Prints `name{member=value, ...}` (strings quoted and escaped) for reports.
 template <entity E>
 void print(std::ostream& os, const E& e, std::string_view type_name = "entity") {
-    os << type_name << '{';
-    bool first = true;
-    entity_info<E>::for_each_member(e, [&](std::string_view name, const auto& v) {
-        if (!first) os << ", ";
-        first = false;
-        os << name << '=';
-        detail::write_value(os, v);
-    });
-    os << '}';
+    std::string t;
+    detail::append_entity(t, e, type_name);
+    os << t;
 }
 
 /// The text `print` writes.
 template <entity E>
 std::string to_string(const E& e, std::string_view type_name = "entity") {
-    std::ostringstream os;
-    print(os, e, type_name);
-    return os.str();
+    std::string t;
+    detail::append_entity(t, e, type_name);
+    return t;
 }
 
 /// Writes the entity as a JSON object, members in declaration order.

@@ -20,7 +20,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -698,15 +697,25 @@ private:
     }
 
     std::string summary_of(const classified<E>& c) const {
-        std::ostringstream os;
-        os << to_string(c.kind) << ' ' << c.identity_text;
-        if (c.local) os << "; local " << to_string(*c.local, opts_.entity_name);
-        for (const auto& r : c.remote) {
-            os << "; remote " << r.remote_id << ' ' << to_string(r.value, opts_.entity_name);
-            if (r.takes_money && r.state == remote_state::active) os << " [can take money]";
+        std::string s(to_string(c.kind));
+        s += ' ';
+        s += c.identity_text;
+        if (c.local) {
+            s += "; local ";
+            detail::append_entity(s, *c.local, opts_.entity_name);
         }
-        if (!c.note.empty()) os << "; " << c.note;
-        return os.str();
+        for (const auto& r : c.remote) {
+            s += "; remote ";
+            s += r.remote_id;
+            s += ' ';
+            detail::append_entity(s, r.value, opts_.entity_name);
+            if (r.takes_money && r.state == remote_state::active) s += " [can take money]";
+        }
+        if (!c.note.empty()) {
+            s += "; ";
+            s += c.note;
+        }
+        return s;
     }
 
     static bool valid_for(case_kind k, resolution r) {

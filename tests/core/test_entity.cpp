@@ -94,6 +94,11 @@ TEST_CASE("printing and JSON escape strings", "[entity]") {
     std::ostringstream os;
     concord::write_json(os, a);
     REQUIRE(os.str() == R"({"id":3,"customer":"a\"b\\c\n","number":"N","cents":-5,"rate":2.5})");
+    // print() writes to_string()'s text, whatever the stream's flags.
+    std::ostringstream printed;
+    printed << std::hex << std::showpos;
+    concord::print(printed, a, "invoice");
+    CHECK(printed.str() == concord::to_string(a, "invoice"));
 }
 
 // ---------------------------------------------------------------------------------------------
