@@ -310,6 +310,11 @@ private:
         constexpr std::uint32_t none = 0xFFFFFFFFu;
         struct pending {
             std::uint32_t local, first, count;  // remote positions: todo_remote[first, first + count)
+            std::uint32_t key_lo;               // the identity's top 96 bits, as the rows joined them
+            std::uint64_t key_hi;
+            bool same_key(const key128& k) const noexcept {
+                return k.hi == key_hi && static_cast<std::uint32_t>(k.lo >> 32) == key_lo;
+            }
         };
         std::vector<pending> todo;
         std::vector<std::uint32_t> todo_remote;
@@ -437,20 +442,16 @@ private:
                     continue;
                 }
                 todo.push_back({lrow ? static_cast<std::uint32_t>(lrow->index()) : none,
-                                static_cast<std::uint32_t>(todo_remote.size()), static_cast<std::uint32_t>(rcount)});
+                                static_cast<std::uint32_t>(todo_remote.size()), static_cast<std::uint32_t>(rcount),
+                                first.lo, first.hi});
                 for (std::size_t k = rbegin; k < ri; ++k) todo_remote.push_back(static_cast<std::uint32_t>(rrows[k].index()));
             }
         }  // the rows are freed here, before the cases are built
 
-        // Full identity keys of the pending identities, and the first link (in store order) of each.
-        std::vector<key128> ids(todo.size());
+        // The first link (in store order) of each pending identity, found by the 96 bits the rows
+        // joined on; the case checks it against the full key, which it computes where it reads the
+        // entity anyway (a separate pass over the pending entities cost a random read each).
         const unsigned kt = detail::slices_for(todo.size(), threads, std::max<std::size_t>(min_slice / 16, 1));  // a case costs ~16 rows
-        detail::run_slices(kt, [&](unsigned s) {
-            const auto [from, to] = detail::slice_of(todo.size(), kt, s);
-            for (std::size_t t = from; t < to; ++t)
-                ids[t] = todo[t].local != none ? identity_.key(local[todo[t].local])
-                                               : owned_identity(remote[todo_remote[todo[t].first]]);
-        });
         std::vector<std::uint32_t> link_of(todo.size(), none);
         if (!todo.empty() && !links.empty()) {
             std::size_t cap = 16;
@@ -458,7 +459,7 @@ private:
             const std::size_t mask = cap - 1;
             std::vector<std::uint32_t> table(cap, none);  // open addressing on the key's low bits
             for (std::size_t t = 0; t < todo.size(); ++t) {
-                std::size_t at = static_cast<std::size_t>(ids[t].lo) & mask;
+                std::size_t at = static_cast<std::size_t>(todo[t].key_hi) & mask;
                 while (table[at] != none) at = (at + 1) & mask;
                 table[at] = static_cast<std::uint32_t>(t);
             }
@@ -469,9 +470,9 @@ private:
                 auto& first = s == 0 ? link_of : found[s - 1];
                 const auto [from, to] = detail::slice_of(links.size(), kl, s);
                 for (std::size_t i = from; i < to; ++i)
-                    for (std::size_t at = static_cast<std::size_t>(links[i].identity.lo) & mask; table[at] != none;
+                    for (std::size_t at = static_cast<std::size_t>(links[i].identity.hi) & mask; table[at] != none;
                          at = (at + 1) & mask)
-                        if (ids[table[at]] == links[i].identity) {
+                        if (todo[table[at]].same_key(links[i].identity)) {
                             if (first[table[at]] == none) first[table[at]] = static_cast<std::uint32_t>(i);
                             break;
                         }
@@ -497,7 +498,8 @@ private:
             const auto [from, to] = detail::slice_of(todo.size(), kt, s);
             if (s != 0) cases.reserve(to - from);
             for (std::size_t t = from; t < to; ++t) {
-                const key128& id = ids[t];
+                const key128 id = todo[t].local != none ? identity_.key(local[todo[t].local])
+                                                        : owned_identity(remote[todo_remote[todo[t].first]]);
                 const E* lp = todo[t].local != none ? &local[todo[t].local] : nullptr;
                 const link* lk = link_of[t] != none ? &links[link_of[t]] : nullptr;
                 group.assign(todo_remote.begin() + todo[t].first, todo_remote.begin() + todo[t].first + todo[t].count);
@@ -510,6 +512,12 @@ private:
                     problems.push_back({errc::identity_collision,
                                         "identity keys " + id.hex() + " and " + owned_identity(remote[*other]).hex() +
                                             " agree in their top 96 bits: both are left alone"});
+                    continue;
+                }
+                if (lk && lk->identity != id) {  // its first link, by those 96 bits, is another identity's
+                    problems.push_back({errc::identity_collision,
+                                        "identity keys " + id.hex() + " and " + lk->identity.hex() +
+                                            " (of a link to " + lk->remote_id + ") agree in their top 96 bits: both are left alone"});
                     continue;
                 }
                 classified<E> c;
