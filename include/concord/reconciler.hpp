@@ -457,7 +457,7 @@ private:
             std::size_t cap = 16;
             while (cap < 2 * todo.size()) cap *= 2;
             const std::size_t mask = cap - 1;
-            std::vector<std::uint32_t> table(cap, none);  // open addressing on the key's low bits
+            std::vector<std::uint32_t> table(cap, none);  // open addressing on the low bits of the key's top half
             for (std::size_t t = 0; t < todo.size(); ++t) {
                 std::size_t at = static_cast<std::size_t>(todo[t].key_hi) & mask;
                 while (table[at] != none) at = (at + 1) & mask;
