@@ -211,11 +211,11 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(n), c.local_read + c.remote_read);
     std::printf("| measure | time | ns/entity |\n|---|---|---|\n");
     std::printf("| plain read of both sides | %s | %.1f |\n", bench::fmt_time(t_read).c_str(), t_read / ents * 1e9);
-    std::printf("| stream_merge, order by_members<&item::sku> (fingerprints + merge; identity keys for the reported "
-                "cases) | %s | %.1f |\n",
+    std::printf("| stream_merge, order by_members<&item::sku> (merge, content compared member by member; identity "
+                "keys for the reported cases) | %s | %.1f |\n",
                 bench::fmt_time(t_merge).c_str(), t_merge / ents * 1e9);
-    std::printf("| stream_merge, the same order as an opaque comparator (identity key per entity + fingerprints + "
-                "merge) | %s | %.1f |\n",
+    std::printf("| stream_merge, the same order as an opaque comparator (identity key per entity + merge, content "
+                "compared) | %s | %.1f |\n",
                 bench::fmt_time(t_eager).c_str(), t_eager / ents * 1e9);
     std::printf("\nstream_merge (by_members) / plain read: %.2fx [goal <= 2x]; with an identity key per entity: "
                 "%.2fx. Peak RSS of the whole process: %.1f MiB [goal < 64 "

@@ -318,10 +318,23 @@ key128 fingerprint(const E& e) {
 }
 
 namespace detail {
+/// True when a and b have the same canonical encoding (floating point: NaNs equal, -0 == +0).
 template <class T>
 bool same_value(const T& a, const T& b) {
-    if constexpr (std::is_floating_point_v<T>) return canonical_double_bits(a) == canonical_double_bits(b);
+    if constexpr (is_optional<T>::value) return a.has_value() == b.has_value() && (!a || same_value(*a, *b));
+    else if constexpr (std::is_floating_point_v<T>) return canonical_double_bits(a) == canonical_double_bits(b);
     else return a == b;
+}
+
+/// True when a and b have the same canonical content encoding, i.e. the same fingerprint barring an
+/// XXH3-128 collision, without hashing either (for callers that hold both entities).
+template <entity E>
+bool same_content(const E& a, const E& b) {
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+        return ((I == entity_info<E>::local_id_index ||
+                 same_value(member_ref<const E, I>(a), member_ref<const E, I>(b))) &&
+                ...);
+    }(std::make_index_sequence<entity_info<E>::size>{});
 }
 } // namespace detail
 

@@ -61,8 +61,8 @@ struct by_identity_key {
 /// Order of stream_merge() by the values of the given members, compared with `<` in turn: the order
 /// of an `ORDER BY` on the natural key's columns. Paired with identity::natural_key of the same
 /// members, entities equal under it have equal identity keys by construction, so stream_merge()
-/// hashes an identity key only for the cases it reports, not for every entity (in sync pairs need
-/// just their fingerprints).
+/// hashes an identity key only for the cases it reports, not for every entity (in sync pairs are
+/// compared member by member).
 template <auto... Members>
 struct by_members {
     static_assert(sizeof...(Members) > 0, "concord::by_members needs at least one member pointer");
@@ -205,7 +205,7 @@ stream_counts stream_merge(const Identity& identity, NextLocal&& next_local, Nex
             c.kind = case_kind::duplicate;
             ++counts.duplicate;
         } else if (ln && rn) {
-            if (fingerprint(*lv) == fingerprint(*rv)) {
+            if (detail::same_content(*lv, *rv)) {  // both in hand: compare them, no need to hash either
                 ++counts.in_sync;
                 continue;
             }

@@ -79,6 +79,43 @@ TEST_CASE("floating point is normalised: -0 equals 0, every NaN is one value", "
     REQUIRE(concord::differing_fields(a, c) == std::vector<std::string>{"c"});
 }
 
+TEST_CASE("same_content agrees with equal fingerprints, member by member", "[entity]") {
+    // stream_merge() compares the entities it holds instead of hashing them: the comparison must
+    // say "same" exactly when the canonical encodings (hence the fingerprints) are the same.
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    const invoice base{1, "acme", "N-1", 500, 0.5};
+    std::vector<invoice> variants;
+    for (int m = 0; m < 5; ++m) {
+        invoice v = base;
+        if (m == 0) v.id = 2;          // not content
+        if (m == 1) v.customer = "acm";
+        if (m == 2) v.number = "N-1 ";  // a length differs
+        if (m == 3) v.cents = -500;
+        if (m == 4) v.rate = std::nullopt;
+        variants.push_back(v);
+    }
+    for (std::optional<double> r : {std::optional<double>(-0.0), std::optional<double>(0.0), std::optional<double>(nan),
+                                    std::optional<double>(-nan), std::optional<double>(1e-300)}) {
+        invoice v = base;
+        v.rate = r;
+        variants.push_back(v);
+    }
+    variants.push_back(base);
+    for (const auto& a : variants)
+        for (const auto& b : variants) {
+            INFO(concord::to_string(a) << " vs " << concord::to_string(b));
+            CHECK(concord::detail::same_content(a, b) == (concord::fingerprint(a) == concord::fingerprint(b)));
+            CHECK(concord::detail::same_content(a, b) == concord::differing_fields(a, b).empty());
+        }
+    CHECK(concord::detail::same_content(variants[0], base));                       // the id is not content
+    CHECK(concord::detail::same_content(variants[5], variants[6]));                // -0 and +0
+    CHECK(concord::detail::same_content(variants[7], variants[8]));                // two NaNs, inside an optional
+    CHECK_FALSE(concord::detail::same_content(variants[4], base));                 // absent against present
+    const painted p1{"x", colour::red, nan}, p2{"x", colour::red, -nan}, p3{"x", colour::blue, nan};
+    CHECK(concord::detail::same_content(p1, p2));
+    CHECK_FALSE(concord::detail::same_content(p1, p3));
+}
+
 TEST_CASE("adapted structs work like defined ones", "[entity]") {
     plain p{"n", true, 7};
     std::string enc;

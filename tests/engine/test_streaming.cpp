@@ -118,6 +118,34 @@ TEST_CASE("stream_merge in identity-key order matches a merge in member order", 
     CHECK(key_cases.size() > 100);
 }
 
+TEST_CASE("stream_merge: a pair is in sync when its content is, whatever the local id", "[engine][streaming]") {
+    // Local rows carry database ids, remote ones do not; any content member that differs makes the
+    // pair diverged, and the pair's fingerprints say the same.
+    std::vector<item> local, remote;
+    for (int i = 0; i < 5; ++i) {
+        item l = make_item("sku-" + std::to_string(i), "n", 100, "o-1");
+        l.id = 1000 + i;
+        item r = make_item(l.sku, "n", 100, "o-1");
+        if (i == 1) r.name = "m";
+        if (i == 2) r.order = "o-2";
+        if (i == 3) r.cents = 101;
+        local.push_back(l);
+        remote.push_back(r);
+    }
+    concord::stream_counts c;
+    const auto cases = merge(local, remote, concord::by_members<&item::sku>{}, &c);
+    CHECK(c.in_sync == 2);  // sku-0 and sku-4
+    CHECK(c.diverged == 3);
+    REQUIRE(cases.size() == 3);
+    for (std::size_t k = 0; k < cases.size(); ++k) {
+        const std::size_t i = k + 1;
+        CHECK(cases[k].kind == concord::case_kind::diverged);
+        CHECK(cases[k].identity == sku_identity{}.key(local[i]));
+        CHECK(concord::fingerprint(local[i]) != concord::fingerprint(remote[i]));
+    }
+    CHECK(concord::fingerprint(local[0]) == concord::fingerprint(remote[0]));
+}
+
 TEST_CASE("stream_merge refuses an input out of order and an order that merges two identities",
           "[engine][streaming]") {
     const std::vector<item> none;
