@@ -498,6 +498,11 @@ private:
             const auto [from, to] = detail::slice_of(todo.size(), kt, s);
             if (s != 0) cases.reserve(to - from);
             for (std::size_t t = from; t < to; ++t) {
+                if (t + 4 < to) {  // the inputs of a case are random reads: ask for those of 4 cases ahead
+                    const auto& ahead = todo[t + 4];
+                    if (ahead.local != none) detail::prefetch_for_read(&local[ahead.local]);
+                    if (ahead.count) detail::prefetch_for_read(&remote[todo_remote[ahead.first]]);
+                }
                 const key128 id = todo[t].local != none ? identity_.key(local[todo[t].local])
                                                         : owned_identity(remote[todo_remote[todo[t].first]]);
                 const E* lp = todo[t].local != none ? &local[todo[t].local] : nullptr;

@@ -99,10 +99,15 @@ inline bool row_less(const key_row& a, const key_row& b) noexcept {
     return a.slot < b.slot;
 }
 
-/// A hint that *p will be written soon (no effect where the compiler has no prefetch builtin).
+/// Hints that *p will be written / read soon (no effect where the compiler has no prefetch builtin).
 inline void prefetch_for_write([[maybe_unused]] const void* p) noexcept {
 #if defined(__GNUC__) || defined(__clang__)
     __builtin_prefetch(p, 1);
+#endif
+}
+inline void prefetch_for_read([[maybe_unused]] const void* p) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p, 0);
 #endif
 }
 
