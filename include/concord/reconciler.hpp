@@ -290,7 +290,7 @@ private:
     // rows show one local, one remote, a link to that remote and equal fingerprints is in sync and
     // costs nothing more. The others (the few that need a decision) are noted by input position and
     // built into cases after the rows are freed, so the rows and the cases never add up in memory;
-    // their links are found then by one pass over the links.
+    // each carries the position of its first link, noted while the links were folded into the rows.
     // Rows join on the top 96 bits of the identity key. A false "in sync" would need a 64-bit
     // collision of fingerprint XOR remote-id hash between two different pairs of one identity (about
     // 2^-64 per pair). Two identities equal in 96 bits (about n^2 / 2^97 for n identities) are found
@@ -312,6 +312,7 @@ private:
             std::uint32_t local, first, count;  // remote positions: todo_remote[first, first + count)
             std::uint32_t key_lo;               // the identity's top 96 bits, as the rows joined them
             std::uint64_t key_hi;
+            std::uint32_t link;                 // its first link (lowest input position), or none
             bool same_key(const key128& k) const noexcept {
                 return k.hi == key_hi && static_cast<std::uint32_t>(k.lo >> 32) == key_lo;
             }
@@ -355,7 +356,11 @@ private:
                 }
 
             // Links: each local row folds the remote id of the first link of its identity (lowest input
-            // position) into its tag. Which link that is, is looked up again for the few cases.
+            // position) into its tag, and which link that is goes into link_at (4 bytes a row, kept
+            // for the merge). The first link of each identity no local row has goes into `loose`, in
+            // key order, for the remote-only identities (orphans); usually there are none.
+            std::vector<std::uint32_t> link_at(lrows.size(), none);
+            std::vector<key_row> loose;
             {
                 detail::row_buffer krows(links.size());
                 detail::fill_rows(krows, links.size(), detail::slices_for(links.size(), threads, min_slice),
@@ -365,13 +370,24 @@ private:
                                   });
                 detail::sort_rows_sliced(krows.data(), krows.size(), threads, min_slice);
                 std::size_t k = 0;
-                for (auto& l : lrows) {
-                    while (k < krows.size() && krows[k].key_less(l)) ++k;
+                const key_row* prev = nullptr;  // the previous local row
+                // Link rows before `l` (all that are left without one) whose key no local row has.
+                auto pass_to = [&](const key_row* l) {
+                    for (; k < krows.size() && (!l || krows[k].key_less(*l)); ++k)
+                        if (!(prev && krows[k].same_key(*prev)) && (loose.empty() || !loose.back().same_key(krows[k])))
+                            loose.push_back(krows[k]);
+                };
+                for (std::size_t i = 0; i < lrows.size(); ++i) {
+                    auto& l = lrows[i];
+                    pass_to(&l);
                     if (k < krows.size() && krows[k].same_key(l)) {
                         l.tag ^= krows[k].tag;
                         l.set_linked();
+                        link_at[i] = static_cast<std::uint32_t>(krows[k].index());
                     }
+                    prev = &l;
                 }
+                pass_to(nullptr);
             }
 
             // Remote side: ownership, identity, cursor.
@@ -441,46 +457,22 @@ private:
                     ++p.counts[static_cast<std::size_t>(case_kind::in_sync)];
                     continue;
                 }
+                std::uint32_t lk = none;
+                if (lrow) {
+                    lk = link_at[li - 1];
+                } else if (!loose.empty()) {
+                    const auto at = std::lower_bound(loose.begin(), loose.end(), first,
+                                                     [](const key_row& a, const key_row& b) { return a.key_less(b); });
+                    if (at != loose.end() && at->same_key(first)) lk = static_cast<std::uint32_t>(at->index());
+                }
                 todo.push_back({lrow ? static_cast<std::uint32_t>(lrow->index()) : none,
                                 static_cast<std::uint32_t>(todo_remote.size()), static_cast<std::uint32_t>(rcount),
-                                first.lo, first.hi});
+                                first.lo, first.hi, lk});
                 for (std::size_t k = rbegin; k < ri; ++k) todo_remote.push_back(static_cast<std::uint32_t>(rrows[k].index()));
             }
         }  // the rows are freed here, before the cases are built
 
-        // The first link (in store order) of each pending identity, found by the 96 bits the rows
-        // joined on; the case checks it against the full key, which it computes where it reads the
-        // entity anyway (a separate pass over the pending entities cost a random read each).
         const unsigned kt = detail::slices_for(todo.size(), threads, std::max<std::size_t>(min_slice / 16, 1));  // a case costs ~16 rows
-        std::vector<std::uint32_t> link_of(todo.size(), none);
-        if (!todo.empty() && !links.empty()) {
-            std::size_t cap = 16;
-            while (cap < 2 * todo.size()) cap *= 2;
-            const std::size_t mask = cap - 1;
-            std::vector<std::uint32_t> table(cap, none);  // open addressing on the low bits of the key's top half
-            for (std::size_t t = 0; t < todo.size(); ++t) {
-                std::size_t at = static_cast<std::size_t>(todo[t].key_hi) & mask;
-                while (table[at] != none) at = (at + 1) & mask;
-                table[at] = static_cast<std::uint32_t>(t);
-            }
-            // Each slice of the links finds its own first links; the earliest slice's win.
-            const unsigned kl = detail::slices_for(links.size(), threads, min_slice);
-            std::vector<std::vector<std::uint32_t>> found(kl - 1, std::vector<std::uint32_t>(todo.size(), none));
-            detail::run_slices(kl, [&](unsigned s) {
-                auto& first = s == 0 ? link_of : found[s - 1];
-                const auto [from, to] = detail::slice_of(links.size(), kl, s);
-                for (std::size_t i = from; i < to; ++i)
-                    for (std::size_t at = static_cast<std::size_t>(links[i].identity.hi) & mask; table[at] != none;
-                         at = (at + 1) & mask)
-                        if (todo[table[at]].same_key(links[i].identity)) {
-                            if (first[table[at]] == none) first[table[at]] = static_cast<std::uint32_t>(i);
-                            break;
-                        }
-            });
-            for (const auto& f : found)
-                for (std::size_t t = 0; t < todo.size(); ++t)
-                    if (link_of[t] == none) link_of[t] = f[t];
-        }
 
         // The cases, slice by slice; gathered in slice order below.
         struct case_slice {
@@ -506,7 +498,8 @@ private:
                 const key128 id = todo[t].local != none ? identity_.key(local[todo[t].local])
                                                         : owned_identity(remote[todo_remote[todo[t].first]]);
                 const E* lp = todo[t].local != none ? &local[todo[t].local] : nullptr;
-                const link* lk = link_of[t] != none ? &links[link_of[t]] : nullptr;
+                // The link the rows found by the 96 bits they joined on; checked against the full key below.
+                const link* lk = todo[t].link != none ? &links[todo[t].link] : nullptr;
                 group.assign(todo_remote.begin() + todo[t].first, todo_remote.begin() + todo[t].first + todo[t].count);
                 if (group.size() > 1)
                     std::stable_sort(group.begin(), group.end(),

@@ -146,7 +146,10 @@ shaped_data make_shaped_data(std::size_t n) {
             local.push_back(v), links.push_back({id, rid, 1}), want[sku] = case_kind::local_only;
             break;
         case S::orphan: add_remote(v, rid), want[sku] = case_kind::orphan; break;
-        case S::orphan_linked: add_remote(v, rid), links.push_back({id, rid, 1}), want[sku] = case_kind::orphan; break;
+        case S::orphan_linked:
+            add_remote(v, rid), links.push_back({id, rid, 1}), want[sku] = case_kind::orphan;
+            stale_links.push_back({id, "r-stale-" + rid, 1});  // later in the store's order: never wins
+            break;
         case S::duplicate:
             local.push_back(v), add_remote(v, rid), add_remote(v, rid + "b"), links.push_back({id, rid, 1});
             want[sku] = case_kind::duplicate;
@@ -207,6 +210,13 @@ TEST_CASE("plan_from classifies every identity of a large shuffled data set as i
         if (c.kind == case_kind::orphan) {
             const auto i = std::stoul(c.remote.front().value.sku.substr(4));
             CHECK(c.linked_remote.has_value() == (i % shape_count == orphan_linked));
+            if (c.linked_remote) CHECK(*c.linked_remote == "r" + std::to_string(i));
+        }
+        if (c.kind == case_kind::local_only && c.local) {
+            const auto i = std::stoul(c.local->sku.substr(4));
+            const bool linked = i % shape_count == shaped_data::local_only_linked;
+            CHECK(c.linked_remote.has_value() == linked);
+            if (linked) CHECK(*c.linked_remote == "r" + std::to_string(i));
         }
         if (c.kind == case_kind::relinkable && c.linked_remote) CHECK(c.linked_remote->rfind("r-gone-", 0) == 0);
         if (c.kind == case_kind::duplicate) {
