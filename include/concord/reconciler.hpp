@@ -310,12 +310,7 @@ private:
         constexpr std::uint32_t none = 0xFFFFFFFFu;
         struct pending {
             std::uint32_t local, first, count;  // remote positions: todo_remote[first, first + count)
-            std::uint32_t key_lo;               // the identity's top 96 bits, as the rows joined them
-            std::uint64_t key_hi;
             std::uint32_t link;                 // its first link (lowest input position), or none
-            bool same_key(const key128& k) const noexcept {
-                return k.hi == key_hi && static_cast<std::uint32_t>(k.lo >> 32) == key_lo;
-            }
         };
         std::vector<pending> todo;
         std::vector<std::uint32_t> todo_remote;
@@ -466,8 +461,7 @@ private:
                     if (at != loose.end() && at->same_key(first)) lk = static_cast<std::uint32_t>(at->index());
                 }
                 todo.push_back({lrow ? static_cast<std::uint32_t>(lrow->index()) : none,
-                                static_cast<std::uint32_t>(todo_remote.size()), static_cast<std::uint32_t>(rcount),
-                                first.lo, first.hi, lk});
+                                static_cast<std::uint32_t>(todo_remote.size()), static_cast<std::uint32_t>(rcount), lk});
                 for (std::size_t k = rbegin; k < ri; ++k) todo_remote.push_back(static_cast<std::uint32_t>(rrows[k].index()));
             }
         }  // the rows are freed here, before the cases are built
