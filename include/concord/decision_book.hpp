@@ -23,8 +23,11 @@ concept decision_book = requires(B& b, std::string_view id, resolution r) {
 
 /// Parses a resolution name written by to_string(resolution).
 inline std::optional<resolution> parse_resolution(std::string_view s) {
-    for (int i = 0; i <= static_cast<int>(resolution::report); ++i) {
-        auto r = static_cast<resolution>(i);
+    // Every value of the underlying type, so a resolution added anywhere is found; to_string() names
+    // values that are not resolutions "unknown", which is not an answer.
+    if (s == to_string(static_cast<resolution>(0xFF))) return std::nullopt;
+    for (unsigned i = 0; i <= 0xFF; ++i) {
+        const auto r = static_cast<resolution>(i);
         if (to_string(r) == s) return r;
     }
     return std::nullopt;

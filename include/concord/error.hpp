@@ -36,6 +36,7 @@ enum class errc {
     invalid_argument,        ///< a caller passed a value concord cannot use
     cursor_rejected,         ///< the remote no longer accepts a listing cursor (expired, pruned); recover by a full re-scan
     identity_collision,      ///< two identity keys agree in the 96 bits plan() joins on: both are left alone
+    system_failure,          ///< a system facility failed (the kernel's random source, libcrypto)
 };
 
 /// Short stable name of an error code, used in reports and JSON.
@@ -66,6 +67,7 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::invalid_argument: return "invalid_argument";
     case errc::cursor_rejected: return "cursor_rejected";
     case errc::identity_collision: return "identity_collision";
+    case errc::system_failure: return "system_failure";
     }
     return "unknown";
 }

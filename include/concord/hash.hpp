@@ -7,6 +7,7 @@
 // std::hash is never used for anything that outlives the process.
 
 #include <array>
+#include <cerrno>
 #include <compare>
 #include <cstdint>
 #include <cstring>
@@ -84,7 +85,7 @@ inline key128 xxh3_128(const void* data, std::size_t size) noexcept {
 
 inline key128 xxh3_128(std::string_view bytes) noexcept { return xxh3_128(bytes.data(), bytes.size()); }
 
-/// SHA-256 digest of the bytes (OpenSSL EVP). Throws concord::error if libcrypto fails.
+/// SHA-256 digest of the bytes (OpenSSL EVP). Throws concord::error (errc::system_failure) if libcrypto fails.
 inline std::array<unsigned char, 32> sha256(std::string_view bytes) {
     // One context and one fetched digest per thread: EVP_Digest() allocates a context and looks the
     // algorithm up on every call, which cost more than the hash for a 100-byte key.
@@ -107,7 +108,7 @@ inline std::array<unsigned char, 32> sha256(std::string_view bytes) {
     if (!c.ctx || !c.md || EVP_DigestInit_ex(c.ctx, c.md, nullptr) != 1 ||
         EVP_DigestUpdate(c.ctx, bytes.data(), bytes.size()) != 1 || EVP_DigestFinal_ex(c.ctx, out.data(), &len) != 1 ||
         len != 32)
-        throw error(errc::invalid_argument, "SHA-256 computation failed in libcrypto");
+        throw error(errc::system_failure, "SHA-256 computation failed in libcrypto");
     return out;
 }
 
@@ -126,12 +127,16 @@ std::string to_hex(const std::array<unsigned char, N>& bytes) {
 
 /// 128 random bits from the kernel (getrandom(2)), for ids that are persisted but never derived
 /// (lineage ids, client tokens). Kept out of <random>, which costs every includer compile time.
+/// Retries when a signal interrupts the call; any other failure is errc::system_failure.
 inline key128 random_key128() {
     unsigned char b[16];
     std::size_t got = 0;
     while (got < sizeof b) {
         const auto n = ::getrandom(b + got, sizeof b - got, 0);
-        if (n < 0) throw error(errc::invalid_argument, "getrandom failed: no randomness for a new id");
+        if (n < 0 && errno == EINTR) continue;  // a signal arrived before any byte: ask again
+        if (n < 0)
+            throw error(errc::system_failure,
+                        std::string("getrandom failed, no randomness for a new id: ") + std::strerror(errno));
         got += static_cast<std::size_t>(n);
     }
     key128 k;

@@ -4,7 +4,7 @@
 // the database was lost with it (a restored home folder, a new machine).
 //
 // How: save() creates a small *marker* object on the remote whose metadata holds the witness record
-// ("concord-witness v1", the same checksummed text as file_witness, split into chunks that respect
+// (the same checksummed "concord-witness v1"/"v2" text as file_witness, split into chunks that respect
 // the remote's metadata limits), then cancels it so it can never act (take money, sync) and
 // reconcilers skip it. load() returns the record of the newest marker (highest listing seq) carrying
 // this installation's owner tag. One create is the atomic step: after a crash the remote holds the

@@ -394,6 +394,9 @@ TEST_CASE("resolution names round-trip", "[decisions]") {
         CHECK(concord::parse_resolution(concord::to_string(r)) == r);
     }
     CHECK_FALSE(concord::parse_resolution("explode").has_value());
+    CHECK_FALSE(concord::parse_resolution("unknown").has_value());  // to_string's name for a non-resolution
+    CHECK_FALSE(concord::parse_resolution("").has_value());
+    CHECK_FALSE(concord::parse_resolution("Push").has_value());
     concord::memory_decision_book m;
     m.record("x", concord::resolution::ask);
     m.record("x", concord::resolution::ask);

@@ -6,6 +6,7 @@
 
 #include <boost/hana/define_struct.hpp>
 
+#include <concord/error.hpp>
 #include <concord/identity.hpp>
 
 namespace {
@@ -119,4 +120,18 @@ TEST_CASE("identity and idempotency keys match the documented derivation (comput
     const auto params = concord::encode_parameters(std::int64_t{500}, std::string("eur"));
     REQUIRE(concord::idempotency_key("scope", id, {"charge", 0, params}) ==
             "cc1-d529c6b9b7a00888639d6e538c12ef55444ea1044c72d25654d74708a7012b82");
+}
+
+TEST_CASE("every error code has its own stable name", "[errors]") {
+    std::set<std::string_view> names;
+    // system_failure is the last enumerator; a code added after it must extend this range.
+    for (int i = 0; i <= static_cast<int>(concord::errc::system_failure); ++i) {
+        const auto name = concord::to_string(static_cast<concord::errc>(i));
+        INFO("errc " << i);
+        CHECK(name != "unknown");
+        CHECK(names.insert(name).second);
+    }
+    CHECK(concord::to_string(concord::errc::system_failure) == "system_failure");
+    const concord::error e(concord::errc::system_failure, "getrandom failed");
+    CHECK(std::string(e.what()) == "system_failure: getrandom failed");
 }

@@ -198,6 +198,20 @@ TEST_CASE("mirror: one-way replication keeps the replica equal to the host", "[m
     CHECK(again.actions() == 0);
 }
 
+TEST_CASE("mirror: a pass counts the host's identities, not rows someone else wrote", "[mirror]") {
+    mirror_world w;
+    w.seed(30);
+    // A row another writer put into the replica: no owner tag of ours, so foreign and left alone.
+    w.replica.create(prod(500), concord::metadata{{"writer", "someone else"}}, "other-writer-key-1");
+    auto r = w.mirror.sync(w.witness, concord::mirror::method::full_scan);
+    REQUIRE(r.passes.size() == 1);
+    CHECK(r.passes[0].used == concord::mirror::method::full_scan);
+    CHECK(r.passes[0].rep.counts[static_cast<std::size_t>(concord::case_kind::foreign)] == 1);
+    CHECK(r.passes[0].identities == 30);
+    CHECK(r.actions() == 0);
+    CHECK(w.replica.active_count() == 31);
+}
+
 TEST_CASE("mirror: after a restore the replica is rewound from the rewound cursor", "[mirror][restore]") {
     mirror_world w;
     w.seed(600);

@@ -197,6 +197,18 @@ TEST_CASE("a seed replays exactly: equal trace hashes, and other seeds differ", 
     for (std::size_t i = 0; i < s1.size(); ++i) CHECK(s1[i].text() == s2[i].text());
 }
 
+TEST_CASE("sim_rng draws in range and refuses an empty one", "[simulation]") {
+    concord::testing::sim_rng r(5);
+    for (int i = 0; i < 1000; ++i) CHECK(r.below(7) < 7);
+    CHECK(r.below(1) == 0);
+    CHECK_THROWS_AS(r.below(0), concord::error);
+    try {
+        r.below(0);
+    } catch (const concord::error& e) {
+        CHECK(e.code() == concord::errc::invalid_argument);
+    }
+}
+
 TEST_CASE("the invariants catch a remote that forgets idempotency keys at once; shrinking keeps the failure",
           "[simulation][oracle]") {
     // A provider whose key retention is zero turns every retry after a lost response into a second

@@ -59,7 +59,8 @@ public:
     };
 
     /// Opens (or creates) `path` and the replica table `table`. `now` is the replica's clock
-    /// (Unix seconds) for creation times. errc::not_a_database if the file is not SQLite.
+    /// (Unix seconds) for creation times. errc::not_a_database if the file is not SQLite,
+    /// errc::store_failure if it cannot be opened or created at all.
     sqlite_replica(const std::filesystem::path& path, std::string table, std::function<std::int64_t()> now = unix_now)
         : table_(std::move(table)), now_(std::move(now)) {
         detail::check_table_name(table_);

@@ -174,7 +174,7 @@ public:
         bill();
         return ledger_;
     }
-    /// Cents taken from `customer` and not refunded.
+    /// Cents taken from the customer `customer_ref` and not refunded.
     std::int64_t money_taken(std::string_view customer_ref) {
         std::int64_t sum = 0;
         for (const auto& l : ledger())

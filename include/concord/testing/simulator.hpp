@@ -75,8 +75,10 @@ public:
         s_[3] = rotl(s_[3], 45);
         return result;
     }
-    /// Draw in [0, n) (n > 0) by rejection, so no value is favoured.
-    std::uint64_t below(std::uint64_t n) noexcept {
+    /// Draw in [0, n) by rejection, so no value is favoured. n == 0 (an empty range) is
+    /// errc::invalid_argument: a model that draws from an empty list has a bug worth seeing.
+    std::uint64_t below(std::uint64_t n) {
+        if (n == 0) throw error(errc::invalid_argument, "sim_rng::below(0): no value to draw from an empty range");
         const std::uint64_t limit = ~std::uint64_t{0} - (~std::uint64_t{0} % n);
         for (;;) {
             const std::uint64_t x = next();
