@@ -197,6 +197,59 @@ TEST_CASE("sqlite_store: commit is one transaction, rolled back on failure at an
     CHECK(*store.load_checkpoint() == make_cp("aaaa", 2, {{"x/items", 9}}));
 }
 
+TEST_CASE("sqlite_transaction does not nest: a store commit inside a host transaction is refused, nothing lost") {
+    temp_dir dir;
+    concord::sqlite_database db(dir / "app.db");
+    concord::sqlite_store<no_id> store(db, "items");
+    store.put({"kept", 1});
+    concord::sqlite_transaction host(db);
+    store.put({"host row", 7});  // written inside the host's transaction
+    concord::change_batch<no_id> b;
+    b.upserts.push_back({"from concord", 2});
+    try {
+        store.commit(b);
+        FAIL("expected invalid_argument");
+    } catch (const concord::error& e) {
+        CHECK(e.code() == concord::errc::invalid_argument);
+        CHECK(std::string(e.what()).find("does not nest") != std::string::npos);
+    }
+    CHECK_THROWS_AS(concord::sqlite_transaction(db), concord::store_error);
+    // The host's transaction is still open and its row still there: the refusal touched nothing.
+    CHECK(sqlite3_get_autocommit(db.handle()) == 0);
+    host.commit();
+    CHECK(store.size() == 2);
+    store.commit(b);  // outside any transaction it goes through
+    CHECK(store.size() == 3);
+}
+
+TEST_CASE("sqlite_database: two live borrows of one SQL text step independently") {
+    temp_dir dir;
+    concord::sqlite_database db(dir / "app.db");
+    db.exec("CREATE TABLE n (v INTEGER)");
+    db.exec("INSERT INTO n VALUES (1), (2), (3)");
+    const std::string sql = "SELECT v FROM n WHERE v >= ?1 ORDER BY v";
+    const std::size_t cached_before = db.cached_statements();
+    std::string seen;
+    {
+        auto outer = db.statement(sql);
+        outer.bind_int64(1, 1);
+        while (outer.step()) {
+            auto inner = db.statement(sql);  // the same text while `outer` is mid-way
+            inner.bind_int64(1, outer.column_int64(0));
+            seen += std::to_string(outer.column_int64(0)) + ":";
+            while (inner.step()) seen += std::to_string(inner.column_int64(0));
+            seen += ' ';
+        }
+    }
+    CHECK(seen == "1:123 2:23 3:3 ");
+    CHECK(db.cached_statements() == cached_before + 1);  // the inner borrows' statements were their own
+    auto again = db.statement(sql);      // the cached one is free again, reset and unbound
+    again.bind_int64(1, 3);
+    REQUIRE(again.step());
+    CHECK(again.column_int64(0) == 3);
+    CHECK_FALSE(again.step());
+}
+
 TEST_CASE("sqlite_store: a checkpoint edited by hand is refused with checkpoint_corrupt") {
     temp_dir dir;
     concord::sqlite_database db(dir / "app.db");

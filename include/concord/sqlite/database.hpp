@@ -63,18 +63,27 @@ inline std::string sqlite_message(sqlite3* h, int rc) {
 } // namespace detail
 
 /// A prepared statement borrowed from a database's cache: reset and unbound when it goes out of
-/// scope, so the next user finds it clean.
+/// scope, so the next user finds it clean. While one borrow of an SQL text is alive, a second
+/// borrow of the same text gets a statement of its own (finalized with it), so two borrows can be
+/// stepped in turn without disturbing each other.
 class sqlite_statement {
 public:
+    /// Wraps `s` without owning it: reset and unbound on destruction, never finalized.
     sqlite_statement(sqlite3* db, sqlite3_stmt* s) noexcept : db_(db), stmt_(s) {}
     sqlite_statement(const sqlite_statement&) = delete;
     sqlite_statement& operator=(const sqlite_statement&) = delete;
-    sqlite_statement(sqlite_statement&& o) noexcept : db_(o.db_), stmt_(std::exchange(o.stmt_, nullptr)) {}
+    sqlite_statement(sqlite_statement&& o) noexcept
+        : db_(o.db_), stmt_(std::exchange(o.stmt_, nullptr)), in_use_(std::exchange(o.in_use_, nullptr)),
+          owned_(std::exchange(o.owned_, false)) {}
     ~sqlite_statement() {
-        if (stmt_) {
-            sqlite3_reset(stmt_);
-            sqlite3_clear_bindings(stmt_);
+        if (!stmt_) return;
+        if (owned_) {
+            sqlite3_finalize(stmt_);
+            return;
         }
+        sqlite3_reset(stmt_);
+        sqlite3_clear_bindings(stmt_);
+        if (in_use_) *in_use_ = false;
     }
 
     sqlite3_stmt* get() const noexcept { return stmt_; }
@@ -114,8 +123,14 @@ private:
         if (rc != SQLITE_OK)
             throw store_error(errc::store_failure, "sqlite3_bind: " + detail::sqlite_message(db_, rc));
     }
+    friend class sqlite_database;
+    sqlite_statement(sqlite3* db, sqlite3_stmt* s, bool* in_use, bool owned) noexcept
+        : db_(db), stmt_(s), in_use_(in_use), owned_(owned) {}
+
     sqlite3* db_;
     sqlite3_stmt* stmt_;
+    bool* in_use_ = nullptr;  ///< the cache entry's "borrowed" flag, cleared on destruction
+    bool owned_ = false;      ///< a statement of its own (the cached one was in use): finalized
 };
 
 /// One connection to one SQLite database file (the local, restorable side).
@@ -173,20 +188,18 @@ public:
         }
     }
 
-    /// A cached prepared statement for `sql` (prepared once per connection epoch).
+    /// A cached prepared statement for `sql` (prepared once per connection epoch). While an earlier
+    /// borrow of the same text is alive, a statement of its own, prepared for this borrow only.
     sqlite_statement statement(const std::string& sql) {
         require_open();
         auto it = cache_.find(sql);
         if (it == cache_.end()) {
-            sqlite3_stmt* s = nullptr;
-            const int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size() + 1),
-                                              SQLITE_PREPARE_PERSISTENT, &s, nullptr);
-            if (rc != SQLITE_OK)
-                throw store_error(rc == SQLITE_NOTADB ? errc::not_a_database : errc::store_failure,
-                                  "cannot prepare `" + sql + "`: " + detail::sqlite_message(db_, rc));
-            it = cache_.emplace(sql, stmt_ptr(s)).first;
+            it = cache_.emplace(sql, cached{stmt_ptr(prepare(sql, SQLITE_PREPARE_PERSISTENT)), false}).first;
+        } else if (it->second.in_use) {
+            return sqlite_statement(db_, prepare(sql, 0), nullptr, true);
         }
-        return sqlite_statement(db_, it->second.get());
+        it->second.in_use = true;
+        return sqlite_statement(db_, it->second.stmt.get(), &it->second.in_use, false);
     }
 
     /// Rows changed by the last statement.
@@ -200,6 +213,19 @@ private:
         void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
     };
     using stmt_ptr = std::unique_ptr<sqlite3_stmt, finalizer>;
+    struct cached {
+        stmt_ptr stmt;
+        bool in_use = false;  ///< a sqlite_statement borrowing it is alive
+    };
+
+    sqlite3_stmt* prepare(const std::string& sql, unsigned flags) {
+        sqlite3_stmt* s = nullptr;
+        const int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size() + 1), flags, &s, nullptr);
+        if (rc != SQLITE_OK)
+            throw store_error(rc == SQLITE_NOTADB ? errc::not_a_database : errc::store_failure,
+                              "cannot prepare `" + sql + "`: " + detail::sqlite_message(db_, rc));
+        return s;
+    }
 
     void require_open() const {
         if (!db_) throw store_error(errc::store_failure, "the connection to " + path_.string() + " is closed");
@@ -234,7 +260,7 @@ private:
 
     std::filesystem::path path_;
     sqlite3* db_ = nullptr;
-    std::map<std::string, stmt_ptr, std::less<>> cache_;
+    std::map<std::string, cached, std::less<>> cache_;
     std::uint64_t epoch_ = 0;
 };
 
@@ -242,7 +268,17 @@ private:
 /// never fails half-way for a lock), ROLLBACK unless commit() was called.
 class sqlite_transaction {
 public:
-    explicit sqlite_transaction(sqlite_database& db) : db_(&db) { db_->exec("BEGIN IMMEDIATE"); }
+    /// Refuses (errc::invalid_argument) when a transaction is already open on the connection: it
+    /// does not nest, because concord's store commits must reach the file before the witness moves
+    /// on, and a commit inside a transaction the host may still roll back would not.
+    explicit sqlite_transaction(sqlite_database& db) : db_(&db) {
+        if (db.handle() && !sqlite3_get_autocommit(db.handle()))
+            throw store_error(errc::invalid_argument,
+                              "a transaction is already open on " + db.path().string() +
+                                  ": sqlite_transaction does not nest (commit or roll back the open one first; "
+                                  "concord's store commits must reach the file before its witness moves on)");
+        db_->exec("BEGIN IMMEDIATE");
+    }
     sqlite_transaction(const sqlite_transaction&) = delete;
     sqlite_transaction& operator=(const sqlite_transaction&) = delete;
     ~sqlite_transaction() {
