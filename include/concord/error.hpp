@@ -37,6 +37,7 @@ enum class errc {
     cursor_rejected,         ///< the remote no longer accepts a listing cursor (expired, pruned); recover by a full re-scan
     identity_collision,      ///< two identity keys agree in the 96 bits plan() joins on: both are left alone
     system_failure,          ///< a system facility failed (the kernel's random source, libcrypto)
+    unstable_identity,       ///< the identity policy is not stable across restores: its matches are put to the user
 };
 
 /// Short stable name of an error code, used in reports and JSON.
@@ -68,6 +69,7 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::cursor_rejected: return "cursor_rejected";
     case errc::identity_collision: return "identity_collision";
     case errc::system_failure: return "system_failure";
+    case errc::unstable_identity: return "unstable_identity";
     }
     return "unknown";
 }

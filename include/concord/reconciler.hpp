@@ -736,6 +736,17 @@ private:
         // In slices of cases (reconciler_options::threads): slice 0 writes into the plan, the others
         // into lists of their own that follow it in order; each case is settled by one slice only.
         const std::size_t n = p.cases.size();
+        const unsigned unproven = unproven_cases(p.counts);
+        if (unproven) {
+            std::size_t asked = 0;
+            for (const auto& c : p.cases) asked += (unproven >> static_cast<unsigned>(c.kind)) & 1U;
+            p.problems.push_back(
+                {errc::unstable_identity,
+                 std::to_string(asked) + " case(s) put to the user instead of the policy: the identity policy is not "
+                 "stable across restores (a restore hands database ids out again), so a relinkable match may be "
+                 "another entity that took an old id, and a local_only entity may be the redo of one whose remote "
+                 "object is still there (as an orphan or matched by another entity): acting would make a second one"});
+        }
         const unsigned k = detail::slices_for(n, opts_.threads, std::max<std::size_t>(opts_.min_slice / 16, 1));
         struct slice_out {
             std::vector<action<E>> actions;
@@ -748,13 +759,14 @@ private:
             auto& o = outs[s];
             const bool here = s == 0;
             decide_sink sink{p.cases, p.timeline, here ? p.actions : o.actions, here ? p.decisions : o.decisions,
-                             here ? p.problems : o.problems, k > 1 ? &book_lock : nullptr};
+                             here ? p.problems : o.problems, k > 1 ? &book_lock : nullptr, unproven};
             const auto [from, to] = detail::slice_of(n, k, s);
             for (std::size_t g = from; g < to; ++g) {
                 const auto& c = p.cases[g];
                 resolution r;
-                if (c.kind == case_kind::foreign) continue;                 // never touched, whatever the policy
-                if (c.kind == case_kind::relinkable) r = resolution::adopt;  // always adopt, never create twice
+                if (c.kind == case_kind::foreign) continue;  // never touched, whatever the policy
+                if (c.kind == case_kind::relinkable)  // always adopt, never create twice; unless the match proves nothing
+                    r = sink.unproven(c.kind) ? choose(sink, g, c.kind, database_adopted) : resolution::adopt;
                 else if (c.kind == case_kind::orphan && opts_.inbound) r = resolution::import_local;
                 else r = choose(sink, g, c.kind, database_adopted);
                 if (r == resolution::ask || r == resolution::report || r == resolution::nothing) continue;
@@ -769,6 +781,25 @@ private:
         }
     }
 
+    /// The case kinds an identity that is not stable across restores (database ids) cannot settle, as
+    /// a bit set: a match without a link (relinkable: another entity may have taken the id); and,
+    /// while the plan has both, entities and objects found on one side only, since a redo gets a new
+    /// id and leaves its first object orphaned or matched by another entity. Without the other side's
+    /// cases, a local_only is plain new work and an orphan has no redo to stand for. Stateless, so the
+    /// questions stay until answered, also in the sessions after the restore.
+    static unsigned unproven_cases(const std::array<std::size_t, case_count>& counts) noexcept {
+        if constexpr (Identity::stable_across_restores) {
+            return 0;
+        } else {
+            auto bit = [](case_kind k) { return 1U << static_cast<unsigned>(k); };
+            auto n = [&](case_kind k) { return counts[static_cast<std::size_t>(k)]; };
+            unsigned m = n(case_kind::relinkable) ? bit(case_kind::relinkable) : 0U;
+            if (n(case_kind::local_only) && (n(case_kind::orphan) || n(case_kind::relinkable))) m |= bit(case_kind::local_only);
+            if (n(case_kind::orphan) && n(case_kind::local_only)) m |= bit(case_kind::orphan);
+            return m;
+        }
+    }
+
     /// Where choose() and emit() put what they decide: the plan itself, or one slice's lists.
     struct decide_sink {
         std::vector<classified<E>>& cases;  ///< emit() settles parts of case g in place: g is one slice's
@@ -777,6 +808,8 @@ private:
         std::vector<decision<E>>& decisions;
         std::vector<problem>& problems;
         detail::slice_mutex* book_lock;     ///< with several slices: the decision book, one look-up at a time
+        unsigned unproven_kinds = 0;        ///< bit k: cases of kind k are asked, not decided (unproven_cases)
+        bool unproven(case_kind k) const noexcept { return (unproven_kinds >> static_cast<unsigned>(k)) & 1U; }
     };
 
     /// Resolution for case g viewed as kind k: a recorded answer wins, else the policy.
@@ -804,6 +837,8 @@ private:
             } else {
                 return r;  // the user's answer is consent, also on a different database
             }
+        } else if (p.unproven(k)) {
+            r = resolution::ask;  // the policy would act on a match the identity cannot vouch for
         } else {
             r = policy_.decide(view, p.timeline);
         }

@@ -388,6 +388,81 @@ TEST_CASE("relinkable with other content: adopted now, the content question answ
     CHECK(w.remote.stats().creates == 1);
 }
 
+TEST_CASE("an identity that is not stable across restores: its matches and, after a restore, one-sided cases are asked",
+          "[decisions][identity]") {
+    world w;
+    auto r = concord::make_reconciler<policy::trust_local>(w.db, w.remote, options(), concord::identity::surrogate_id{});
+    w.db.put(make_item("A", "first"));   // id 1
+    auto first = r.reconcile(w.witness);  // first run: a local_only is created as usual
+    CHECK(w.remote.stats().creates == 1);
+    CHECK(first.problems.empty());
+    auto backup = w.db.snapshot();
+    w.db.put(make_item("B", "undone later"));  // id 2
+    auto same = r.reconcile(w.witness);        // same timeline: new entities are created as usual
+    CHECK(w.remote.stats().creates == 2);
+    CHECK(same.problems.empty());
+    w.db.restore(backup);
+    w.db.put(make_item("C", "another entity"));  // takes id 2, and with it B's identity
+    w.db.put(make_item("B", "the redo"));        // id 3: a new identity for the same conceptual entity
+
+    auto session = concord::begin_session(w.witness, w.db);
+    auto p = r.plan(session);
+    REQUIRE(p.timeline.kind == concord::verdict::restored);
+    CHECK(p.count(case_kind::relinkable) == 1);  // C matched B's object through id 2
+    CHECK(p.count(case_kind::local_only) == 1);  // the redo of B
+    CHECK(p.actions.empty());                    // trust_local would adopt B's object for C and create B again
+    REQUIRE(p.decisions.size() == 2);
+    std::set<case_kind> asked;
+    for (const auto& d : p.decisions) asked.insert(d.kind);
+    CHECK(asked == std::set<case_kind>{case_kind::relinkable, case_kind::local_only});
+    REQUIRE(p.problems.size() == 1);
+    CHECK(p.problems[0].code == concord::errc::unstable_identity);
+    CHECK(p.problems[0].message.find("2 case(s)") != std::string::npos);
+    r.apply(p, session);
+    session.commit();
+    CHECK(w.remote.stats().creates == 2);  // nothing created twice while the user decides
+
+    // An answer settles it like any decision: create the redo (the user knows it is new work).
+    {
+        auto s2 = concord::begin_session(w.witness, w.db);
+        auto p2 = r.plan(s2);
+        REQUIRE(p2.decisions.size() == 2);  // the same questions again
+        for (const auto& d : p2.decisions)
+            if (d.kind == case_kind::local_only) r.answer(p2, d.id, resolution::create_remote);
+    }
+    auto third = r.reconcile(w.witness);
+    CHECK(w.remote.stats().creates == 3);
+    REQUIRE(third.decisions.size() == 1);  // C's match is still a question, in a later session too
+    CHECK(third.decisions[0].kind == "relinkable");
+    {
+        auto s3 = concord::begin_session(w.witness, w.db);
+        auto p3 = r.plan(s3);
+        REQUIRE(p3.decisions.size() == 1);
+        r.answer(p3, p3.decisions[0].id, resolution::adopt);  // the user says C is B's object after all
+    }
+    r.reconcile(w.witness);
+    // Nothing one-sided is left on the other side: new work is plain new work again.
+    w.db.put(make_item("D", "new"));
+    auto fourth = r.reconcile(w.witness);
+    CHECK(fourth.problems.empty());
+    CHECK(fourth.decisions.empty());
+    CHECK(w.remote.stats().creates == 4);
+
+    // A stable identity in the same story is not affected.
+    world v;
+    v.db.put(make_item("A"));
+    v.sync<policy::trust_local>();
+    auto vb = v.db.snapshot();
+    v.db.put(make_item("B"));
+    v.sync<policy::trust_local>();
+    v.db.restore(vb);
+    v.db.put(make_item("B"));
+    auto rep = v.sync<policy::trust_local>();
+    CHECK(rep.problems.empty());
+    CHECK(rep.counts[static_cast<std::size_t>(case_kind::relinkable)] == 1);
+    CHECK(v.remote.stats().creates == 2);
+}
+
 TEST_CASE("a reconciler can be moved and copied: answers stay with it", "[factory]") {
     world w;
     w.sync<policy::trust_local>();
