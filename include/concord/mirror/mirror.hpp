@@ -10,8 +10,9 @@
 //   change_feed   rows written after the checkpoint's cursor       everything the replica did since the
 //                 (k rows, k / page + 1 calls), then every row of  checkpoint; not host edits, not edits
 //                 the touched identities (1 call, ~k rows)         made behind concord's back
-//   checksums     ~log16(N / leaf_rows) + 1 checksum round trips + the rows of     every difference between the two
-//                 the differing leaves (~k * leaf_rows)            sides, whoever made it
+//   checksums     ~log16(N / leaf_rows) + 1 checksum round trips,  every difference between the two
+//                 then the rows of the differing leaves            sides, whoever made it
+//                 (~k * leaf_rows, 1 call)
 //   automatic     after a restore with a cursor: change_feed, then checksums when the replica offers
 //                 them (host edits since the restore); otherwise checksums, else full_scan
 //
