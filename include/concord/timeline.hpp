@@ -104,8 +104,10 @@ inline timeline_status check_timeline(const std::optional<checkpoint>& store, co
         s.lost_from = store->generation + 1;
         s.lost_to = w->generation;
         s.generation = w->generation + 1;  // lost generation numbers are never reused
-        s.detail = "database restored to generation " + std::to_string(store->generation) + "; generations " +
-                   std::to_string(s.lost_from) + ".." + std::to_string(s.lost_to) + " are lost";
+        s.detail = "database restored to generation " + std::to_string(store->generation) + "; " +
+                   (s.lost_from == s.lost_to ? "generation " + std::to_string(s.lost_from) + " is lost"
+                                             : "generations " + std::to_string(s.lost_from) + ".." +
+                                                   std::to_string(s.lost_to) + " are lost");
     } else {
         s.kind = verdict::witness_behind;
         s.lineage = store->lineage;

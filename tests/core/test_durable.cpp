@@ -236,7 +236,9 @@ TEST_CASE("check_timeline: the five verdicts", "[timeline]") {
         CHECK(t.lost(7));
         CHECK_FALSE(t.lost(8));
         CHECK(t.generation == 8);
-        CHECK_THAT(t.detail, Catch::Contains("4..7"));
+        CHECK_THAT(t.detail, Catch::Contains("generations 4..7 are lost"));
+        const auto one = concord::check_timeline(cp(3), record(4));  // one generation lost: said so
+        CHECK(one.detail == "database restored to generation 3; generation 4 is lost");
     }
     SECTION("restored to before the first reconcile: the store has no checkpoint") {
         const auto t = concord::check_timeline(std::nullopt, record(7));
