@@ -399,10 +399,14 @@ private:
                 detail::fill_rows(rrows, remote.size(), k, [&](unsigned s, std::size_t i, key_row& row) {
                     const auto& r = remote[i];
                     auto& o = out[s];
-                    if (!o.cursor || r.seq > *o.cursor) o.cursor = r.seq;
                     std::string why;
                     key128 id;
-                    if (!owned(r, st, id, why, o.problems)) {
+                    const bool ours = owned(r, st, id, why, o.problems);
+                    // A cancelled record that is not ours needs nothing, now or later, so it does not
+                    // move the cursor: a remote witness's markers (cancelled at once) would otherwise
+                    // make every reconcile commit, and so save the witness, for the last one.
+                    if ((ours || r.state == remote_state::active) && (!o.cursor || r.seq > *o.cursor)) o.cursor = r.seq;
+                    if (!ours) {
                         if (r.state == remote_state::active) {
                             classified<E> c;
                             c.kind = case_kind::foreign;

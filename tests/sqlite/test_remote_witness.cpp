@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <concord/memory/store.hpp>
 #include <concord/remote_witness.hpp>
 
 #include "../support/store_conformance.hpp"
@@ -108,4 +109,42 @@ TEST_CASE("remote_witness: a real SQLite restore is detected by the remote after
     session.commit();
     CHECK(remote.active_count() == 1);
     CHECK(sync.reconcile(fresh).timeline == concord::verdict::same_timeline);
+}
+
+TEST_CASE("remote_witness: a reconcile with nothing to do writes nothing to the remote") {
+    remote_t remote;
+    concord::memory_store<item> db;
+    const concord::owner_tag owner{"host-1", "shop"};
+    witness_t w(remote, owner);
+    auto r = concord::make_reconciler<concord::policy::trust_local>(
+        db, remote, {.owner = owner, .entity_name = "item"}, concord::identity::natural_key<&item::sku>{});
+    db.put(make_item("A"));
+    const auto first = r.reconcile(w);
+    REQUIRE(first.actions.size() == 1);  // create (it links too)
+    r.reconcile(w);                      // lists A: the cursor reaches it (a commit, a marker)
+    const auto creates = remote.stats().creates, cancels = remote.stats().cancels;
+    const auto generation = db.load_checkpoint()->generation;
+    for (int i = 0; i < 3; ++i) {
+        const auto idle = r.reconcile(w);
+        CHECK(idle.actions.empty());
+        CHECK(idle.timeline == concord::verdict::same_timeline);
+    }
+    // The markers are cancelled and not entities of ours: they do not move the cursor, so nothing
+    // is committed and the witness is not saved again: no marker created or cancelled.
+    CHECK(remote.stats().creates == creates);
+    CHECK(remote.stats().cancels == cancels);
+    CHECK(db.load_checkpoint()->generation == generation);
+    // Real work still commits and moves the witness.
+    db.put(make_item("B"));
+    CHECK(r.reconcile(w).actions.size() == 1);
+    CHECK(remote.stats().creates == creates + 1 + 2);  // B, and a marker each before and after its create
+    CHECK(db.load_checkpoint()->generation == generation + 1);
+    REQUIRE(w.load());
+    CHECK(w.load()->generation == generation + 1);
+    CHECK(r.reconcile(w).actions.empty());  // lists B: the cursor reaches it (one more commit)
+    const auto settled = db.load_checkpoint()->generation;
+    const auto settled_creates = remote.stats().creates;
+    CHECK(r.reconcile(w).actions.empty());
+    CHECK(db.load_checkpoint()->generation == settled);
+    CHECK(remote.stats().creates == settled_creates);
 }
