@@ -90,6 +90,15 @@ public:
     /// Markers written by this object (tests, reports).
     std::size_t saves() const noexcept { return saves_; }
 
+    /// True when `rec` is a marker of this installation's witness (our owner tag and the marker
+    /// format), so code that counts or lists the remote's objects can leave markers out: they share
+    /// the remote's ids, seqs and counters with the real objects.
+    bool is_marker(const remote_record<entity_type>& rec) const {
+        auto o = rec.meta.find(std::string(meta_keys::owner));
+        auto f = rec.meta.find(std::string(witness_keys::format));
+        return o != rec.meta.end() && o->second == owner_.text() && f != rec.meta.end() && f->second == "v1";
+    }
+
 private:
     static std::string chunk_key(std::size_t i) {
         std::string n = std::to_string(i);
@@ -122,12 +131,6 @@ private:
         for (std::size_t i = 0, off = 0; off < text.size(); ++i, off += chunk) m[chunk_key(i)] = text.substr(off, chunk);
         check_metadata(m, R::limits());
         return m;
-    }
-
-    bool is_marker(const remote_record<entity_type>& rec) const {
-        auto o = rec.meta.find(std::string(meta_keys::owner));
-        auto f = rec.meta.find(std::string(witness_keys::format));
-        return o != rec.meta.end() && o->second == owner_.text() && f != rec.meta.end() && f->second == "v1";
     }
 
     std::optional<remote_record<entity_type>> newest(std::optional<std::uint64_t> after) {

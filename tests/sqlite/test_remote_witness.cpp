@@ -148,3 +148,18 @@ TEST_CASE("remote_witness: a reconcile with nothing to do writes nothing to the 
     CHECK(db.load_checkpoint()->generation == settled);
     CHECK(remote.stats().creates == settled_creates);
 }
+
+TEST_CASE("remote_witness: is_marker tells this installation's markers from real objects") {
+    remote_t remote;
+    witness_t w(remote, {"host-1", "shop"});
+    w.save(record(lin_a, 1));
+    w.save(record(lin_a, 2));
+    CHECK(w.saves() == 2);
+    const auto real = remote.put_external(make_item("real"), {});
+    std::size_t markers = 0;
+    for (const auto& rec : remote.all()) markers += w.is_marker(rec);
+    CHECK(markers == 2);
+    CHECK_FALSE(w.is_marker(real));
+    witness_t other(remote, {"host-2", "shop"});
+    CHECK_FALSE(other.is_marker(remote.all().front()));  // another installation's marker is not its own
+}
