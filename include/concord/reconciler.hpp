@@ -1254,6 +1254,7 @@ private:
             o.action = std::string(to_string(a.kind));
             o.resolution = std::string(to_string(a.why));
             o.identity = a.identity.hex();
+            if (a.group < p.cases.size()) o.identity_text = p.cases[a.group].identity_text;
             o.remote_id = a.remote_id;
             o.idempotency_key = a.idempotency_key;
             o.outcome = "planned";

@@ -20,6 +20,7 @@ struct action_outcome {
     std::string action;          ///< action_kind name
     std::string resolution;      ///< why (resolution name)
     std::string identity;        ///< identity key hex
+    std::string identity_text;   ///< the identity in words (IdentityPolicy::describe), e.g. "sku=A-1"
     std::string remote_id;
     std::string idempotency_key;
     std::string outcome;         ///< "done", "settled" (timeout resolved by look-up), "failed", "skipped", "planned"
@@ -65,6 +66,7 @@ struct report {
         os << '\n';
         for (const auto& a : actions) {
             os << "  " << (dry_run ? "would " : "") << a.action << " (" << a.resolution << ") id=" << a.identity.substr(0, 12);
+            if (!a.identity_text.empty()) os << " [" << a.identity_text << ']';
             if (!a.remote_id.empty()) os << " remote=" << a.remote_id;
             if (!a.idempotency_key.empty()) os << " key=" << a.idempotency_key.substr(0, 16);
             if (!dry_run) os << " -> " << a.outcome;
@@ -105,6 +107,8 @@ struct report {
             str(a.resolution);
             os << ",\"identity\":";
             str(a.identity);
+            os << ",\"identity_text\":";
+            str(a.identity_text);
             os << ",\"remote_id\":";
             str(a.remote_id);
             os << ",\"idempotency_key\":";

@@ -243,6 +243,16 @@ TEST_CASE("reports: counts, every action with key and outcome, decisions; stable
         INFO(a.action);
         CHECK(a.outcome == "done");
         CHECK(j.find("\"identity\":\"" + a.identity + "\"") != std::string::npos);
+        // The entity in words, and it is the one the key names.
+        REQUIRE(a.identity_text.size() > 6);
+        REQUIRE(a.identity_text.rfind("sku=\"", 0) == 0);
+        REQUIRE(a.identity_text.back() == '"');
+        item named;
+        named.sku = a.identity_text.substr(5, a.identity_text.size() - 6);
+        CHECK(sku_identity{}.key(named).hex() == a.identity);
+        CHECK(j.find("\"identity\":\"" + a.identity + "\",\"identity_text\":\"sku=\\\"" + named.sku + "\\\"\"") !=
+              std::string::npos);
+        CHECK(done.text().find("id=" + a.identity.substr(0, 12) + " [" + a.identity_text + "]") != std::string::npos);
         if (a.action == "create_remote" || a.action == "update_remote" || a.action == "cancel_remote") {
             CHECK(a.idempotency_key.size() == 68);
             CHECK(j.find("\"idempotency_key\":\"" + a.idempotency_key + "\",\"outcome\":\"done\"") != std::string::npos);
