@@ -306,6 +306,14 @@ private:
         if (local.size() > max_rows || links.size() > max_rows || remote.size() > max_rows)
             throw error(errc::invalid_argument, "plan: more than 2,147,483,647 entities on one side; use stream_merge()");
 
+        // With an identity recomputable from the content (and not inbound), active remote records join
+        // by that identity before their ownership is checked: a pair the rows prove in sync (linked to
+        // this very object, same content) needs nothing, and the link is the proof that the object is
+        // ours. Every record of an identity that needs a case goes through owned() before the case is
+        // built, and those that fail become foreign cases as before. Other identities read the stamp,
+        // which carries the only identity a remote record has for them.
+        const bool verify_late = recomputable() && !opts_.inbound;
+
         // An identity that needs a case: its local entity (or none) and its remote objects, by position.
         constexpr std::uint32_t none = 0xFFFFFFFFu;
         struct pending {
@@ -399,6 +407,22 @@ private:
                 detail::fill_rows(rrows, remote.size(), k, [&](unsigned s, std::size_t i, key_row& row) {
                     const auto& r = remote[i];
                     auto& o = out[s];
+                    if (verify_late && r.state == remote_state::active) {
+                        // Joined by the identity of its content; owned() runs in the case phase for the
+                        // few that need a case (an exact in-sync pair is proven ours by its link).
+                        bool keyed = true;
+                        key128 cid;
+                        try {
+                            cid = identity_.key(r.value);
+                        } catch (const error&) {
+                            keyed = false;  // no identity: owned() below says why, as a foreign case
+                        }
+                        if (keyed) {
+                            if (!o.cursor || r.seq > *o.cursor) o.cursor = r.seq;
+                            row = key_row::make(cid, fingerprint(r.value).lo ^ id_hash(r.remote_id), i);
+                            return true;
+                        }
+                    }
                     std::string why;
                     key128 id;
                     const bool ours = owned(r, st, id, why, o.problems);
@@ -476,6 +500,7 @@ private:
         struct case_slice {
             std::vector<classified<E>> cases;
             std::vector<problem> problems;
+            std::size_t in_sync = 0;  // identities that were in sync once records not ours were set apart
         };
         std::vector<case_slice> built(kt);
         const std::size_t first_case = p.cases.size();
@@ -493,12 +518,36 @@ private:
                     if (ahead.local != none) detail::prefetch_for_read(&local[ahead.local]);
                     if (ahead.count) detail::prefetch_for_read(&remote[todo_remote[ahead.first]]);
                 }
-                const key128 id = todo[t].local != none ? identity_.key(local[todo[t].local])
-                                                        : owned_identity(remote[todo_remote[todo[t].first]]);
                 const E* lp = todo[t].local != none ? &local[todo[t].local] : nullptr;
                 // The link the rows found by the 96 bits they joined on; checked against the full key below.
                 const link* lk = todo[t].link != none ? &links[todo[t].link] : nullptr;
                 group.assign(todo_remote.begin() + todo[t].first, todo_remote.begin() + todo[t].first + todo[t].count);
+                if (verify_late) {  // the records' ownership, unchecked so far (see verify_late)
+                    std::size_t kept = 0;
+                    for (const std::size_t k : group) {
+                        std::string why;
+                        key128 stamped;
+                        if (owned(remote[k], st, stamped, why, problems)) {
+                            group[kept++] = k;
+                            continue;
+                        }
+                        classified<E> f;
+                        f.kind = case_kind::foreign;
+                        f.remote.push_back(remote[k]);
+                        f.note = std::move(why);
+                        cases.push_back(std::move(f));
+                    }
+                    const bool set_apart = kept != group.size();
+                    group.resize(kept);
+                    if (!lp && group.empty()) continue;
+                    if (set_apart && lp && lk && group.size() == 1 && lk->remote_id == remote[group[0]].remote_id &&
+                        fingerprint(*lp).lo == fingerprint(remote[group[0]].value).lo &&
+                        (!refs_ok_ || refs_ok_(*lp))) {
+                        ++built[s].in_sync;  // what the rows would have found without the others' records
+                        continue;
+                    }
+                }
+                const key128 id = lp ? identity_.key(*lp) : owned_identity(remote[group.front()]);
                 if (group.size() > 1)
                     std::stable_sort(group.begin(), group.end(),
                                      [&](std::size_t a, std::size_t b) { return remote[a].seq < remote[b].seq; });
@@ -559,6 +608,7 @@ private:
         });
         for (std::size_t g = first_case; g < p.cases.size(); ++g) ++p.counts[static_cast<std::size_t>(p.cases[g].kind)];
         for (auto& b : built) {
+            p.counts[static_cast<std::size_t>(case_kind::in_sync)] += b.in_sync;
             std::move(b.problems.begin(), b.problems.end(), std::back_inserter(p.problems));
             for (auto& c : b.cases) {
                 ++p.counts[static_cast<std::size_t>(c.kind)];

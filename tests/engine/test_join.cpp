@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -232,6 +233,109 @@ TEST_CASE("plan_from classifies every identity of a large shuffled data set as i
     for (const auto& c : p.cases)
         if (c.kind != case_kind::foreign) ids.push_back(c.identity);
     CHECK(std::is_sorted(ids.begin(), ids.end()));
+}
+
+TEST_CASE("records not ours that share an identity with our entities are set apart; the rest is classified without them",
+          "[engine][join][foreign]") {
+    using namespace engine_test;
+    using concord::case_kind;
+    const auto owner = options().owner;
+    const sku_identity idp;
+    std::vector<item> local;
+    std::vector<concord::link> links;
+    std::vector<concord::remote_record<item>> rem;
+    auto add = [&](const item& v, std::string rid, concord::metadata m) {
+        concord::remote_record<item> r;
+        r.remote_id = std::move(rid);
+        r.seq = rem.size() + 1;
+        r.value = v;
+        r.value.id = 0;
+        r.meta = std::move(m);
+        rem.push_back(std::move(r));
+    };
+    auto ours = [&](const item& v) { return concord::stamp_metadata(owner, idp.key(v), 1); };
+    auto linked = [&](const item& v, const std::string& rid) {
+        local.push_back(v);
+        links.push_back({idp.key(v), rid, 1});
+    };
+    const item a = make_item("A", "a", 1), b = make_item("B", "b", 2), c = make_item("C", "c", 3),
+               d = make_item("D", "d", 4), e = make_item("E", "e", 5);
+    auto changed = [](item v) {
+        v.cents += 100;
+        return v;
+    };
+    // A: our object, linked and in sync, whose owner tag someone holding the account's key rewrote.
+    linked(a, "rA");
+    auto garbled = ours(a);
+    garbled[std::string(concord::meta_keys::owner)] = "concord/v1:garbage";
+    add(a, "rA", garbled);
+    // B: in sync, and another installation's object with the same content beside it.
+    linked(b, "rB");
+    add(b, "rB", ours(b));
+    add(b, "rB2", {{std::string(concord::meta_keys::owner), "concord/v1:other-host:shop"}});
+    // C: diverged, and an untagged object with C's identity beside it.
+    linked(c, "rC");
+    add(changed(c), "rC", ours(c));
+    add(c, "rC2", {});
+    // D: linked, but its object changed and carries a garbled tag: not provably ours.
+    linked(d, "rD");
+    auto garbled_d = ours(d);
+    garbled_d[std::string(concord::meta_keys::owner)] = "concord/v1:garbage";
+    add(changed(d), "rD", garbled_d);
+    // E: someone else's object with no local counterpart, and a look-alike (our tag, another identity).
+    add(e, "rE", {});
+    add(e, "rE2", concord::stamp_metadata(owner, idp.key(a), 1));
+
+    concord::timeline_status st;
+    st.kind = concord::verdict::same_timeline;
+    st.generation = 2;
+    for (unsigned threads : {1u, 2u}) {
+        INFO("threads " << threads);
+        concord::memory_store<item> db;
+        concord::memory_remote<item> remote;
+        auto o = options();
+        o.threads = threads;
+        o.min_slice = 1;
+        auto rec = concord::make_reconciler<concord::policy::trust_local>(db, remote, o, sku_identity{});
+        const auto p = rec.plan_from(st, true, local, links, rem);
+        CHECK(p.count(case_kind::in_sync) == 2);  // A (its link proves it ours) and B
+        CHECK(p.count(case_kind::diverged) == 1);
+        CHECK(p.count(case_kind::local_only) == 1);
+        CHECK(p.count(case_kind::foreign) == 5);
+        CHECK(p.count(case_kind::orphan) == 0);
+        CHECK(p.count(case_kind::duplicate) == 0);
+        std::set<std::string> foreign_ids;
+        for (const auto& k : p.cases) {
+            if (k.kind == case_kind::foreign) foreign_ids.insert(k.remote.front().remote_id);
+            if (k.kind == case_kind::diverged) {
+                REQUIRE(k.local);
+                CHECK(k.local->sku == "C");
+                REQUIRE(k.remote.size() == 1);
+                CHECK(k.remote.front().remote_id == "rC");
+            }
+            if (k.kind == case_kind::local_only) {
+                REQUIRE(k.local);
+                CHECK(k.local->sku == "D");
+                CHECK(k.linked_remote == std::optional<std::string>("rD"));
+            }
+        }
+        CHECK(foreign_ids == std::set<std::string>{"rB2", "rC2", "rD", "rE", "rE2"});
+        // One malformed tag is reported: rD's. rA's is never read, its link vouches for it.
+        std::size_t malformed = 0;
+        for (const auto& pr : p.problems) {
+            malformed += pr.code == concord::errc::malformed_owner_tag;
+            if (pr.code == concord::errc::malformed_owner_tag) CHECK(pr.message.find("rD") != std::string::npos);
+        }
+        CHECK(malformed == 1);
+        // trust_local pushes C to its own object and creates D anew; nothing else is touched.
+        REQUIRE(p.actions.size() >= 2);
+        for (const auto& act : p.actions) {
+            INFO(to_string(act.kind) << " " << act.remote_id);
+            CHECK(act.remote_id != "rA");
+            CHECK(foreign_ids.count(act.remote_id) == 0);
+            CHECK(act.kind != concord::action_kind::cancel_remote);
+        }
+    }
 }
 
 namespace {
