@@ -190,10 +190,20 @@ inline void sort_bucket(key_row* first, std::size_t n, int low, sort_scratch& sc
         if (start[b + 1] - start[b] > 1) sort_bucket(first + start[b], start[b + 1] - start[b], shift, scratch);
 }
 
+/// True when [first, first + n) is in row_less order already. Inputs that come in identity order (a
+/// store's links, ORDER BY identity; a remote that lists by key) then skip the sort; a shuffled
+/// input stops the scan at its first descent, within a few rows.
+inline bool rows_in_order(const key_row* first, std::size_t n) noexcept {
+    for (std::size_t i = 1; i < n; ++i)
+        if (row_less(first[i], first[i - 1])) return false;
+    return true;
+}
+
 /// Sorts [first, first + n) by row_less: by key, then input position. The first pass is in place
 /// (no second buffer of n rows); the buckets it leaves go to sort_bucket().
 inline void sort_rows(key_row* first, std::size_t n) {
     if (n <= 32) return insertion_sort_rows(first, n);
+    if (rows_in_order(first, n)) return;
     std::size_t start[257];
     partition_rows(first, n, 56, start);
     sort_scratch scratch;

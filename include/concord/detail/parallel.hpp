@@ -144,6 +144,7 @@ inline void sort_rows_sliced(key_row* first, std::size_t n, unsigned threads, st
         sort_rows(first, n);
         return;
     }
+    if (rows_in_order(first, n)) return;
     std::size_t start[257];
     partition_rows(first, n, 56, start);
     run_slices(k, [&](unsigned s) {
