@@ -132,6 +132,7 @@ public:
     void use_decision_book(B& book) {
         book_answer_ = [&book](std::string_view id) { return book.answer(id); };
         book_record_ = [&book](std::string_view id, resolution res) { book.record(id, res); };
+        own_book_ = false;
     }
     /// Back off on `c` between retries (tests: concord::manual_clock).
     template <clock_source C>
@@ -813,7 +814,7 @@ private:
             auto& o = outs[s];
             const bool here = s == 0;
             decide_sink sink{p.cases, p.timeline, here ? p.actions : o.actions, here ? p.decisions : o.decisions,
-                             here ? p.problems : o.problems, k > 1 ? &book_lock : nullptr, unproven};
+                             here ? p.problems : o.problems, k > 1 && !own_book_ ? &book_lock : nullptr, unproven};
             const auto [from, to] = detail::slice_of(n, k, s);
             for (std::size_t g = from; g < to; ++g) {
                 const auto& c = p.cases[g];
@@ -1334,6 +1335,7 @@ private:
     Policy policy_;
     std::function<std::optional<resolution>(std::string_view)> book_answer_;
     std::function<void(std::string_view, resolution)> book_record_;
+    bool own_book_ = true;  ///< the built-in memory book: plans only read it, so slices read it without the lock
     std::function<void(std::chrono::milliseconds)> sleep_;
     std::function<bool(const E&)> refs_ok_;
     step_hook hook_;
