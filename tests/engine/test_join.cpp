@@ -561,6 +561,17 @@ TEST_CASE("recorded answers settle the same decisions on any number of threads",
     CHECK(p1.decisions.size() == asked.decisions.size() - answered);
     CHECK(p1.actions.size() > asked.actions.size());  // the answers became actions
     CHECK(plan_text(p1) == plan_text(p2));
+
+    // The same answers in a reconciler's built-in book, which its slices read without the lock.
+    auto o = options();
+    o.threads = 3;
+    o.min_slice = 1000;
+    auto own = concord::make_reconciler<concord::policy::ask_user>(db, remote, o, sku_identity{});
+    const auto asked_own = own.plan_from(st, true, d.local, d.links, d.rem);
+    CHECK(plan_text(asked_own) == plan_text(asked));
+    for (std::size_t i = 0; i < asked_own.decisions.size(); i += 3)
+        own.answer(asked_own, asked_own.decisions[i].id, asked_own.decisions[i].options.front().choice);
+    CHECK(plan_text(own.plan_from(st, true, d.local, d.links, d.rem)) == plan_text(p1));
 }
 
 TEST_CASE("hardware_threads() counts the processors std::thread sees", "[engine][threads]") {
