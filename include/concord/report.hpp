@@ -20,7 +20,7 @@ struct action_outcome {
     std::string action;          ///< action_kind name
     std::string resolution;      ///< why (resolution name)
     std::string identity;        ///< identity key hex
-    std::string identity_text;   ///< the identity in words (IdentityPolicy::describe), e.g. "sku=A-1"
+    std::string identity_text;   ///< the identity in words (IdentityPolicy::describe), e.g. sku="A-1"
     std::string remote_id;
     std::string idempotency_key;
     std::string outcome;         ///< "done", "settled" (timeout resolved by look-up), "failed", "skipped", "planned"
