@@ -29,6 +29,22 @@ std::vector<key_row> sorted_copy(std::vector<key_row> v) {
     return v;
 }
 
+/// The timeline of the plans below: the same database, generation 2 in progress.
+concord::timeline_status same_timeline() {
+    concord::timeline_status st;
+    st.kind = concord::verdict::same_timeline;
+    st.generation = 2;
+    return st;
+}
+
+/// The tests' options, planning in slices of at least `min_slice` on up to `threads` threads.
+concord::reconciler_options sliced(unsigned threads, std::size_t min_slice) {
+    auto o = engine_test::options();
+    o.threads = threads;
+    o.min_slice = min_slice;
+    return o;
+}
+
 bool same_rows(const std::vector<key_row>& a, const std::vector<key_row>& b) {
     return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const key_row& x, const key_row& y) {
         return x.hi == y.hi && x.lo == y.lo && x.slot == y.slot && x.tag == y.tag;
@@ -206,9 +222,7 @@ TEST_CASE("plan_from classifies every identity of a large shuffled data set as i
     constexpr auto shape_count = shaped_data::shape_count;
     constexpr auto orphan_linked = shaped_data::orphan_linked;
 
-    concord::timeline_status st;
-    st.kind = concord::verdict::same_timeline;
-    st.generation = 2;
+    const auto st = same_timeline();
     const auto p = rec.plan_from(st, true, local, links, rem);
 
     CHECK(p.count(case_kind::in_sync) == expect_in_sync);
@@ -308,18 +322,12 @@ TEST_CASE("records not ours that share an identity with our entities are set apa
     add(e, "rE", {});
     add(e, "rE2", concord::stamp_metadata(owner, idp.key(a), 1));
 
-    concord::timeline_status st;
-    st.kind = concord::verdict::same_timeline;
-    st.generation = 2;
     for (unsigned threads : {1u, 2u}) {
         INFO("threads " << threads);
         concord::memory_store<item> db;
         concord::memory_remote<item> remote;
-        auto o = options();
-        o.threads = threads;
-        o.min_slice = 1;
-        auto rec = concord::make_reconciler<concord::policy::trust_local>(db, remote, o, sku_identity{});
-        const auto p = rec.plan_from(st, true, local, links, rem);
+        auto rec = concord::make_reconciler<concord::policy::trust_local>(db, remote, sliced(threads, 1), sku_identity{});
+        const auto p = rec.plan_from(same_timeline(), true, local, links, rem);
         CHECK(p.count(case_kind::in_sync) == 2);  // A (its link proves it ours) and B
         CHECK(p.count(case_kind::diverged) == 1);
         CHECK(p.count(case_kind::local_only) == 1);
@@ -411,9 +419,7 @@ TEST_CASE("identity keys that agree in the 96 bits the rows join on are reported
     links.push_back({idp.key(make_item("twin-b-5")), "r5", 1});
     REQUIRE(idp.key(local[0]) != idp.key(rem[0].value));
 
-    concord::timeline_status st;
-    st.kind = concord::verdict::same_timeline;
-    st.generation = 2;
+    const auto st = same_timeline();
     const auto p = rec.plan_from(st, true, local, links, rem);
     std::vector<std::string> collisions;
     for (const auto& pr : p.problems) {
@@ -476,17 +482,13 @@ TEST_CASE("plan_from makes the same plan on any number of threads", "[engine][jo
     // identity and remote records with a malformed owner tag, spread over the inputs.
     for (std::size_t i = 0; i < d.local.size(); i += 2500) d.local[i].sku.clear();
     for (std::size_t i = 7; i < d.rem.size(); i += 3000) d.rem[i].meta[std::string(concord::meta_keys::owner)] = "concord/v1:garbage";
-    concord::timeline_status st;
-    st.kind = concord::verdict::same_timeline;
-    st.generation = 2;
+    const auto st = same_timeline();
 
     auto plan_with = [&]<class Policy>(Policy, unsigned threads) {
         concord::memory_store<item> db;
         concord::memory_remote<item> remote;
-        auto o = options();
-        o.threads = threads;
-        o.min_slice = 1000;  // the inputs here are a few thousand rows per thread
-        auto rec = concord::make_reconciler<Policy>(db, remote, o, sku_identity{});
+        // the inputs here are a few thousand rows per thread
+        auto rec = concord::make_reconciler<Policy>(db, remote, sliced(threads, 1000), sku_identity{});
         return plan_text(rec.plan_from(st, true, d.local, d.links, d.rem));
     };
     for (const auto& [name, one, many] :
@@ -505,9 +507,7 @@ TEST_CASE("plan_from makes the same plan on any number of threads", "[engine][jo
 TEST_CASE("inputs in identity order (links as stores list them) make the same plan as shuffled ones", "[engine][join]") {
     using namespace engine_test;
     const auto d = make_shaped_data(24000);
-    concord::timeline_status st;
-    st.kind = concord::verdict::same_timeline;
-    st.generation = 2;
+    const auto st = same_timeline();
     auto by_identity = [](auto v, auto key) {
         // stable: of two links of one identity, the store's first stays first
         std::stable_sort(v.begin(), v.end(), [&](const auto& a, const auto& b) { return key(a) < key(b); });
@@ -521,10 +521,7 @@ TEST_CASE("inputs in identity order (links as stores list them) make the same pl
         INFO("threads " << threads);
         concord::memory_store<item> db;
         concord::memory_remote<item> remote;
-        auto o = options();
-        o.threads = threads;
-        o.min_slice = 1000;
-        auto rec = concord::make_reconciler<concord::policy::trust_local>(db, remote, o, sku_identity{});
+        auto rec = concord::make_reconciler<concord::policy::trust_local>(db, remote, sliced(threads, 1000), sku_identity{});
         const auto shuffled = plan_text(rec.plan_from(st, true, d.local, d.links, d.rem));
         CHECK(shuffled.size() > 100000);
         CHECK(plan_text(rec.plan_from(st, true, d.local, links, d.rem)) == shuffled);
@@ -535,17 +532,12 @@ TEST_CASE("inputs in identity order (links as stores list them) make the same pl
 TEST_CASE("recorded answers settle the same decisions on any number of threads", "[engine][join][threads]") {
     using namespace engine_test;
     const auto d = make_shaped_data(24000);
-    concord::timeline_status st;
-    st.kind = concord::verdict::same_timeline;
-    st.generation = 2;
+    const auto st = same_timeline();
     concord::memory_store<item> db;
     concord::memory_remote<item> remote;
     concord::memory_decision_book book;  // shared: answers given through one reconciler serve both
     auto make = [&](unsigned threads) {
-        auto o = options();
-        o.threads = threads;
-        o.min_slice = 1000;
-        auto rec = concord::make_reconciler<concord::policy::ask_user>(db, remote, o, sku_identity{});
+        auto rec = concord::make_reconciler<concord::policy::ask_user>(db, remote, sliced(threads, 1000), sku_identity{});
         rec.use_decision_book(book);
         return rec;
     };
@@ -563,10 +555,7 @@ TEST_CASE("recorded answers settle the same decisions on any number of threads",
     CHECK(plan_text(p1) == plan_text(p2));
 
     // The same answers in a reconciler's built-in book, which its slices read without the lock.
-    auto o = options();
-    o.threads = 3;
-    o.min_slice = 1000;
-    auto own = concord::make_reconciler<concord::policy::ask_user>(db, remote, o, sku_identity{});
+    auto own = concord::make_reconciler<concord::policy::ask_user>(db, remote, sliced(3, 1000), sku_identity{});
     const auto asked_own = own.plan_from(st, true, d.local, d.links, d.rem);
     CHECK(plan_text(asked_own) == plan_text(asked));
     for (std::size_t i = 0; i < asked_own.decisions.size(); i += 3)
@@ -607,9 +596,7 @@ struct failing_identity {
 TEST_CASE("an exception in a policy on a worker thread reaches the caller of plan_from", "[engine][threads]") {
     using namespace engine_test;
     const auto d = make_shaped_data(24000);
-    concord::timeline_status st;
-    st.kind = concord::verdict::same_timeline;
-    st.generation = 2;
+    const auto st = same_timeline();
     concord::memory_store<item> db;
     concord::memory_remote<item> remote;
     for (unsigned threads : {1u, 2u, 4u}) {
