@@ -288,12 +288,8 @@ int main() try {
         return EXIT_FAILURE;
     }
     std::cout << "remote_witness: OK (file witness: " << concord::to_string(file_verdict)
-              << ", remote witness: " << concord::to_string(remote_status.kind) << " with "
-              << (remote_status.lost_from == remote_status.lost_to
-                      ? "generation " + std::to_string(remote_status.lost_from)
-                      : "generations " + std::to_string(remote_status.lost_from) + ".." +
-                            std::to_string(remote_status.lost_to))
-              << " lost; "
+              << ", remote witness: " << concord::to_string(remote_status.kind) << ", " << remote_status.detail
+              << "; "
               << final_tally.invoices_created << " invoice objects created, one per invoice, "
               << final_tally.invoices_active << " live)\n";
     return EXIT_SUCCESS;
