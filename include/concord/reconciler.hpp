@@ -616,6 +616,30 @@ private:
                 p.cases.push_back(std::move(c));
             }
         }
+        mark_linked_foreign(p);
+    }
+
+    /// A local entity whose link names an object the remote still lists, set apart as not ours (its
+    /// tag rewritten, its content no longer the identity it was stamped with): the object is there,
+    /// so creating it again would make a second one, and removing the entity would act on "the
+    /// remote no longer lists it", which is false. Marked here, after every slice's foreign cases
+    /// are in (the object may have joined under another identity); choose() asks the user.
+    static void mark_linked_foreign(plan_type& p) {
+        if (!p.count(case_kind::foreign) || !p.count(case_kind::local_only)) return;
+        std::vector<const classified<E>*> foreign;
+        for (const auto& c : p.cases)
+            if (c.kind == case_kind::foreign) foreign.push_back(&c);
+        auto rid = [](const classified<E>* c) -> const std::string& { return c->remote.front().remote_id; };
+        std::sort(foreign.begin(), foreign.end(), [&](const auto* a, const auto* b) { return rid(a) < rid(b); });
+        for (auto& c : p.cases) {
+            if (c.kind != case_kind::local_only || !c.linked_remote) continue;
+            const auto it = std::lower_bound(foreign.begin(), foreign.end(), *c.linked_remote,
+                                             [&](const auto* f, const std::string& id) { return rid(f) < id; });
+            if (it == foreign.end() || rid(*it) != *c.linked_remote) continue;
+            c.linked_foreign = true;
+            c.note = "linked to " + *c.linked_remote + ", which the remote still lists but not as ours (" + (*it)->note +
+                     "): creating it again would make a second object, so the user decides";
+        }
     }
 
     /// The identity of a remote object owned() accepted: recomputed from the content for inbound
@@ -720,6 +744,7 @@ private:
         // Duplicates are named by their remote objects alone: importing the survivor of an answered
         // keep_all links it, which must not turn the answer into a new question (simulation, seed 661).
         if (c.kind != case_kind::duplicate) buf.push_back(c.linked_remote ? 'L' : 'U');
+        if (c.linked_foreign) buf.push_back('F');  // "the remote no longer lists it" is another question
         if (c.kind == case_kind::diverged && c.local && !c.remote.empty()) {
             buf.append(fingerprint(*c.local).hex());
             buf.append(fingerprint(c.remote.front().value).hex());
@@ -894,6 +919,8 @@ private:
             }
         } else if (p.unproven(k)) {
             r = resolution::ask;  // the policy would act on a match the identity cannot vouch for
+        } else if (view.linked_foreign) {
+            r = resolution::ask;  // its linked object is still listed: see mark_linked_foreign()
         } else {
             r = policy_.decide(view, p.timeline);
         }

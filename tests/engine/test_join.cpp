@@ -347,6 +347,8 @@ TEST_CASE("records not ours that share an identity with our entities are set apa
                 REQUIRE(k.local);
                 CHECK(k.local->sku == "D");
                 CHECK(k.linked_remote == std::optional<std::string>("rD"));
+                CHECK(k.linked_foreign);  // rD is still listed: not a reason to create D again
+                CHECK(k.note.find("still lists") != std::string::npos);
             }
         }
         CHECK(foreign_ids == std::set<std::string>{"rB2", "rC2", "rD", "rE", "rE2"});
@@ -357,13 +359,104 @@ TEST_CASE("records not ours that share an identity with our entities are set apa
             if (pr.code == concord::errc::malformed_owner_tag) CHECK(pr.message.find("rD") != std::string::npos);
         }
         CHECK(malformed == 1);
-        // trust_local pushes C to its own object and creates D anew; nothing else is touched.
-        REQUIRE(p.actions.size() >= 2);
+        // trust_local pushes C to its own object and asks about D; nothing else is touched.
+        REQUIRE(!p.actions.empty());
         for (const auto& act : p.actions) {
             INFO(to_string(act.kind) << " " << act.remote_id);
             CHECK(act.remote_id != "rA");
             CHECK(foreign_ids.count(act.remote_id) == 0);
             CHECK(act.kind != concord::action_kind::cancel_remote);
+            CHECK(act.kind != concord::action_kind::create_remote);
+        }
+        REQUIRE(p.decisions.size() == 1);
+        CHECK(p.decisions.front().kind == case_kind::local_only);
+        CHECK(p.decisions.front().summary.find("rD") != std::string::npos);
+    }
+}
+
+TEST_CASE("an entity whose linked object is still listed, but not as ours, is asked about: never created twice",
+          "[engine][join][foreign]") {
+    using namespace engine_test;
+    using concord::case_kind;
+    const auto owner = options().owner;
+    const sku_identity idp;
+    // The remote changed under our tag: G's object had its SKU edited (its content is no longer the
+    // identity it was stamped with: a look-alike, set apart under another identity, maybe in another
+    // slice); H's object had its owner tag replaced by another installation's. J, linked to an object
+    // the remote no longer lists at all, is plain local_only work.
+    std::vector<item> local;
+    std::vector<concord::link> links;
+    std::vector<concord::remote_record<item>> rem;
+    auto add = [&](item v, std::string rid, concord::metadata m) {
+        concord::remote_record<item> r;
+        r.remote_id = std::move(rid);
+        r.seq = rem.size() + 1;
+        r.value = std::move(v);
+        r.meta = std::move(m);
+        rem.push_back(std::move(r));
+    };
+    const item g = make_item("G", "g", 1), h = make_item("H", "h", 2), j = make_item("J", "j", 3);
+    for (const auto* v : {&g, &h, &j}) local.push_back(*v);
+    links = {{idp.key(g), "rG", 1}, {idp.key(h), "rH", 1}, {idp.key(j), "rJ", 1}};
+    add(make_item("G-edited", "g", 1), "rG", concord::stamp_metadata(owner, idp.key(g), 1));
+    auto other = concord::stamp_metadata(owner, idp.key(h), 1);
+    other[std::string(concord::meta_keys::owner)] = "concord/v1:other-host:shop";
+    add(make_item("H", "h", 99), "rH", other);
+    for (int i = 0; i < 40; ++i) {  // in sync, so that two slices have work
+        const item v = make_item("n" + std::to_string(i));
+        local.push_back(v);
+        links.push_back({idp.key(v), "rn" + std::to_string(i), 1});
+        add(v, "rn" + std::to_string(i), concord::stamp_metadata(owner, idp.key(v), 1));
+    }
+
+    auto check = [&](const auto& p, case_kind asked_kind) {
+        CHECK(p.count(case_kind::in_sync) == 40);
+        CHECK(p.count(case_kind::local_only) == 3);
+        CHECK(p.count(case_kind::foreign) == 2);
+        std::map<std::string, bool> contested;
+        for (const auto& k : p.cases)
+            if (k.kind == case_kind::local_only) contested[k.local->sku] = k.linked_foreign;
+        CHECK(contested == std::map<std::string, bool>{{"G", true}, {"H", true}, {"J", false}});
+        std::set<std::string> asked;
+        for (const auto& d : p.decisions) {
+            CHECK(d.kind == asked_kind);
+            asked.insert(d.summary.substr(d.summary.find("sku=\"") + 5, 1));
+        }
+        CHECK(asked == std::set<std::string>{"G", "H"});
+    };
+    for (unsigned threads : {1u, 2u}) {
+        INFO("threads " << threads);
+        concord::memory_store<item> db;
+        concord::memory_remote<item> remote;
+        {  // trust_local: J is created again; G and H are asked, not created
+            auto rec = concord::make_reconciler<concord::policy::trust_local>(db, remote, sliced(threads, 4), sku_identity{});
+            const auto p = rec.plan_from(same_timeline(), true, local, links, rem);
+            check(p, case_kind::local_only);
+            std::vector<std::string> created;
+            for (const auto& a : p.actions)
+                if (a.kind == concord::action_kind::create_remote) created.push_back(a.value->sku);
+            CHECK(created == std::vector<std::string>{"J"});
+        }
+        {  // trust_remote: J is removed; G and H are not, the remote has not given them up
+            auto rec = concord::make_reconciler<concord::policy::trust_remote>(db, remote, sliced(threads, 4), sku_identity{});
+            const auto p = rec.plan_from(same_timeline(), true, local, links, rem);
+            check(p, case_kind::local_only);
+            std::size_t removed = 0;
+            for (const auto& a : p.actions) removed += a.kind == concord::action_kind::remove_local;
+            CHECK(removed == 1);
+        }
+        {  // a recorded answer is the user's consent: G is created after all
+            auto rec = concord::make_reconciler<concord::policy::trust_local>(db, remote, sliced(threads, 4), sku_identity{});
+            const auto first = rec.plan_from(same_timeline(), true, local, links, rem);
+            for (const auto& d : first.decisions)
+                if (d.summary.find("sku=\"G\"") != std::string::npos)
+                    rec.answer(first, d.id, concord::resolution::create_remote);
+            const auto p = rec.plan_from(same_timeline(), true, local, links, rem);
+            std::set<std::string> created;
+            for (const auto& a : p.actions)
+                if (a.kind == concord::action_kind::create_remote) created.insert(a.value->sku);
+            CHECK(created == std::set<std::string>{"G", "J"});
+            CHECK(p.decisions.size() == 1);
         }
     }
 }
