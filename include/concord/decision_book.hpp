@@ -43,6 +43,7 @@ public:
     }
     void record(std::string_view id, resolution r) { answers_[std::string(id)] = r; }
     std::size_t size() const noexcept { return answers_.size(); }
+    bool empty() const noexcept { return answers_.empty(); }
     const std::map<std::string, resolution>& all() const noexcept { return answers_; }
 
 private:

@@ -117,6 +117,7 @@ public:
         // Captured by shared pointer, not `this`: a reconciler is returned by value (make_reconciler)
         // and may be moved; a lambda holding `this` would dangle after the move.
         auto book = std::make_shared<memory_decision_book>();
+        builtin_book_ = book;
         book_answer_ = [book](std::string_view id) { return book->answer(id); };
         book_record_ = [book](std::string_view id, resolution res) { book->record(id, res); };
         sleep_ = [](std::chrono::milliseconds d) { system_clock{}.sleep_for(d); };
@@ -901,13 +902,16 @@ private:
             as_k->kind = k;
         }
         const classified<E>& view = as_k ? *as_k : p.cases[g];  // p.cases does not change below
-        const std::string did = decision_id(view);
-        resolution r;
+        // The id hashes the situation (for diverged, both contents again): only worth it while the
+        // book may hold an answer, or to open a decision below.
+        std::string did;
         std::optional<resolution> a;
-        {
+        if (!own_book_ || !builtin_book_->empty()) {
+            did = decision_id(view);
             detail::slice_mutex::guard hold(p.book_lock);
             a = book_answer_(did);
         }
+        resolution r;
         if (a) {
             r = *a;
             if (!valid_for(k, r)) {
@@ -932,7 +936,7 @@ private:
         if (destructive(r) && !database_adopted) r = resolution::ask;  // different database: never on our own
         if (r == resolution::ask) {
             decision<E> d;
-            d.id = did;
+            d.id = did.empty() ? decision_id(view) : std::move(did);
             d.group = g;
             d.kind = k;
             d.identity = view.identity;
@@ -1362,6 +1366,7 @@ private:
     Policy policy_;
     std::function<std::optional<resolution>(std::string_view)> book_answer_;
     std::function<void(std::string_view, resolution)> book_record_;
+    std::shared_ptr<const memory_decision_book> builtin_book_;  ///< the one the constructor made
     bool own_book_ = true;  ///< the built-in memory book: plans only read it, so slices read it without the lock
     std::function<void(std::chrono::milliseconds)> sleep_;
     std::function<bool(const E&)> refs_ok_;

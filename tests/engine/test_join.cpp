@@ -84,6 +84,20 @@ TEST_CASE("sort_rows orders by (identity, index) like std::sort, whatever the ke
             check(rows);
         }
     }
+    SECTION("runs longer than an insertion sort takes beside runs of one row, in one bucket") {
+        // After the copy pass, the clustered rows (top 24 bits alike) are sorted on, the others are
+        // left to the insertion pass over the whole bucket; both must end in order.
+        for (std::size_t n : {200u, 3000u, 8000u}) {
+            std::vector<key_row> rows(n);
+            for (std::size_t i = 0; i < n; ++i) {
+                const std::uint64_t hi = i % 3 == 0 ? (0x42ull << 56 | 0x1234ull << 40 | (rng() >> 24)) : (0x42ull << 56 | (rng() >> 8));
+                rows[i] = key_row::make({hi, rng()}, 0, i);
+            }
+            std::shuffle(rows.begin(), rows.end(), rng);
+            INFO("n = " << n);
+            check(rows);
+        }
+    }
     SECTION("inputs in order already, in order but for one row, and in reverse order") {
         for (std::size_t n : {33u, 1000u, 30000u}) {
             std::vector<key_row> rows(n);
