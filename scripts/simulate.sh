@@ -4,6 +4,7 @@
 # per second and its coverage probes. A failing seed prints its shrunk step list and the replay
 # command (concord_simulate --seed <n> --trace). Figures of the last long run are in docs/testing.md.
 #   scripts/simulate.sh [SEEDS] [FIRST_SEED]
+# RETAG=1 lets foreign writers take over objects of ours as well (concord_simulate --retag).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds="${1:-1000000}"
@@ -22,7 +23,8 @@ for ((j = 0; j < jobs; j++)); do
   n=$(( per ))
   if (( f + n > first + seeds )); then n=$(( first + seeds - f )); fi
   (( n > 0 )) || continue
-  "$build/tests/simulation/concord_simulate" --first "$f" --seeds "$n" --steps "$steps" > "$build/simulate-shard-$j.log" 2>&1 &
+  "$build/tests/simulation/concord_simulate" --first "$f" --seeds "$n" --steps "$steps" ${RETAG:+--retag} \
+      > "$build/simulate-shard-$j.log" 2>&1 &
   pids+=($!)
 done
 status=0

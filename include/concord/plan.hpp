@@ -30,8 +30,10 @@ struct classified {
     bool from_lost_generation = false;        ///< a remote effect of a generation lost by a restore
     std::uint64_t cancelled_before = 0;       ///< cancelled remote objects of ours with this identity: the
                                               ///< instance part of a re-creation's idempotency key
-    bool linked_foreign = false;              ///< local_only: the linked object is still listed, but set
-                                              ///< apart as not ours (see note); always asked, never created
+    std::uint64_t set_apart = 0;              ///< local_only: listed records set apart as not ours that
+                                              ///< share its identity or that its link names (see note):
+                                              ///< the case is then always asked, and a create the user
+                                              ///< chooses counts them into its key's instance
     bool takes_money() const {
         for (const auto& r : remote)
             if (r.takes_money && r.state == remote_state::active) return true;

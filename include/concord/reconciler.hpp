@@ -512,6 +512,7 @@ private:
             auto& cases = s == 0 ? p.cases : built[s].cases;
             auto& problems = s == 0 ? p.problems : built[s].problems;
             std::vector<std::size_t> group;  // remote indices of one identity, by seq
+            std::vector<std::size_t> apart;  // ... and those of them set apart as not ours
             const auto [from, to] = detail::slice_of(todo.size(), kt, s);
             if (s != 0) cases.reserve(to - from);
             for (std::size_t t = from; t < to; ++t) {
@@ -524,6 +525,7 @@ private:
                 // The link the rows found by the 96 bits they joined on; checked against the full key below.
                 const link* lk = todo[t].link != none ? &links[todo[t].link] : nullptr;
                 group.assign(todo_remote.begin() + todo[t].first, todo_remote.begin() + todo[t].first + todo[t].count);
+                apart.clear();
                 if (verify_late) {  // the records' ownership, unchecked so far (see verify_late)
                     std::size_t kept = 0;
                     for (const std::size_t k : group) {
@@ -533,6 +535,7 @@ private:
                             group[kept++] = k;
                             continue;
                         }
+                        apart.push_back(k);
                         classified<E> f;
                         f.kind = case_kind::foreign;
                         f.remote.push_back(remote[k]);
@@ -600,6 +603,11 @@ private:
                 } else if (lp) {
                     c.kind = case_kind::local_only;
                     if (lk) c.note = "linked to " + lk->remote_id + ", which the remote no longer lists";
+                    for (const auto k : apart) c.set_apart += shares_identity(remote[k], id);
+                    if (c.set_apart)
+                        c.note = "the remote lists " + std::to_string(c.set_apart) + " object(s) with this identity that are "
+                                 "not provably ours (" + remote[apart.front()].remote_id + ": see its foreign case): "
+                                 "creating it would make another, so the user decides";
                 } else {
                     c.kind = case_kind::orphan;
                     if (opts_.inbound) c.note = "new inbound entity";
@@ -620,12 +628,13 @@ private:
         mark_linked_foreign(p);
     }
 
-    /// A local entity whose link names an object the remote still lists, set apart as not ours (its
-    /// tag rewritten, its content no longer the identity it was stamped with): the object is there,
-    /// so creating it again would make a second one, and removing the entity would act on "the
-    /// remote no longer lists it", which is false. Marked here, after every slice's foreign cases
-    /// are in (the object may have joined under another identity); choose() asks the user.
-    static void mark_linked_foreign(plan_type& p) {
+    /// A local entity whose link names a record the remote still lists, set apart as not ours (its
+    /// tag rewritten, its content no longer the identity it was stamped with): the remote holds it, so
+    /// creating the entity again would make a second object, and removing it would act on "the remote
+    /// no longer lists it", which is false. Marked here, after every slice's foreign cases are in (the
+    /// record may have joined under another identity, in another slice); records set apart under the
+    /// entity's own identity were counted where its case was built. choose() asks the user.
+    void mark_linked_foreign(plan_type& p) const {
         if (!p.count(case_kind::foreign) || !p.count(case_kind::local_only)) return;
         std::vector<const classified<E>*> foreign;
         for (const auto& c : p.cases)
@@ -637,9 +646,19 @@ private:
             const auto it = std::lower_bound(foreign.begin(), foreign.end(), *c.linked_remote,
                                              [&](const auto* f, const std::string& id) { return rid(f) < id; });
             if (it == foreign.end() || rid(*it) != *c.linked_remote) continue;
-            c.linked_foreign = true;
+            if (!c.set_apart || !shares_identity((*it)->remote.front(), c.identity)) ++c.set_apart;
             c.note = "linked to " + *c.linked_remote + ", which the remote still lists but not as ours (" + (*it)->note +
                      "): creating it again would make a second object, so the user decides";
+        }
+    }
+
+    /// Whether the content of `r` has identity `id` (false when it has none).
+    bool shares_identity(const remote_record<E>& r, const key128& id) const {
+        if (!recomputable()) return false;
+        try {
+            return identity_.key(r.value) == id;
+        } catch (const error&) {
+            return false;
         }
     }
 
@@ -745,7 +764,10 @@ private:
         // Duplicates are named by their remote objects alone: importing the survivor of an answered
         // keep_all links it, which must not turn the answer into a new question (simulation, seed 661).
         if (c.kind != case_kind::duplicate) buf.push_back(c.linked_remote ? 'L' : 'U');
-        if (c.linked_foreign) buf.push_back('F');  // "the remote no longer lists it" is another question
+        if (c.set_apart) {  // "the remote no longer lists it" is another question than "it holds one"
+            buf.push_back('F');
+            detail::put_u64(buf, c.set_apart);
+        }
         if (c.kind == case_kind::diverged && c.local && !c.remote.empty()) {
             buf.append(fingerprint(*c.local).hex());
             buf.append(fingerprint(c.remote.front().value).hex());
@@ -923,8 +945,8 @@ private:
             }
         } else if (p.unproven(k)) {
             r = resolution::ask;  // the policy would act on a match the identity cannot vouch for
-        } else if (view.linked_foreign) {
-            r = resolution::ask;  // its linked object is still listed: see mark_linked_foreign()
+        } else if (view.set_apart) {
+            r = resolution::ask;  // the remote holds records of it, not provably ours: see classified::set_apart
         } else {
             r = policy_.decide(view, p.timeline);
         }
@@ -1038,7 +1060,9 @@ private:
                 action<E> a;
                 a.kind = action_kind::create_remote;
                 a.value = *c.local;
-                a.idempotency_key = key_for(c.identity, "create", c.cancelled_before, fingerprint(*c.local).hex());
+                // Records set apart count as used instances: a create the user chose beside them is a
+                // new request, never a replay of (or a clash with) the one that made them.
+                a.idempotency_key = key_for(c.identity, "create", c.cancelled_before + c.set_apart, fingerprint(*c.local).hex());
                 add(std::move(a));
             } else {
                 unsupported(p, c, "create");

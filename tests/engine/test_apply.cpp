@@ -290,24 +290,28 @@ TEST_CASE("foreign records and look-alikes are never touched, whatever the strat
     w.remote.put_external(make_item("G"), {{"concord_owner", ours}, {"concord_id", key_of("G")}, {"concord_gen", "99"}});
     w.remote.put_external(make_item("Z"), {{"concord_owner", ours}, {"concord_id", key_of("Z")}, {"concord_gen", "0"}});
     w.remote.put_external(make_item("M"), {{"concord_owner", "concord/v1:broken"}, {"concord_id", key_of("M")}, {"concord_gen", "1"}});
-    w.db.put(make_item("W"));  // a local W must not adopt the look-alike with the wrong identity
+    w.db.put(make_item("W"));  // a local W must not adopt the look-alike with the wrong identity, nor copy it
 
     auto r = w.reconciler<policy::trust_local>();
     auto session = concord::begin_session(w.witness, w.db);
     auto p = r.plan(session);
     CHECK(p.count(case_kind::foreign) == 7);
     CHECK(p.count(case_kind::orphan) == 0);
-    CHECK(p.count(case_kind::local_only) == 1);  // W: created under its own identity, look-alike ignored
+    // W: the look-alike holds W's content, so creating W would make a second one: the user decides.
+    CHECK(p.count(case_kind::local_only) == 1);
+    REQUIRE(p.decisions.size() == 1);
+    CHECK(p.decisions.front().kind == case_kind::local_only);
+    CHECK(p.decisions.front().summary.find("not provably ours") != std::string::npos);
     bool malformed_reported = false;
     for (const auto& pr : p.problems) malformed_reported |= pr.code == concord::errc::malformed_owner_tag;
     CHECK(malformed_reported);
-    for (const auto& a : p.actions) CHECK(a.kind == concord::action_kind::create_remote);
+    CHECK(p.actions.empty());
     auto rep = r.apply(p, session);
     session.commit();
     CHECK(w.remote.stats().cancels == 0);
     CHECK(w.remote.stats().updates == 0);
     for (const char* sku : {"N", "T", "X", "G", "Z", "M"}) CHECK(w.active(sku).size() == 1);
-    CHECK(w.active("W").size() == 2);
+    CHECK(w.active("W").size() == 1);
     CHECK(rep.text().find("malformed owner tag") != std::string::npos);
     for (auto& rec : w.remote.all())
         if (rec.value.sku != "W") CHECK(rec.value.name == "thing");

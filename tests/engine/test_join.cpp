@@ -361,7 +361,7 @@ TEST_CASE("records not ours that share an identity with our entities are set apa
                 REQUIRE(k.local);
                 CHECK(k.local->sku == "D");
                 CHECK(k.linked_remote == std::optional<std::string>("rD"));
-                CHECK(k.linked_foreign);  // rD is still listed: not a reason to create D again
+                CHECK(k.set_apart == 1);  // rD is still listed: not a reason to create D again
                 CHECK(k.note.find("still lists") != std::string::npos);
             }
         }
@@ -388,7 +388,7 @@ TEST_CASE("records not ours that share an identity with our entities are set apa
     }
 }
 
-TEST_CASE("an entity whose linked object is still listed, but not as ours, is asked about: never created twice",
+TEST_CASE("an entity whose object is still listed, but not as ours, is asked about: never created twice",
           "[engine][join][foreign]") {
     using namespace engine_test;
     using concord::case_kind;
@@ -396,8 +396,10 @@ TEST_CASE("an entity whose linked object is still listed, but not as ours, is as
     const sku_identity idp;
     // The remote changed under our tag: G's object had its SKU edited (its content is no longer the
     // identity it was stamped with: a look-alike, set apart under another identity, maybe in another
-    // slice); H's object had its owner tag replaced by another installation's. J, linked to an object
-    // the remote no longer lists at all, is plain local_only work.
+    // slice); H's object had its owner tag replaced by another installation's. I has no link, and the
+    // remote holds an untagged object with its content (made in the provider's dashboard, or ours
+    // before someone stripped the tag). J, linked to an object the remote no longer lists at all, is
+    // plain local_only work.
     std::vector<item> local;
     std::vector<concord::link> links;
     std::vector<concord::remote_record<item>> rem;
@@ -409,40 +411,41 @@ TEST_CASE("an entity whose linked object is still listed, but not as ours, is as
         r.meta = std::move(m);
         rem.push_back(std::move(r));
     };
-    const item g = make_item("G", "g", 1), h = make_item("H", "h", 2), j = make_item("J", "j", 3);
-    for (const auto* v : {&g, &h, &j}) local.push_back(*v);
+    const item g = make_item("G", "g", 1), h = make_item("H", "h", 2), i = make_item("I", "i", 4), j = make_item("J", "j", 3);
+    for (const auto* v : {&g, &h, &i, &j}) local.push_back(*v);
     links = {{idp.key(g), "rG", 1}, {idp.key(h), "rH", 1}, {idp.key(j), "rJ", 1}};
     add(make_item("G-edited", "g", 1), "rG", concord::stamp_metadata(owner, idp.key(g), 1));
     auto other = concord::stamp_metadata(owner, idp.key(h), 1);
     other[std::string(concord::meta_keys::owner)] = "concord/v1:other-host:shop";
     add(make_item("H", "h", 99), "rH", other);
-    for (int i = 0; i < 40; ++i) {  // in sync, so that two slices have work
-        const item v = make_item("n" + std::to_string(i));
+    add(i, "rI", {});
+    for (int n = 0; n < 40; ++n) {  // in sync, so that two slices have work
+        const item v = make_item("n" + std::to_string(n));
         local.push_back(v);
-        links.push_back({idp.key(v), "rn" + std::to_string(i), 1});
-        add(v, "rn" + std::to_string(i), concord::stamp_metadata(owner, idp.key(v), 1));
+        links.push_back({idp.key(v), "rn" + std::to_string(n), 1});
+        add(v, "rn" + std::to_string(n), concord::stamp_metadata(owner, idp.key(v), 1));
     }
 
     auto check = [&](const auto& p, case_kind asked_kind) {
         CHECK(p.count(case_kind::in_sync) == 40);
-        CHECK(p.count(case_kind::local_only) == 3);
-        CHECK(p.count(case_kind::foreign) == 2);
-        std::map<std::string, bool> contested;
+        CHECK(p.count(case_kind::local_only) == 4);
+        CHECK(p.count(case_kind::foreign) == 3);
+        std::map<std::string, std::uint64_t> contested;
         for (const auto& k : p.cases)
-            if (k.kind == case_kind::local_only) contested[k.local->sku] = k.linked_foreign;
-        CHECK(contested == std::map<std::string, bool>{{"G", true}, {"H", true}, {"J", false}});
+            if (k.kind == case_kind::local_only) contested[k.local->sku] = k.set_apart;
+        CHECK(contested == std::map<std::string, std::uint64_t>{{"G", 1}, {"H", 1}, {"I", 1}, {"J", 0}});
         std::set<std::string> asked;
         for (const auto& d : p.decisions) {
             CHECK(d.kind == asked_kind);
             asked.insert(d.summary.substr(d.summary.find("sku=\"") + 5, 1));
         }
-        CHECK(asked == std::set<std::string>{"G", "H"});
+        CHECK(asked == std::set<std::string>{"G", "H", "I"});
     };
     for (unsigned threads : {1u, 2u}) {
         INFO("threads " << threads);
         concord::memory_store<item> db;
         concord::memory_remote<item> remote;
-        {  // trust_local: J is created again; G and H are asked, not created
+        {  // trust_local: J is created again; G, H and I are asked, not created
             auto rec = concord::make_reconciler<concord::policy::trust_local>(db, remote, sliced(threads, 4), sku_identity{});
             const auto p = rec.plan_from(same_timeline(), true, local, links, rem);
             check(p, case_kind::local_only);
@@ -451,7 +454,7 @@ TEST_CASE("an entity whose linked object is still listed, but not as ours, is as
                 if (a.kind == concord::action_kind::create_remote) created.push_back(a.value->sku);
             CHECK(created == std::vector<std::string>{"J"});
         }
-        {  // trust_remote: J is removed; G and H are not, the remote has not given them up
+        {  // trust_remote: J is removed; G, H and I are not, the remote has not given them up
             auto rec = concord::make_reconciler<concord::policy::trust_remote>(db, remote, sliced(threads, 4), sku_identity{});
             const auto p = rec.plan_from(same_timeline(), true, local, links, rem);
             check(p, case_kind::local_only);
@@ -459,18 +462,30 @@ TEST_CASE("an entity whose linked object is still listed, but not as ours, is as
             for (const auto& a : p.actions) removed += a.kind == concord::action_kind::remove_local;
             CHECK(removed == 1);
         }
-        {  // a recorded answer is the user's consent: G is created after all
+        {  // a recorded answer is the user's consent: G and I are created after all, as new requests
             auto rec = concord::make_reconciler<concord::policy::trust_local>(db, remote, sliced(threads, 4), sku_identity{});
             const auto first = rec.plan_from(same_timeline(), true, local, links, rem);
             for (const auto& d : first.decisions)
-                if (d.summary.find("sku=\"G\"") != std::string::npos)
+                if (d.summary.find("sku=\"H\"") == std::string::npos)
                     rec.answer(first, d.id, concord::resolution::create_remote);
             const auto p = rec.plan_from(same_timeline(), true, local, links, rem);
-            std::set<std::string> created;
+            std::map<std::string, std::string> created;  // sku -> idempotency key
             for (const auto& a : p.actions)
-                if (a.kind == concord::action_kind::create_remote) created.insert(a.value->sku);
-            CHECK(created == std::set<std::string>{"G", "J"});
+                if (a.kind == concord::action_kind::create_remote) created[a.value->sku] = a.idempotency_key;
+            CHECK(created.size() == 3);
+            CHECK(created.count("G") + created.count("I") + created.count("J") == 3);
             CHECK(p.decisions.size() == 1);
+            // Without rI listed, I is plain local_only work: created at once, under the first instance's
+            // key. Beside rI its key is another: the object that made rI (if it was ours, under that
+            // first key) is not replayed, and a provider still holding the key does not refuse it.
+            auto without = rem;
+            without.erase(std::find_if(without.begin(), without.end(), [](const auto& r) { return r.remote_id == "rI"; }));
+            const auto q = rec.plan_from(same_timeline(), true, local, links, without);
+            std::string plain;
+            for (const auto& a : q.actions)
+                if (a.kind == concord::action_kind::create_remote && a.value->sku == "I") plain = a.idempotency_key;
+            REQUIRE(!plain.empty());
+            CHECK(created["I"] != plain);
         }
     }
 }

@@ -1,12 +1,13 @@
 // concord_simulate: the simulation driver (CI run, long run, replay of one seed).
 //
-//   concord_simulate [--first F] [--seeds N] [--steps S] [--repeat-percent P] [--require-coverage]
-//   concord_simulate --seed X [--steps S] [--trace]      replay one seed, print its trace
+//   concord_simulate [--first F] [--seeds N] [--steps S] [--repeat-percent P] [--require-coverage] [--retag]
+//   concord_simulate --seed X [--steps S] [--retag] [--trace]      replay one seed, print its trace
 //
 // Every seed runs S steps with invariants after each; 1 seed in 100 (P) runs twice and must produce
 // the same XXH3-128 trace hash. A failing seed is printed with its shrunk step list, and the driver
 // exits non-zero. With --require-coverage a probe never reached (fault class, case, verdict) fails
-// the run. The environment variable CONCORD_SIM_SEEDS overrides --seeds (sanitizer builds use it).
+// the run. --retag lets foreign writers take over objects of ours (sim_options::retag); the seeds'
+// histories then differ from the runs without it. The environment variable CONCORD_SIM_SEEDS overrides --seeds (sanitizer builds use it).
 
 #include <chrono>
 #include <cstdint>
@@ -30,7 +31,7 @@ std::uint64_t arg_u64(int& i, int argc, char** argv) {
 int main(int argc, char** argv) {
     std::uint64_t first = 1, seeds = 1000, steps = 200, repeat_percent = 1;
     std::optional<std::uint64_t> one;
-    bool require_coverage = false, print_trace = false;
+    bool require_coverage = false, print_trace = false, retag = false;
     for (int i = 1; i < argc; ++i) {
         std::string_view a = argv[i];
         if (a == "--first") first = arg_u64(i, argc, argv);
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
         else if (a == "--seed") one = arg_u64(i, argc, argv);
         else if (a == "--require-coverage") require_coverage = true;
         else if (a == "--trace") print_trace = true;
+        else if (a == "--retag") retag = true;
         else {
             std::cerr << "unknown argument " << a << "\n";
             return 2;
@@ -47,7 +49,7 @@ int main(int argc, char** argv) {
     }
     if (const char* env = std::getenv("CONCORD_SIM_SEEDS"); env && *env && !one) seeds = std::stoull(env);
 
-    concord::testing::simulation<sim::item_model> sim({.steps = steps});
+    concord::testing::simulation<sim::item_model> sim({.steps = steps, .retag = retag});
     auto report_failure = [&](std::uint64_t seed, const concord::testing::sim_result& r) {
         std::cout << "FAILED seed " << seed << " at step " << r.failed_step << ": " << r.failure << "\n";
         auto shrunk = sim.shrink(seed, concord::testing::generate_steps(seed, steps));
@@ -56,7 +58,8 @@ int main(int argc, char** argv) {
                   << again.failure << "):\n";
         for (const auto& s : shrunk) std::cout << "  " << s.text() << "\n";
         std::cout << "trace of the shrunk run:\n" << again.trace_text;
-        std::cout << "replay: concord_simulate --seed " << seed << " --steps " << steps << " --trace\n";
+        std::cout << "replay: concord_simulate --seed " << seed << " --steps " << steps << (retag ? " --retag" : "")
+                  << " --trace\n";
     };
 
     if (one) {

@@ -181,6 +181,30 @@ TEST_CASE("seeds that once failed pass now", "[simulation][regression]") {
     }
 }
 
+TEST_CASE("objects of ours another installation takes over are never touched, and never created again while linked",
+          "[simulation][retag]") {
+    // sim_options::retag: foreign writers also rewrite the owner tag of our active objects. Invariant
+    // 3 covers those objects from then on, and no plan may create their identity again while the
+    // store's link names one of them, unless the seeded user chose create_remote for it.
+    simulation<item_model> sim(sim_options{.steps = 200, .retag = true});
+    const std::uint64_t seeds = is_sanitized() ? 40 : 400;
+    for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
+        auto r = sim.run(seed);
+        INFO("seed " << seed << ": " << r.failure);
+        REQUIRE(r.ok);
+    }
+    const auto& events = sim.probes().events;
+    const auto seen = [&](const std::string& e) { return events.count(e) ? events.at(e) : 0; };
+    CHECK(seen("object of ours retagged") > seeds / 2);
+    CHECK(seen("entity whose object was taken over: asked") > 0);
+    // Without the option, the same seed's history has no takeover (earlier seeds replay as they were).
+    std::uint64_t with = 0;
+    for (std::uint64_t seed = 1; seed <= 50 && !with; ++seed)
+        if (sim.run(seed).trace_text.find(" retag ") != std::string::npos) with = seed;
+    REQUIRE(with != 0);
+    CHECK(simulation<item_model>().run(with).trace_text.find(" retag ") == std::string::npos);
+}
+
 TEST_CASE("a seed replays exactly: equal trace hashes, and other seeds differ", "[simulation][determinism]") {
     simulation<item_model> sim;
     for (std::uint64_t seed : {1, 42, 977}) {

@@ -147,6 +147,9 @@ public:
     /// Edits an object behind concord's back.
     void edit_external(std::string_view remote_id, const E& e) { find(remote_id).value = e; }
     void cancel_external(std::string_view remote_id) { find(remote_id).state = remote_state::cancelled; }
+    /// Rewrites an object's metadata behind concord's back (a dashboard edit, another installation
+    /// taking it over). Like the edits above, it keeps the object's place in the listing.
+    void set_metadata_external(std::string_view remote_id, metadata m) { find(remote_id).meta = std::move(m); }
 
     std::optional<remote_record<E>> current(std::string_view remote_id) const {
         if (const auto* r = lookup(remote_id)) return *r;

@@ -443,6 +443,11 @@ struct sim_options {
     /// Exhaustive scope: crash exactly at the n-th step boundary of the run (counted over every
     /// apply), whatever the fault profile says.
     std::optional<std::size_t> crash_at = std::nullopt;
+    /// Foreign writers also take over objects of ours: half of the `foreign` steps rewrite the owner
+    /// tag of one of our active objects to another installation's. Invariant 3 then covers the object,
+    /// and a plan must not create it again while the local entity's link still names it, unless the
+    /// user chose so. Off by default, which keeps every earlier seed's history as it was.
+    bool retag = false;
 };
 
 /// The outcome of one run.
@@ -606,6 +611,8 @@ private:
         std::vector<std::size_t> backup_db;                  // backup number -> database it was taken of
         std::vector<E> journal;                              // every creation the user made (for redo)
         std::map<std::string, remote_record<E>> foreign;     // foreign objects as created
+        std::map<std::string, remote_record<E>> retagged;    // objects of ours another installation took over
+        std::set<key128> consented;                          // identities the user chose to create again
         std::set<std::string> live_keys;                     // local keys at plan time (reference check)
         std::size_t boundaries = 0;                          // step-hook calls so far
 
@@ -733,6 +740,12 @@ private:
                 line += " +retention";
                 break;
             case step_kind::foreign: {
+                if (sim.opts_.retag && rng.below(2) == 0) {
+                    if (auto id = retag_one()) {
+                        line += " retag " + *id;
+                        break;
+                    }
+                }
                 auto r = plant_foreign(rng.below(4));
                 line += " foreign " + r.remote_id;
                 break;
@@ -761,6 +774,20 @@ private:
         }
 
         static owner_tag owner() { return owner_tag{"sim-host", "payments"}; }
+
+        /// Another installation takes over one of our active objects (sim_options::retag).
+        std::optional<std::string> retag_one() {
+            std::vector<remote_record<E>> c;
+            for (const auto& r : inner.all())
+                if (r.state == remote_state::active && ours(r) && !foreign.count(r.remote_id)) c.push_back(r);
+            if (c.empty()) return std::nullopt;
+            auto r = c[rng.below(c.size())];
+            r.meta[std::string(meta_keys::owner)] = "concord/v1:other-host:payments";
+            inner.set_metadata_external(r.remote_id, r.meta);
+            retagged[r.remote_id] = r;
+            probes.event("object of ours retagged");
+            return r.remote_id;
+        }
 
         // ------------------------------------------------------------------ reconcile
 
@@ -849,7 +876,9 @@ private:
                     std::size_t answered = 0;
                     for (const auto& d : p.decisions) {
                         if (with_faults && rng.below(10) == 0) continue;  // the user leaves one open for now
-                        rec.answer(p, d.id, d.options[rng.below(d.options.size())].choice);
+                        const auto choice = d.options[rng.below(d.options.size())].choice;
+                        rec.answer(p, d.id, choice);
+                        if (choice == resolution::create_remote) consented.insert(d.identity);
                         ++answered;
                         probes.event("decision answered");
                     }
@@ -867,6 +896,9 @@ private:
                 return os.str();
             }
             for (std::size_t k = 0; k < case_count; ++k) probes.cases[k] += p.counts[k];
+            for (const auto& c : p.cases)
+                if (c.set_apart) probes.event("entity whose object was taken over: asked");
+            check_no_second_object(p);
             os << " cases";
             for (std::size_t k = 0; k < case_count; ++k)
                 if (p.counts[k]) os << ' ' << to_string(static_cast<case_kind>(k)) << '=' << p.counts[k];
@@ -940,6 +972,7 @@ private:
         }
 
         bool ours(const remote_record<E>& r) const {
+            if (retagged.count(r.remote_id)) return false;  // no longer provably ours: never concord's to settle
             return remote.created().count(r.remote_id) || remote.duplicated().count(r.remote_id);
         }
 
@@ -1000,6 +1033,27 @@ private:
             }
         }
 
+        // Invariant 1 for objects another installation took over (sim_options::retag): a plan does not
+        // create an identity again while the store's link for it names such an object, still listed
+        // and active, unless the user chose create_remote for it. Read from the store and the
+        // simulation's own record of the takeover, not from the plan's cases.
+        void check_no_second_object(const plan<E>& p) {
+            if (retagged.empty()) return;
+            std::map<key128, std::vector<std::string>> links_of;
+            for (const auto& l : db().links()) links_of[l.identity].push_back(l.remote_id);
+            for (const auto& a : p.actions) {
+                if (a.kind != action_kind::create_remote || consented.count(a.identity)) continue;
+                const auto l = links_of.find(a.identity);
+                if (l == links_of.end()) continue;
+                for (const auto& rid : l->second) {
+                    const auto f = retagged.find(rid);
+                    if (f != retagged.end() && f->second.state == remote_state::active)
+                        fail("the plan creates " + a.identity.hex() + " again while its link names " + rid +
+                             ", still listed (taken over by another installation): a second object");
+                }
+            }
+        }
+
         // Invariant 2b: once decisions are resolved and apply succeeded, no orphan can take money.
         void check_no_money_orphans() {
             std::set<key128> local_ids;
@@ -1018,6 +1072,12 @@ private:
                     if (!(fingerprint(r.value) == fingerprint(f->second.value)) || r.meta != f->second.meta ||
                         r.state != f->second.state)
                         fail("foreign object " + r.remote_id + " was modified");
+                    continue;
+                }
+                if (auto f = retagged.find(r.remote_id); f != retagged.end()) {
+                    if (!(fingerprint(r.value) == fingerprint(f->second.value)) || r.meta != f->second.meta ||
+                        r.state != f->second.state)
+                        fail("object " + r.remote_id + ", taken over by another installation, was modified");
                     continue;
                 }
                 if (r.state == remote_state::active && remote.created().count(r.remote_id))
