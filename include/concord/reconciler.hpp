@@ -625,16 +625,17 @@ private:
                 p.cases.push_back(std::move(c));
             }
         }
-        mark_linked_foreign(p);
+        count_linked_set_apart(p);
     }
 
-    /// A local entity whose link names a record the remote still lists, set apart as not ours (its
-    /// tag rewritten, its content no longer the identity it was stamped with): the remote holds it, so
-    /// creating the entity again would make a second object, and removing it would act on "the remote
-    /// no longer lists it", which is false. Marked here, after every slice's foreign cases are in (the
-    /// record may have joined under another identity, in another slice); records set apart under the
-    /// entity's own identity were counted where its case was built. choose() asks the user.
-    void mark_linked_foreign(plan_type& p) const {
+    /// Counts into classified::set_apart the record a local_only entity's link names, when the remote
+    /// still lists it but set it apart as not ours (its tag rewritten, its content no longer the
+    /// identity it was stamped with): the remote holds it, so creating the entity again would make a
+    /// second object, and removing it would act on "the remote no longer lists it", which is false.
+    /// Counted here, after every slice's foreign cases are in (the record may have joined under another
+    /// identity, in another slice); records set apart under the entity's own identity were counted
+    /// where its case was built. choose() asks the user.
+    void count_linked_set_apart(plan_type& p) const {
         if (!p.count(case_kind::foreign) || !p.count(case_kind::local_only)) return;
         std::vector<const classified<E>*> foreign;
         for (const auto& c : p.cases)
