@@ -45,6 +45,25 @@ concord::reconciler_options sliced(unsigned threads, std::size_t min_slice) {
     return o;
 }
 
+/// Inputs of plan_from() written by hand: local entities, their links, the remote listing; records
+/// are appended in listing order, with the local id cleared as a remote holds them.
+struct hand_inputs {
+    std::vector<engine_test::item> local;
+    std::vector<concord::link> links;
+    std::vector<concord::remote_record<engine_test::item>> rem;
+    concord::owner_tag owner = engine_test::options().owner;
+    engine_test::sku_identity idp;
+    void add(engine_test::item v, std::string rid, concord::metadata m) {
+        concord::remote_record<engine_test::item> r;
+        r.remote_id = std::move(rid);
+        r.seq = rem.size() + 1;
+        r.value = std::move(v);
+        r.value.id = 0;
+        r.meta = std::move(m);
+        rem.push_back(std::move(r));
+    }
+};
+
 bool same_rows(const std::vector<key_row>& a, const std::vector<key_row>& b) {
     return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const key_row& x, const key_row& y) {
         return x.hi == y.hi && x.lo == y.lo && x.slot == y.slot && x.tag == y.tag;
@@ -289,24 +308,11 @@ TEST_CASE("records not ours that share an identity with our entities are set apa
           "[engine][join][foreign]") {
     using namespace engine_test;
     using concord::case_kind;
-    const auto owner = options().owner;
-    const sku_identity idp;
-    std::vector<item> local;
-    std::vector<concord::link> links;
-    std::vector<concord::remote_record<item>> rem;
-    auto add = [&](const item& v, std::string rid, concord::metadata m) {
-        concord::remote_record<item> r;
-        r.remote_id = std::move(rid);
-        r.seq = rem.size() + 1;
-        r.value = v;
-        r.value.id = 0;
-        r.meta = std::move(m);
-        rem.push_back(std::move(r));
-    };
-    auto ours = [&](const item& v) { return concord::stamp_metadata(owner, idp.key(v), 1); };
+    hand_inputs in;
+    auto ours = [&](const item& v) { return concord::stamp_metadata(in.owner, in.idp.key(v), 1); };
     auto linked = [&](const item& v, const std::string& rid) {
-        local.push_back(v);
-        links.push_back({idp.key(v), rid, 1});
+        in.local.push_back(v);
+        in.links.push_back({in.idp.key(v), rid, 1});
     };
     const item a = make_item("A", "a", 1), b = make_item("B", "b", 2), c = make_item("C", "c", 3),
                d = make_item("D", "d", 4), e = make_item("E", "e", 5);
@@ -318,30 +324,30 @@ TEST_CASE("records not ours that share an identity with our entities are set apa
     linked(a, "rA");
     auto garbled = ours(a);
     garbled[std::string(concord::meta_keys::owner)] = "concord/v1:garbage";
-    add(a, "rA", garbled);
+    in.add(a, "rA", garbled);
     // B: in sync, and another installation's object with the same content beside it.
     linked(b, "rB");
-    add(b, "rB", ours(b));
-    add(b, "rB2", {{std::string(concord::meta_keys::owner), "concord/v1:other-host:shop"}});
+    in.add(b, "rB", ours(b));
+    in.add(b, "rB2", {{std::string(concord::meta_keys::owner), "concord/v1:other-host:shop"}});
     // C: diverged, and an untagged object with C's identity beside it.
     linked(c, "rC");
-    add(changed(c), "rC", ours(c));
-    add(c, "rC2", {});
+    in.add(changed(c), "rC", ours(c));
+    in.add(c, "rC2", {});
     // D: linked, but its object changed and carries a garbled tag: not provably ours.
     linked(d, "rD");
     auto garbled_d = ours(d);
     garbled_d[std::string(concord::meta_keys::owner)] = "concord/v1:garbage";
-    add(changed(d), "rD", garbled_d);
+    in.add(changed(d), "rD", garbled_d);
     // E: someone else's object with no local counterpart, and a look-alike (our tag, another identity).
-    add(e, "rE", {});
-    add(e, "rE2", concord::stamp_metadata(owner, idp.key(a), 1));
+    in.add(e, "rE", {});
+    in.add(e, "rE2", concord::stamp_metadata(in.owner, in.idp.key(a), 1));
 
     for (unsigned threads : {1u, 2u}) {
         INFO("threads " << threads);
         concord::memory_store<item> db;
         concord::memory_remote<item> remote;
         auto rec = concord::make_reconciler<concord::policy::trust_local>(db, remote, sliced(threads, 1), sku_identity{});
-        const auto p = rec.plan_from(same_timeline(), true, local, links, rem);
+        const auto p = rec.plan_from(same_timeline(), true, in.local, in.links, in.rem);
         CHECK(p.count(case_kind::in_sync) == 2);  // A (its link proves it ours) and B
         CHECK(p.count(case_kind::diverged) == 1);
         CHECK(p.count(case_kind::local_only) == 1);
@@ -392,38 +398,26 @@ TEST_CASE("an entity whose object is still listed, but not as ours, is asked abo
           "[engine][join][foreign]") {
     using namespace engine_test;
     using concord::case_kind;
-    const auto owner = options().owner;
-    const sku_identity idp;
     // The remote changed under our tag: G's object had its SKU edited (its content is no longer the
     // identity it was stamped with: a look-alike, set apart under another identity, maybe in another
     // slice); H's object had its owner tag replaced by another installation's. I has no link, and the
     // remote holds an untagged object with its content (made in the provider's dashboard, or ours
     // before someone stripped the tag). J, linked to an object the remote no longer lists at all, is
     // plain local_only work.
-    std::vector<item> local;
-    std::vector<concord::link> links;
-    std::vector<concord::remote_record<item>> rem;
-    auto add = [&](item v, std::string rid, concord::metadata m) {
-        concord::remote_record<item> r;
-        r.remote_id = std::move(rid);
-        r.seq = rem.size() + 1;
-        r.value = std::move(v);
-        r.meta = std::move(m);
-        rem.push_back(std::move(r));
-    };
     const item g = make_item("G", "g", 1), h = make_item("H", "h", 2), i = make_item("I", "i", 4), j = make_item("J", "j", 3);
-    for (const auto* v : {&g, &h, &i, &j}) local.push_back(*v);
-    links = {{idp.key(g), "rG", 1}, {idp.key(h), "rH", 1}, {idp.key(j), "rJ", 1}};
-    add(make_item("G-edited", "g", 1), "rG", concord::stamp_metadata(owner, idp.key(g), 1));
-    auto other = concord::stamp_metadata(owner, idp.key(h), 1);
+    hand_inputs in;
+    for (const auto* v : {&g, &h, &i, &j}) in.local.push_back(*v);
+    in.links = {{in.idp.key(g), "rG", 1}, {in.idp.key(h), "rH", 1}, {in.idp.key(j), "rJ", 1}};
+    in.add(make_item("G-edited", "g", 1), "rG", concord::stamp_metadata(in.owner, in.idp.key(g), 1));
+    auto other = concord::stamp_metadata(in.owner, in.idp.key(h), 1);
     other[std::string(concord::meta_keys::owner)] = "concord/v1:other-host:shop";
-    add(make_item("H", "h", 99), "rH", other);
-    add(i, "rI", {});
+    in.add(make_item("H", "h", 99), "rH", other);
+    in.add(i, "rI", {});
     for (int n = 0; n < 40; ++n) {  // in sync, so that two slices have work
         const item v = make_item("n" + std::to_string(n));
-        local.push_back(v);
-        links.push_back({idp.key(v), "rn" + std::to_string(n), 1});
-        add(v, "rn" + std::to_string(n), concord::stamp_metadata(owner, idp.key(v), 1));
+        in.local.push_back(v);
+        in.links.push_back({in.idp.key(v), "rn" + std::to_string(n), 1});
+        in.add(v, "rn" + std::to_string(n), concord::stamp_metadata(in.owner, in.idp.key(v), 1));
     }
 
     auto check = [&](const auto& p, case_kind asked_kind) {
@@ -447,7 +441,7 @@ TEST_CASE("an entity whose object is still listed, but not as ours, is asked abo
         concord::memory_remote<item> remote;
         {  // trust_local: J is created again; G, H and I are asked, not created
             auto rec = concord::make_reconciler<concord::policy::trust_local>(db, remote, sliced(threads, 4), sku_identity{});
-            const auto p = rec.plan_from(same_timeline(), true, local, links, rem);
+            const auto p = rec.plan_from(same_timeline(), true, in.local, in.links, in.rem);
             check(p, case_kind::local_only);
             std::vector<std::string> created;
             for (const auto& a : p.actions)
@@ -456,7 +450,7 @@ TEST_CASE("an entity whose object is still listed, but not as ours, is asked abo
         }
         {  // trust_remote: J is removed; G, H and I are not, the remote has not given them up
             auto rec = concord::make_reconciler<concord::policy::trust_remote>(db, remote, sliced(threads, 4), sku_identity{});
-            const auto p = rec.plan_from(same_timeline(), true, local, links, rem);
+            const auto p = rec.plan_from(same_timeline(), true, in.local, in.links, in.rem);
             check(p, case_kind::local_only);
             std::size_t removed = 0;
             for (const auto& a : p.actions) removed += a.kind == concord::action_kind::remove_local;
@@ -464,11 +458,11 @@ TEST_CASE("an entity whose object is still listed, but not as ours, is asked abo
         }
         {  // a recorded answer is the user's consent: G and I are created after all, as new requests
             auto rec = concord::make_reconciler<concord::policy::trust_local>(db, remote, sliced(threads, 4), sku_identity{});
-            const auto first = rec.plan_from(same_timeline(), true, local, links, rem);
+            const auto first = rec.plan_from(same_timeline(), true, in.local, in.links, in.rem);
             for (const auto& d : first.decisions)
                 if (d.summary.find("sku=\"H\"") == std::string::npos)
                     rec.answer(first, d.id, concord::resolution::create_remote);
-            const auto p = rec.plan_from(same_timeline(), true, local, links, rem);
+            const auto p = rec.plan_from(same_timeline(), true, in.local, in.links, in.rem);
             std::map<std::string, std::string> created;  // sku -> idempotency key
             for (const auto& a : p.actions)
                 if (a.kind == concord::action_kind::create_remote) created[a.value->sku] = a.idempotency_key;
@@ -478,9 +472,9 @@ TEST_CASE("an entity whose object is still listed, but not as ours, is asked abo
             // Without rI listed, I is plain local_only work: created at once, under the first instance's
             // key. Beside rI its key is another: the object that made rI (if it was ours, under that
             // first key) is not replayed, and a provider still holding the key does not refuse it.
-            auto without = rem;
+            auto without = in.rem;
             without.erase(std::find_if(without.begin(), without.end(), [](const auto& r) { return r.remote_id == "rI"; }));
-            const auto q = rec.plan_from(same_timeline(), true, local, links, without);
+            const auto q = rec.plan_from(same_timeline(), true, in.local, in.links, without);
             std::string plain;
             for (const auto& a : q.actions)
                 if (a.kind == concord::action_kind::create_remote && a.value->sku == "I") plain = a.idempotency_key;
