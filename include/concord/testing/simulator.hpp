@@ -12,7 +12,8 @@
 // edits and relates entities) and a Backend (the restorable database: memory_backend here, the
 // SQLite store in tests/simulation). Invariants checked after every step (docs/testing.md):
 //   1. no conceptual charge is taken twice: per identity at most one active remote object that
-//      concord itself created;
+//      concord itself created (with sim_options::retag also: no plan creates an identity while the
+//      store's link names an object another installation took over, unless the user chose it);
 //   2. every remote object we own whose identity has no local entity is classified by the next plan
 //      (orphan, duplicate or stale_inbound), and once every decision is resolved and apply succeeded
 //      none of them is left able to take money;
