@@ -197,7 +197,8 @@ TEST_CASE("objects of ours another installation takes over are never touched, an
     const auto seen = [&](const std::string& e) { return events.count(e) ? events.at(e) : 0; };
     CHECK(seen("object of ours retagged") > seeds / 2);
     CHECK(seen("entity whose object was taken over: asked") > 0);
-    // Without the option, the same seed's history has no takeover (earlier seeds replay as they were).
+    // Without the option the same seed has no takeover: the option adds its draw only when on, so the
+    // seeds of earlier runs keep their histories.
     std::uint64_t with = 0;
     for (std::uint64_t seed = 1; seed <= 50 && !with; ++seed)
         if (sim.run(seed).trace_text.find(" retag ") != std::string::npos) with = seed;
