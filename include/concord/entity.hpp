@@ -356,7 +356,12 @@ namespace detail {
 /// Appends `s` as a JSON string literal (quoted; quotes, backslashes and control characters escaped).
 inline void append_json_string(std::string& out, std::string_view s) {
     out += '"';
-    for (unsigned char c : s) {
+    std::size_t plain = 0;  // start of the run of characters that need no escape, appended at once
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        out.append(s, plain, i - plain);
+        plain = i + 1;
         switch (c) {
         case '"': out += "\\\""; break;
         case '\\': out += "\\\\"; break;
@@ -364,16 +369,13 @@ inline void append_json_string(std::string& out, std::string_view s) {
         case '\r': out += "\\r"; break;
         case '\t': out += "\\t"; break;
         default:
-            if (c < 0x20) {
-                static constexpr char hexd[] = "0123456789abcdef";
-                out += "\\u00";
-                out += hexd[c >> 4];
-                out += hexd[c & 0xF];
-            } else {
-                out += static_cast<char>(c);
-            }
+            static constexpr char hexd[] = "0123456789abcdef";
+            out += "\\u00";
+            out += hexd[c >> 4];
+            out += hexd[c & 0xF];
         }
     }
+    out.append(s, plain, s.size() - plain);
     out += '"';
 }
 

@@ -36,13 +36,20 @@ struct key128 {
 
     /// 32 lowercase hex digits, most significant first (XXH128 canonical order).
     std::string hex() const {
-        static constexpr char digits[] = "0123456789abcdef";
         std::string out(32, '0');
-        for (int i = 0; i < 16; ++i) {
-            out[static_cast<std::size_t>(15 - i)] = digits[(hi >> (4 * i)) & 0xF];
-            out[static_cast<std::size_t>(31 - i)] = digits[(lo >> (4 * i)) & 0xF];
-        }
+        write_hex(out.data());
         return out;
+    }
+
+    /// The same 32 digits written at `out` (no terminator); returns out + 32. For keys and ids built
+    /// in one buffer instead of a string per part.
+    char* write_hex(char* out) const noexcept {
+        static constexpr char digits[] = "0123456789abcdef";
+        for (int i = 0; i < 16; ++i) {
+            out[15 - i] = digits[(hi >> (4 * i)) & 0xF];
+            out[31 - i] = digits[(lo >> (4 * i)) & 0xF];
+        }
+        return out + 32;
     }
 
     /// Parses 32 hex digits; returns false (and leaves *this alone) on anything else.
@@ -112,16 +119,22 @@ inline std::array<unsigned char, 32> sha256(std::string_view bytes) {
     return out;
 }
 
+/// Lowercase hex of any byte sequence, written at `out` (2N digits, no terminator); returns out + 2N.
+template <std::size_t N>
+char* write_hex(char* out, const std::array<unsigned char, N>& bytes) noexcept {
+    static constexpr char digits[] = "0123456789abcdef";
+    for (unsigned char b : bytes) {
+        *out++ = digits[b >> 4];
+        *out++ = digits[b & 0xF];
+    }
+    return out;
+}
+
 /// Lowercase hex of any byte sequence.
 template <std::size_t N>
 std::string to_hex(const std::array<unsigned char, N>& bytes) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(2 * N);
-    for (unsigned char b : bytes) {
-        out.push_back(digits[b >> 4]);
-        out.push_back(digits[b & 0xF]);
-    }
+    std::string out(2 * N, '0');
+    write_hex(out.data(), bytes);
     return out;
 }
 

@@ -225,17 +225,28 @@ inline constexpr std::size_t default_key_limit = 255;
 /// with every variable-length part length-prefixed (8-byte LE). 68 printable ASCII characters.
 inline std::string idempotency_key(std::string_view scope, const identity_key& id, const operation& op,
                                    std::size_t limit = default_key_limit) {
-    std::string buf = "concord-idem/v1";
-    detail::put_bytes(buf, scope);
-    for (int i = 7; i >= 0; --i) buf.push_back(static_cast<char>((id.hi >> (8 * i)) & 0xFF));
-    for (int i = 7; i >= 0; --i) buf.push_back(static_cast<char>((id.lo >> (8 * i)) & 0xFF));
-    detail::put_bytes(buf, op.kind);
-    detail::put_u64(buf, op.instance);
-    detail::put_bytes(buf, op.parameters);
-    std::string key = "cc1-" + to_hex(sha256(buf));
-    if (key.size() > limit)
-        throw error(errc::key_too_long, "idempotency key of " + std::to_string(key.size()) +
+    static constexpr std::string_view tag = "concord-idem/v1", prefix = "cc1-";
+    constexpr std::size_t key_size = prefix.size() + 64;
+    if (key_size > limit)
+        throw error(errc::key_too_long, "idempotency key of " + std::to_string(key_size) +
                                             " characters exceeds the remote's limit of " + std::to_string(limit));
+    // The encoding goes into one buffer, on the stack when it fits: a key is derived per remote
+    // action, and the allocations of a string grown part by part cost more than the hash.
+    const std::size_t size = tag.size() + 8 + scope.size() + 16 + 8 + op.kind.size() + 8 + 8 + op.parameters.size();
+    char small[512];
+    std::string large;
+    char* const buf = size <= sizeof small ? small : (large.resize(size), large.data());
+    char* p = buf;
+    std::memcpy(p, tag.data(), tag.size());
+    p = detail::put_bytes(p + tag.size(), scope);
+    for (const std::uint64_t half : {id.hi, id.lo})
+        for (int i = 7; i >= 0; --i) *p++ = static_cast<char>((half >> (8 * i)) & 0xFF);
+    p = detail::put_bytes(p, op.kind);
+    p = detail::put_u64(p, op.instance);
+    p = detail::put_bytes(p, op.parameters);
+    std::string key(key_size, '0');
+    std::memcpy(key.data(), prefix.data(), prefix.size());
+    write_hex(key.data() + prefix.size(), sha256(std::string_view(buf, static_cast<std::size_t>(p - buf))));
     return key;
 }
 

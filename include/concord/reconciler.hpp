@@ -16,6 +16,7 @@
 // the next reconcile completes the work without a second remote effect.
 
 #include <algorithm>
+#include <charconv>
 #include <functional>
 #include <map>
 #include <memory>
@@ -747,15 +748,25 @@ private:
     }
 
     static std::string decision_id(const classified<E>& c) {
-        std::string buf = "concord-decision/v1";
+        std::string buf;
+        std::size_t size = 19 + to_string(c.kind).size() + 32 + 1 + 9 + 64;
+        for (const auto& r : c.remote) size += 8 + r.remote_id.size();
+        buf.reserve(size);  // one allocation: an id per decision, and a plan may open thousands
+        buf = "concord-decision/v1";
         buf.append(to_string(c.kind));
-        buf.append(c.identity.hex());
-        std::vector<std::string> ids;
-        for (const auto& r : c.remote) ids.push_back(r.remote_id);
-        std::sort(ids.begin(), ids.end());
-        for (const auto& s : ids) {
+        char hex[32];
+        buf.append(hex, static_cast<std::size_t>(c.identity.write_hex(hex) - hex));
+        auto put_id = [&](const std::string& s) {
             detail::put_u64(buf, s.size());
             buf.append(s);
+        };
+        if (c.remote.size() == 1) {
+            put_id(c.remote.front().remote_id);
+        } else {
+            std::vector<const std::string*> ids;
+            for (const auto& r : c.remote) ids.push_back(&r.remote_id);
+            std::sort(ids.begin(), ids.end(), [](const std::string* a, const std::string* b) { return *a < *b; });
+            for (const auto* s : ids) put_id(*s);
         }
         // The situation, not just the entity: an answer must not outlive it. Linked or not tells an
         // orphan the user deleted after importing it (linked) from one a restore made (unlinked), and
@@ -770,8 +781,8 @@ private:
             detail::put_u64(buf, c.set_apart);
         }
         if (c.kind == case_kind::diverged && c.local && !c.remote.empty()) {
-            buf.append(fingerprint(*c.local).hex());
-            buf.append(fingerprint(c.remote.front().value).hex());
+            buf.append(hex, static_cast<std::size_t>(fingerprint(*c.local).write_hex(hex) - hex));
+            buf.append(hex, static_cast<std::size_t>(fingerprint(c.remote.front().value).write_hex(hex) - hex));
         }
         return xxh3_128(buf).hex();
     }
@@ -801,7 +812,9 @@ private:
     }
 
     std::string summary_of(const classified<E>& c) const {
-        std::string s(to_string(c.kind));
+        std::string s;
+        s.reserve(256);  // most summaries fit: one allocation instead of one per doubling
+        s = to_string(c.kind);
         s += ' ';
         s += c.identity_text;
         if (c.local) {
@@ -865,6 +878,7 @@ private:
             decide_sink sink{p.cases, p.timeline, here ? p.actions : o.actions, here ? p.decisions : o.decisions,
                              here ? p.problems : o.problems, k > 1 && !own_book_ ? &book_lock : nullptr, unproven};
             const auto [from, to] = detail::slice_of(n, k, s);
+            sink.actions.reserve(sink.actions.size() + (to - from));  // about one action a case: no moves while it grows
             for (std::size_t g = from; g < to; ++g) {
                 const auto& c = p.cases[g];
                 resolution r;
@@ -965,6 +979,7 @@ private:
             d.identity = view.identity;
             d.summary = summary_of(view);
             if (!database_adopted) d.summary += "; NOTE: a different database was opened";
+            d.options.reserve(options_for(k).size());
             for (auto o : options_for(k)) {
                 if (!d.options.empty() && d.options.back().choice == o) continue;
                 d.options.push_back({o, effect_of(view, o)});
@@ -1032,13 +1047,17 @@ private:
                 a.remote_id = rec.remote_id;
                 a.value = *c.local;
                 const auto from = fingerprint(rec.value), to = fingerprint(*c.local);
+                char params[32 + 32 + 1 + 20];  // the two fingerprints in hex, '@', the attempt in decimal
+                char* end = to.write_hex(from.write_hex(params));
+                *end++ = '@';
+                end = std::to_chars(end, params + sizeof params, p.timeline.attempt).ptr;
                 // The generation is the operation instance: an edit undone by a restore and made again
                 // is a new update, not a replay of the first (found by simulation, seed 3). Sessions that
                 // crash before committing retry the same generation, so the session's attempt number
                 // (persisted in the witness before any remote effect) keeps A->B, B->A, A->B apart
                 // (seeds 18133 and 19399: the third update replayed the first and changed nothing).
                 a.idempotency_key = key_for(c.identity, "update", p.timeline.generation,
-                                            from.hex() + to.hex() + "@" + std::to_string(p.timeline.attempt));
+                                            std::string_view(params, static_cast<std::size_t>(end - params)));
                 add(std::move(a));
                 link_to(rec.remote_id);
             } else {
@@ -1063,7 +1082,10 @@ private:
                 a.value = *c.local;
                 // Records set apart count as used instances: a create the user chose beside them is a
                 // new request, never a replay of (or a clash with) the one that made them.
-                a.idempotency_key = key_for(c.identity, "create", c.cancelled_before + c.set_apart, fingerprint(*c.local).hex());
+                char params[32];  // the content's fingerprint in hex
+                fingerprint(*c.local).write_hex(params);
+                a.idempotency_key = key_for(c.identity, "create", c.cancelled_before + c.set_apart,
+                                            std::string_view(params, sizeof params));
                 add(std::move(a));
             } else {
                 unsupported(p, c, "create");

@@ -131,6 +131,11 @@ TEST_CASE("printing and JSON escape strings", "[entity]") {
     std::ostringstream os;
     concord::write_json(os, a);
     REQUIRE(os.str() == R"({"id":3,"customer":"a\"b\\c\n","number":"N","cents":-5,"rate":2.5})");
+    // Control characters, escapes at both ends and plain runs between them.
+    invoice b{4, std::string("\x01") + "p\tq\r" + std::string("\x1f") + "tail\"", "", 0, 0};
+    std::ostringstream os_b;
+    concord::write_json(os_b, b);
+    REQUIRE(os_b.str() == R"({"id":4,"customer":"\u0001p\tq\r\u001ftail\"","number":"","cents":0,"rate":0})");
     // print() writes to_string()'s text, whatever the stream's flags.
     std::ostringstream printed;
     printed << std::hex << std::showpos;

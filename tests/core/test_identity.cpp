@@ -106,6 +106,24 @@ TEST_CASE("idempotency keys: documented SHA-256, stable, distinct per operation 
     REQUIRE(k1 == "cc1-" + concord::to_hex(concord::sha256(buf)));
     REQUIRE(concord::to_hex(concord::sha256("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     REQUIRE_THROWS_AS(concord::idempotency_key("scope", id, {"charge", 0, params}, 40), concord::error);
+    try {
+        (void)concord::idempotency_key("scope", id, {"charge", 0, params}, 67);
+        FAIL("a limit of 67 characters must refuse a 68-character key");
+    } catch (const concord::error& e) {
+        REQUIRE(e.code() == concord::errc::key_too_long);
+    }
+    REQUIRE(concord::idempotency_key("scope", id, {"charge", 0, params}, 68) == k1);
+    // Parameters too long for the key's stack buffer (512 bytes) take the heap: the same derivation.
+    const std::string long_params(1000, 'p'), long_scope(300, 's');
+    std::string big = "concord-idem/v1";
+    concord::detail::put_bytes(big, long_scope);
+    for (int i = 7; i >= 0; --i) big.push_back(static_cast<char>((id.hi >> (8 * i)) & 0xFF));
+    for (int i = 7; i >= 0; --i) big.push_back(static_cast<char>((id.lo >> (8 * i)) & 0xFF));
+    concord::detail::put_bytes(big, "update");
+    concord::detail::put_u64(big, 3);
+    concord::detail::put_bytes(big, long_params);
+    REQUIRE(concord::idempotency_key(long_scope, id, {"update", 3, long_params}) ==
+            "cc1-" + concord::to_hex(concord::sha256(big)));
 }
 
 TEST_CASE("identity and idempotency keys match the documented derivation (computed with xxhsum/sha256sum)", "[identity]") {
