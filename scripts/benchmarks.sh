@@ -27,8 +27,17 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 echo "== configure + build ($build, Release, $cxx)" >&2
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER="$cxx" \
-      -DCONCORD_BUILD_BENCHMARKS=ON >"$tmp/configure.log" || { cat "$tmp/configure.log" >&2; exit 1; }
+configure() {
+    cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER="$cxx" \
+          -DCONCORD_BUILD_BENCHMARKS=ON >"$tmp/configure.log" 2>&1 || { cat "$tmp/configure.log" >&2; exit 1; }
+}
+release() { grep -qx 'CMAKE_BUILD_TYPE:STRING=Release' "$build/CMakeCache.txt"; }
+configure
+# A build directory configured before with another compiler: CMake then deletes its cache and
+# configures again without this command's other settings, so the build type is lost and the figures
+# would be those of an unoptimised build. A second run applies them.
+release || configure
+release || { echo "benchmarks: $build is not a Release build (see $tmp/configure.log); remove it and run again" >&2; cat "$tmp/configure.log" >&2; exit 1; }
 cmake --build "$build" --target concord_benchmarks -j"${CONCORD_BENCH_JOBS:-2}" >&2
 
 bin="$build/benchmarks"

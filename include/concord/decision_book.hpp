@@ -37,17 +37,17 @@ inline std::optional<resolution> parse_resolution(std::string_view s) {
 class memory_decision_book {
 public:
     std::optional<resolution> answer(std::string_view id) const {
-        auto it = answers_.find(std::string(id));
+        auto it = answers_.find(id);  // no string per look-up: a plan may ask for every case
         if (it == answers_.end()) return std::nullopt;
         return it->second;
     }
     void record(std::string_view id, resolution r) { answers_[std::string(id)] = r; }
     std::size_t size() const noexcept { return answers_.size(); }
     bool empty() const noexcept { return answers_.empty(); }
-    const std::map<std::string, resolution>& all() const noexcept { return answers_; }
+    const std::map<std::string, resolution, std::less<>>& all() const noexcept { return answers_; }
 
 private:
-    std::map<std::string, resolution> answers_;
+    std::map<std::string, resolution, std::less<>> answers_;
 };
 
 } // namespace concord
