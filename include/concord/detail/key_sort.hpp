@@ -189,7 +189,8 @@ inline void sort_bucket(key_row* first, std::size_t n, int low, sort_scratch& sc
     // One insertion pass over the whole bucket sorts the short runs (about one row each): rows never
     // cross a sub-bucket boundary, so it costs a comparison or two per row, where a call per
     // sub-bucket cost more than the sorting. Usually no sub-bucket holds more than 32 rows, and the
-    // pass is the copy back (10^6 random rows, three sorts: about 1 ms less each than copy, then sort).
+    // pass is then the copy back as well: one pass over the bucket less (at 10^6 rows, within the
+    // noise of the measurements; benchmarks/NOTES.md).
     bool deeper = false;
     for (std::size_t b = 0; b < buckets && !deeper; ++b) deeper = start[b + 1] - start[b] > 32;
     if (!deeper) {

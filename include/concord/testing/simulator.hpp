@@ -1068,16 +1068,17 @@ private:
         // Invariants 1 and 3, after every step.
         void check_always() {
             std::map<key128, std::vector<std::string>> active_created;
+            // An object concord must leave alone: as its snapshot was, content, metadata and state.
+            auto changed = [](const remote_record<E>& now, const remote_record<E>& then) {
+                return !(fingerprint(now.value) == fingerprint(then.value)) || now.meta != then.meta || now.state != then.state;
+            };
             for (const auto& r : inner.all()) {
                 if (auto f = foreign.find(r.remote_id); f != foreign.end()) {
-                    if (!(fingerprint(r.value) == fingerprint(f->second.value)) || r.meta != f->second.meta ||
-                        r.state != f->second.state)
-                        fail("foreign object " + r.remote_id + " was modified");
+                    if (changed(r, f->second)) fail("foreign object " + r.remote_id + " was modified");
                     continue;
                 }
                 if (auto f = retagged.find(r.remote_id); f != retagged.end()) {
-                    if (!(fingerprint(r.value) == fingerprint(f->second.value)) || r.meta != f->second.meta ||
-                        r.state != f->second.state)
+                    if (changed(r, f->second))
                         fail("object " + r.remote_id + ", taken over by another installation, was modified");
                     continue;
                 }
