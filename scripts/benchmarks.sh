@@ -37,7 +37,7 @@ configure
 # configures again without this command's other settings, so the build type is lost and the figures
 # would be those of an unoptimised build. A second run applies them.
 release || configure
-release || { echo "benchmarks: $build is not a Release build (see $tmp/configure.log); remove it and run again" >&2; cat "$tmp/configure.log" >&2; exit 1; }
+release || { cat "$tmp/configure.log" >&2; echo "benchmarks: $build is not a Release build after configuring twice (log above); remove it and run again" >&2; exit 1; }
 cmake --build "$build" --target concord_benchmarks -j"${CONCORD_BENCH_JOBS:-2}" >&2
 
 bin="$build/benchmarks"
