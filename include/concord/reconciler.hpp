@@ -375,25 +375,35 @@ private:
                                       return true;
                                   });
                 detail::sort_rows_sliced(krows.data(), krows.size(), threads, min_slice);
-                std::size_t k = 0;
-                const key_row* prev = nullptr;  // the previous local row
-                // Link rows before `l` (all that are left without one) whose key no local row has.
-                auto pass_to = [&](const key_row* l) {
-                    for (; k < krows.size() && (!l || krows[k].key_less(*l)); ++k)
-                        if (!(prev && krows[k].same_key(*prev)) && (loose.empty() || !loose.back().same_key(krows[k])))
-                            loose.push_back(krows[k]);
-                };
-                for (std::size_t i = 0; i < lrows.size(); ++i) {
-                    auto& l = lrows[i];
-                    pass_to(&l);
-                    if (k < krows.size() && krows[k].same_key(l)) {
-                        l.tag ^= krows[k].tag;
-                        l.set_linked();
-                        link_at[i] = static_cast<std::uint32_t>(krows[k].index());
+                // In slices of key ranges (their top byte), each merging its share of both row arrays.
+                const unsigned kj = detail::slices_for(lrows.size() + krows.size(), threads, min_slice);
+                std::vector<std::vector<key_row>> loose_of(kj);
+                detail::run_slices(kj, [&](unsigned s) {
+                    const auto [lb, le] = detail::rows_of_slice(lrows.data(), lrows.size(), kj, s);
+                    const auto kr = detail::rows_of_slice(krows.data(), krows.size(), kj, s);
+                    std::size_t k = kr.begin;  // not a structured binding: pass_to captures it (clang 14)
+                    const std::size_t ke = kr.end;
+                    auto& out = s == 0 ? loose : loose_of[s];
+                    const key_row* prev = nullptr;  // the previous local row (none of an earlier slice's key)
+                    // Link rows before `l` (all that are left without one) whose key no local row has.
+                    auto pass_to = [&](const key_row* l) {
+                        for (; k < ke && (!l || krows[k].key_less(*l)); ++k)
+                            if (!(prev && krows[k].same_key(*prev)) && (out.empty() || !out.back().same_key(krows[k])))
+                                out.push_back(krows[k]);
+                    };
+                    for (std::size_t i = lb; i < le; ++i) {
+                        auto& l = lrows[i];
+                        pass_to(&l);
+                        if (k < ke && krows[k].same_key(l)) {
+                            l.tag ^= krows[k].tag;
+                            l.set_linked();
+                            link_at[i] = static_cast<std::uint32_t>(krows[k].index());
+                        }
+                        prev = &l;
                     }
-                    prev = &l;
-                }
-                pass_to(nullptr);
+                    pass_to(nullptr);
+                });
+                for (unsigned s = 1; s < kj; ++s) loose.insert(loose.end(), loose_of[s].begin(), loose_of[s].end());
             }
 
             // Remote side: ownership, identity, cursor.
@@ -460,40 +470,64 @@ private:
             }
             detail::sort_rows_sliced(rrows.data(), rrows.size(), threads, min_slice);
 
-            // Merge join on identity.
-            std::size_t li = 0, ri = 0, bi = 0;
-            const std::size_t nl = lrows.size(), nr = rrows.size();
-            while (li < nl || ri < nr) {
-                const bool take_l = li < nl && (ri >= nr || !rrows[ri].key_less(lrows[li]));
-                const bool take_r = ri < nr && (li >= nl || !lrows[li].key_less(rrows[ri]));
-                const key_row& first = take_l ? lrows[li] : rrows[ri];
-                std::size_t lcount = 0, rbegin = ri;
-                while (li < nl && lrows[li].same_key(first)) ++li, ++lcount;
-                if (take_r)
-                    while (ri < nr && rrows[ri].same_key(first)) ++ri;
-                const std::size_t rcount = ri - rbegin;
-                const key_row* lrow = lcount ? &lrows[li - 1] : nullptr;
-                if (lrow) {
-                    while (bi < bad.size() && bad[bi].key_less(*lrow)) ++bi;
-                    if (bi < bad.size() && bad[bi].same_key(*lrow)) continue;  // two local entities: reported above
+            // Merge join on identity, in slices of key ranges as above; gathered in slice order.
+            struct alignas(64) merged {  // a cache line of its own: slices write theirs at once
+                std::vector<pending> todo;
+                std::vector<std::uint32_t> remote;
+                std::size_t in_sync = 0;
+            };
+            const unsigned km = detail::slices_for(lrows.size() + rrows.size(), threads, min_slice);
+            std::vector<merged> merged_of(km);
+            detail::run_slices(km, [&](unsigned s) {
+                auto& todo_s = s == 0 ? todo : merged_of[s].todo;
+                auto& todo_remote_s = s == 0 ? todo_remote : merged_of[s].remote;
+                auto [li, nl] = detail::rows_of_slice(lrows.data(), lrows.size(), km, s);
+                auto [ri, nr] = detail::rows_of_slice(rrows.data(), rrows.size(), km, s);
+                std::size_t bi = detail::rows_of_slice(bad.data(), bad.size(), km, s).begin;
+                std::size_t in_sync = 0;
+                while (li < nl || ri < nr) {
+                    const bool take_l = li < nl && (ri >= nr || !rrows[ri].key_less(lrows[li]));
+                    const bool take_r = ri < nr && (li >= nl || !lrows[li].key_less(rrows[ri]));
+                    const key_row& first = take_l ? lrows[li] : rrows[ri];
+                    std::size_t lcount = 0, rbegin = ri;
+                    while (li < nl && lrows[li].same_key(first)) ++li, ++lcount;
+                    if (take_r)
+                        while (ri < nr && rrows[ri].same_key(first)) ++ri;
+                    const std::size_t rcount = ri - rbegin;
+                    const key_row* lrow = lcount ? &lrows[li - 1] : nullptr;
+                    if (lrow) {
+                        while (bi < bad.size() && bad[bi].key_less(*lrow)) ++bi;
+                        if (bi < bad.size() && bad[bi].same_key(*lrow)) continue;  // two local entities: reported above
+                    }
+                    // From the rows alone: one local, one remote, linked to it, same content.
+                    if (lrow && rcount == 1 && lrow->linked() && lrow->tag == rrows[rbegin].tag &&
+                        (!refs_ok_ || refs_ok_(local[lrow->index()]))) {
+                        ++in_sync;
+                        continue;
+                    }
+                    std::uint32_t lk = none;
+                    if (lrow) {
+                        lk = link_at[li - 1];
+                    } else if (!loose.empty()) {
+                        const auto at = std::lower_bound(loose.begin(), loose.end(), first,
+                                                         [](const key_row& a, const key_row& b) { return a.key_less(b); });
+                        if (at != loose.end() && at->same_key(first)) lk = static_cast<std::uint32_t>(at->index());
+                    }
+                    todo_s.push_back({lrow ? static_cast<std::uint32_t>(lrow->index()) : none,
+                                      static_cast<std::uint32_t>(todo_remote_s.size()), static_cast<std::uint32_t>(rcount), lk});
+                    for (std::size_t k = rbegin; k < ri; ++k) todo_remote_s.push_back(static_cast<std::uint32_t>(rrows[k].index()));
                 }
-                // From the rows alone: one local, one remote, linked to it, same content.
-                if (lrow && rcount == 1 && lrow->linked() && lrow->tag == rrows[rbegin].tag &&
-                    (!refs_ok_ || refs_ok_(local[lrow->index()]))) {
-                    ++p.counts[static_cast<std::size_t>(case_kind::in_sync)];
-                    continue;
+                merged_of[s].in_sync = in_sync;
+            });
+            for (unsigned s = 0; s < km; ++s) {
+                p.counts[static_cast<std::size_t>(case_kind::in_sync)] += merged_of[s].in_sync;
+                if (s == 0) continue;
+                const auto offset = static_cast<std::uint32_t>(todo_remote.size());
+                for (auto t : merged_of[s].todo) {
+                    t.first += offset;
+                    todo.push_back(t);
                 }
-                std::uint32_t lk = none;
-                if (lrow) {
-                    lk = link_at[li - 1];
-                } else if (!loose.empty()) {
-                    const auto at = std::lower_bound(loose.begin(), loose.end(), first,
-                                                     [](const key_row& a, const key_row& b) { return a.key_less(b); });
-                    if (at != loose.end() && at->same_key(first)) lk = static_cast<std::uint32_t>(at->index());
-                }
-                todo.push_back({lrow ? static_cast<std::uint32_t>(lrow->index()) : none,
-                                static_cast<std::uint32_t>(todo_remote.size()), static_cast<std::uint32_t>(rcount), lk});
-                for (std::size_t k = rbegin; k < ri; ++k) todo_remote.push_back(static_cast<std::uint32_t>(rrows[k].index()));
+                todo_remote.insert(todo_remote.end(), merged_of[s].remote.begin(), merged_of[s].remote.end());
             }
         }  // the rows are freed here, before the cases are built
 

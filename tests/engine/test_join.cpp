@@ -755,6 +755,22 @@ TEST_CASE("the sliced passes: rows keep input order, sorting matches std::sort, 
                 sort_rows_sliced(rows.data(), rows.size(), threads, 1000);
                 CHECK(same_rows(std::vector<key_row>(rows.begin(), rows.end()), sorted_copy(copy)));
             }
+            // Key-range slices of the sorted rows (the merges' shares): they follow one another, cover
+            // every row, and a slice holds exactly the rows whose top key byte is in its range.
+            for (const unsigned ks : {1u, 2u, 3u, 7u, 300u}) {
+                std::size_t next = 0;
+                for (unsigned s = 0; s < ks; ++s) {
+                    const auto [b, e] = rows_of_slice(rows.data(), rows.size(), ks, s);
+                    CHECK(b == next);
+                    CHECK(b <= e);
+                    next = e;
+                    CHECK(std::all_of(rows.begin() + b, rows.begin() + e, [&](const key_row& r) {
+                        const std::uint64_t top = r.hi >> 56;
+                        return top >= std::uint64_t{256} * s / ks && top < std::uint64_t{256} * (s + 1) / ks;
+                    }));
+                }
+                CHECK(next == rows.size());
+            }
         }
     }
     // Every slice runs, also when some throw; the first slice's exception (by slice order) wins.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -35,6 +36,20 @@ struct slice_range {
 };
 inline slice_range slice_of(std::size_t n, unsigned k, unsigned s) noexcept {
     return {slice_begin(n, k, s), slice_begin(n, k, s + 1)};
+}
+
+/// Slice s of k over n rows in key order, cut where the top byte of the key changes: the rows whose
+/// top byte is in [256 s / k, 256 (s + 1) / k). Sorted arrays cut so share no key across slices,
+/// so each slice of a merge join sees whole identities (uniform keys: about n / k rows a slice).
+inline slice_range rows_of_slice(const key_row* rows, std::size_t n, unsigned k, unsigned s) noexcept {
+    auto cut = [&](unsigned t) -> std::size_t {
+        if (t == 0) return 0;
+        if (t >= k) return n;
+        const std::uint64_t top = std::uint64_t{256} * t / k;
+        return static_cast<std::size_t>(
+            std::partition_point(rows, rows + n, [top](const key_row& r) { return (r.hi >> 56) < top; }) - rows);
+    };
+    return {cut(s), cut(s + 1)};
 }
 
 /// One slice's call, as a POSIX thread runs it.
