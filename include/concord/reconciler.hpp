@@ -556,6 +556,16 @@ private:
                     if (ahead.local != none) detail::prefetch_for_read(&local[ahead.local]);
                     if (ahead.count) detail::prefetch_for_read(&remote[todo_remote[ahead.first]]);
                 }
+                if (t + 2 < to && todo[t + 2].count) {
+                    // ... and, 2 ahead (its record has arrived by then), the first metadata node of its
+                    // record and the lines after it, where a stamp's other nodes and strings were
+                    // allocated: owned() walks them. 10^6 plan, cases phase: 25.6-27.6 to 19.7-21.8 ms.
+                    const auto& m = remote[todo_remote[todo[t + 2].first]].meta;
+                    if (!m.empty()) {
+                        const char* node = reinterpret_cast<const char*>(&*m.begin());
+                        for (int line = 0; line < 5; ++line) detail::prefetch_for_read(node + 64 * line);
+                    }
+                }
                 const E* lp = todo[t].local != none ? &local[todo[t].local] : nullptr;
                 // The link the rows found by the 96 bits they joined on; checked against the full key below.
                 const link* lk = todo[t].link != none ? &links[todo[t].link] : nullptr;
@@ -782,11 +792,12 @@ private:
     }
 
     static std::string decision_id(const classified<E>& c) {
+        constexpr std::string_view tag = "concord-decision/v1";
         std::string buf;
-        std::size_t size = 19 + to_string(c.kind).size() + 32 + 1 + 9 + 64;
+        std::size_t size = tag.size() + to_string(c.kind).size() + 32 + 1 + 9 + 64;
         for (const auto& r : c.remote) size += 8 + r.remote_id.size();
         buf.reserve(size);  // one allocation: an id per decision, and a plan may open thousands
-        buf = "concord-decision/v1";
+        buf = tag;
         buf.append(to_string(c.kind));
         char hex[32];
         buf.append(hex, static_cast<std::size_t>(c.identity.write_hex(hex) - hex));
