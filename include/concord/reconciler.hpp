@@ -559,7 +559,7 @@ private:
                 if (t + 2 < to && todo[t + 2].count) {
                     // ... and, 2 ahead (its record has arrived by then), the first metadata node of its
                     // record and the lines after it, where a stamp's other nodes and strings were
-                    // allocated: owned() walks them. 10^6 plan, cases phase: 25.6-27.6 to 19.7-21.8 ms.
+                    // allocated: owned() walks them. 10^6 plan, cases phase (huge pages): 25.6-27.6 to 19.7-21.8 ms.
                     const auto& m = remote[todo_remote[todo[t + 2].first]].meta;
                     if (!m.empty()) {
                         const char* node = reinterpret_cast<const char*>(&*m.begin());
