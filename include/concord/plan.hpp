@@ -31,7 +31,8 @@ struct classified {
     std::uint64_t cancelled_before = 0;       ///< cancelled remote objects of ours with this identity: the
                                               ///< instance part of a re-creation's idempotency key
     std::uint64_t set_apart = 0;              ///< local_only: listed records set apart as not ours that
-                                              ///< share its identity or that its link names (see note):
+                                              ///< share its identity, that its link names, or that carry
+                                              ///< our tag stamped with its identity (see note):
                                               ///< the case is then always asked, and a create the user
                                               ///< chooses counts them into its key's instance
     bool takes_money() const {

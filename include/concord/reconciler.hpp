@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <exception>
 #include <functional>
 #include <map>
 #include <memory>
@@ -243,8 +244,15 @@ public:
                 session.mark_in_progress("concord " + std::string(version) + " reconcile of " + opts_.entity_name +
                                          " generation " + std::to_string(p.timeline.generation));
             run_actions(p, session, rep);
-        } catch (const error& e) {
-            if (session.record_failure(e.what()))
+        } catch (const error& e) {  // what adapters report; anything else passes through untouched, like a crash
+            bool repeated = false;
+            const auto cause = std::current_exception();
+            try {
+                repeated = session.record_failure(e.what());
+            } catch (...) {
+                std::rethrow_exception(cause);  // the witness failed too: the first failure is the one to report
+            }
+            if (repeated)
                 std::throw_with_nested(error(errc::repeated_failure,
                                              "the reconcile failed the same way as the interrupted one before it: " +
                                                  std::string(e.what())));
@@ -673,28 +681,53 @@ private:
         count_linked_set_apart(p);
     }
 
-    /// Counts into classified::set_apart the record a local_only entity's link names, when the remote
-    /// still lists it but set it apart as not ours (its tag rewritten, its content no longer the
-    /// identity it was stamped with): the remote holds it, so creating the entity again would make a
-    /// second object, and removing it would act on "the remote no longer lists it", which is false.
-    /// Counted here, after every slice's foreign cases are in (the record may have joined under another
-    /// identity, in another slice); records set apart under the entity's own identity were counted
-    /// where its case was built. choose() asks the user.
+    /// Counts into classified::set_apart the records the remote still lists but set apart as not ours
+    /// (a foreign case) that a local_only entity may have made: the one its link names, and those
+    /// carrying our owner tag stamped with its identity while their content says another (an object
+    /// of ours edited since). The remote holds them, so creating the entity again would make a second
+    /// object, or, with the same key, replay the first create onto a record the plan calls foreign;
+    /// and removing it would act on "the remote no longer lists it", which is false. Counted here,
+    /// after every slice's foreign cases are in (such a record joined under another identity, maybe
+    /// in another slice); records set apart under the entity's own identity were counted where its
+    /// case was built. choose() asks the user, and a create the user chooses counts them into its
+    /// key's instance.
     void count_linked_set_apart(plan_type& p) const {
         if (!p.count(case_kind::foreign) || !p.count(case_kind::local_only)) return;
         std::vector<const classified<E>*> foreign;
-        for (const auto& c : p.cases)
-            if (c.kind == case_kind::foreign) foreign.push_back(&c);
+        std::vector<std::pair<key128, const classified<E>*>> stamped;  // ours by tag, by stamped identity
+        for (const auto& c : p.cases) {
+            if (c.kind != case_kind::foreign) continue;
+            foreign.push_back(&c);
+            const stamp_view s = read_stamp(c.remote.front().meta);
+            key128 id;
+            if (s.owner && *s.owner == owner_text_ && s.identity && id.parse_hex(*s.identity)) stamped.emplace_back(id, &c);
+        }
         auto rid = [](const classified<E>* c) -> const std::string& { return c->remote.front().remote_id; };
         std::sort(foreign.begin(), foreign.end(), [&](const auto* a, const auto* b) { return rid(a) < rid(b); });
+        std::sort(stamped.begin(), stamped.end(), [&](const auto& a, const auto& b) {
+            return a.first != b.first ? a.first < b.first : rid(a.second) < rid(b.second);
+        });
         for (auto& c : p.cases) {
-            if (c.kind != case_kind::local_only || !c.linked_remote) continue;
-            const auto it = std::lower_bound(foreign.begin(), foreign.end(), *c.linked_remote,
-                                             [&](const auto* f, const std::string& id) { return rid(f) < id; });
-            if (it == foreign.end() || rid(*it) != *c.linked_remote) continue;
-            if (!c.set_apart || !shares_identity((*it)->remote.front(), c.identity)) ++c.set_apart;
-            c.note = "linked to " + *c.linked_remote + ", which the remote still lists but not as ours (" + (*it)->note +
-                     "): creating it again would make a second object, so the user decides";
+            if (c.kind != case_kind::local_only) continue;
+            if (c.linked_remote) {
+                const auto it = std::lower_bound(foreign.begin(), foreign.end(), *c.linked_remote,
+                                                 [&](const auto* f, const std::string& id) { return rid(f) < id; });
+                if (it != foreign.end() && rid(*it) == *c.linked_remote) {
+                    if (!c.set_apart || !shares_identity((*it)->remote.front(), c.identity)) ++c.set_apart;
+                    c.note = "linked to " + *c.linked_remote + ", which the remote still lists but not as ours (" + (*it)->note +
+                             "): creating it again would make a second object, so the user decides";
+                }
+            }
+            auto at = std::lower_bound(stamped.begin(), stamped.end(), c.identity,
+                                       [](const auto& x, const key128& id) { return x.first < id; });
+            for (; at != stamped.end() && at->first == c.identity; ++at) {
+                const auto& r = at->second->remote.front();
+                if ((c.linked_remote && r.remote_id == *c.linked_remote) || shares_identity(r, c.identity)) continue;  // counted
+                ++c.set_apart;
+                c.note = "the remote lists " + r.remote_id + ", stamped by us with this identity but not provably ours (" +
+                         at->second->note + "): it may be this entity's object, edited since, and creating it again "
+                         "would make a second one or replay the first, so the user decides";
+            }
         }
     }
 
@@ -1256,10 +1289,41 @@ private:
             if (auto r = remote_->find_by_key(key)) return r;
             return std::nullopt;
         } else {
+            std::optional<remote_record<E>> found;  // the newest match (highest listing seq)
             for (auto& r : list_all(*remote_, opts_.page_size))
-                if (match(r)) return r;
-            return std::nullopt;
+                if (match(r) && (!found || r.seq > found->seq)) found = std::move(r);
+            return found;
         }
+    }
+
+    /// Whether `r` is the object a create of identity `id` in generation `gen` with content `value`
+    /// made: active, our owner tag, stamped with that identity and generation, that content. A
+    /// timeout settled by listing takes nothing less: a look-alike carrying our tag and the identity
+    /// (which plan() calls foreign) would otherwise be linked to the entity and its own create skipped.
+    bool made_by_create(const remote_record<E>& r, const key128& id, std::uint64_t gen, const E& value) const {
+        if (r.state != remote_state::active) return false;
+        const stamp_view s = read_stamp(r.meta);
+        key128 stamped;
+        std::uint64_t g = 0;
+        return s.owner && *s.owner == owner_text_ && s.identity && stamped.parse_hex(*s.identity) && stamped == id &&
+               s.generation && detail::parse_u64(*s.generation, g) && g == gen && fingerprint(r.value) == fingerprint(value);
+    }
+
+    /// A create's answer must be an object of the identity it was asked for: a remote that replays an
+    /// earlier request under the same key returns that request's object as it is now, and one edited
+    /// since into another identity is not linked (the remote keeps it; plan() reports it).
+    void check_created(const remote_record<E>& rec, const key128& id) const {
+        if (!recomputable()) return;  // the content cannot vouch for a database id
+        std::optional<key128> got;
+        try {
+            got = identity_.key(rec.value);
+        } catch (const error&) {
+        }
+        if (!got || *got != id)
+            throw remote_error(errc::idempotency_conflict,
+                               "the remote answered a create of " + id.hex() + " with " + rec.remote_id + ", whose content " +
+                                   (got ? "has identity " + got->hex() : std::string("has no identity")) +
+                                   " (a replay of an earlier request, edited since?): not linked");
     }
 
     template <witness W>
@@ -1324,13 +1388,12 @@ private:
                             auto rec = with_retries([&] { return remote_->create(*a.value, meta, a.idempotency_key); },
                                                     [&] {
                                                         return look_up(a.idempotency_key, [&](const remote_record<E>& r) {
-                                                            auto it = r.meta.find(std::string(meta_keys::identity));
-                                                            return r.state == remote_state::active && it != r.meta.end() &&
-                                                                   it->second == id.hex();
+                                                            return made_by_create(r, id, gen, *a.value);
                                                         });
                                                     },
                                                     out);
                             step("after create_remote " + a.identity.hex());
+                            check_created(rec, id);
                             out.remote_id = rec.remote_id;
                             batch.link_upserts.push_back({a.identity, rec.remote_id, gen});
                             created = rec.remote_id;

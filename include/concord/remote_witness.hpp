@@ -14,15 +14,24 @@
 // keeps cancelled objects listable (memory_remote and payment providers' cancelled objects do).
 // Cost: save() is one create and one cancel; load() lists from just before the newest marker this
 // object has seen (a cold start lists everything once).
+// Failures: both calls are retried with the same key on what a retry may cure (timeouts, rate limits,
+// transient errors: retry_policy, like the reconciler's), so one 429 does not stop a reconcile. A
+// marker whose cancel still fails is remembered and cancelled first by the next save(); a process
+// that ends before that leaves it active, and plans report it as a look-alike (never touched).
 //
 // The owner tag and the checksum make a marker evidence, not proof: anyone holding the account's
 // secret could write one. A marker that claims to be ours but does not parse is errc::witness_corrupt.
 
+#include <chrono>
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include <concord/clock.hpp>
 #include <concord/concepts/remote_source.hpp>
 #include <concord/concepts/witness.hpp>
 #include <concord/error.hpp>
@@ -78,14 +87,43 @@ public:
 
     void save(const witness_record& r) {
         const auto m = encode(r);
+        // Markers an earlier save() made but could not cancel: while one is active it can act (a
+        // marker value that can take money would), so nothing new is written before they are gone.
+        while (!uncancelled_.empty()) {
+            try {
+                cancel_marker(uncancelled_.back());
+            } catch (const remote_error& e) {
+                if (e.code() != errc::remote_not_found) throw;  // gone: nothing left that could act
+            }
+            uncancelled_.pop_back();
+        }
         // A fresh key per save: saving a record equal to an older one must create a new newest marker,
-        // not replay the old one.
+        // not replay the old one. Retries reuse it, so a timeout's unknown outcome makes one marker.
         const std::string key = "concord-witness:" + xxh3_128(owner_.text()).hex() + ":" + new_lineage_id();
-        auto created = remote_->create(marker_, m, key);
+        auto created = with_retries([&] { return remote_->create(marker_, m, key); });
         hint_ = created.seq;
-        if (created.state == remote_state::active) remote_->cancel(created.remote_id, "concord-witness-cancel:" + created.remote_id);
+        if (created.state == remote_state::active) {
+            try {
+                cancel_marker(created.remote_id);
+            } catch (...) {
+                uncancelled_.push_back(created.remote_id);
+                throw;
+            }
+        }
         ++saves_;
     }
+
+    /// Back off on `c` between retries (tests: concord::manual_clock); the default sleeps for real.
+    template <clock_source C>
+    void use_clock(C& c) {
+        sleep_ = [&c](std::chrono::milliseconds d) { c.sleep_for(d); };
+    }
+
+    /// How many attempts a create or cancel gets, and the waits between them.
+    void set_retry(retry_policy p) { retry_ = p; }
+
+    /// Markers this object created but could not cancel yet (the next save() cancels them first).
+    const std::vector<std::string>& uncancelled() const noexcept { return uncancelled_; }
 
     /// Markers written by this object (tests, reports).
     std::size_t saves() const noexcept { return saves_; }
@@ -100,6 +138,27 @@ public:
     }
 
 private:
+    void cancel_marker(const std::string& id) {
+        with_retries([&] { return remote_->cancel(id, "concord-witness-cancel:" + id); });
+    }
+
+    /// f() with bounded retries under the same key, for failures a retry may cure.
+    template <class F>
+    auto with_retries(F&& f) {
+        for (int attempt = 1;; ++attempt) {
+            try {
+                return f();
+            } catch (const remote_error& e) {
+                if (!e.retryable()) throw;
+                if (attempt >= retry_.max_attempts)
+                    std::throw_with_nested(remote_error(errc::retries_exhausted, "witness marker: gave up after " +
+                                                                                     std::to_string(attempt) +
+                                                                                     " attempts with the same key: " + e.what()));
+                sleep_(retry_.delay(attempt - 1));
+            }
+        }
+    }
+
     static std::string chunk_key(std::size_t i) {
         std::string n = std::to_string(i);
         if (n.size() < 2) n = "0" + n;
@@ -153,6 +212,9 @@ private:
     std::size_t page_size_;
     std::optional<std::uint64_t> hint_;
     std::size_t saves_ = 0;
+    retry_policy retry_{};
+    std::function<void(std::chrono::milliseconds)> sleep_ = [](std::chrono::milliseconds d) { system_clock{}.sleep_for(d); };
+    std::vector<std::string> uncancelled_;  ///< markers created and not yet cancelled (oldest first)
 };
 
 } // namespace concord

@@ -143,8 +143,8 @@ public:
 
     /// Durably records that a reconcile is under way (before any remote effect).
     void mark_in_progress(std::string_view what) {
+        in_progress_ = std::string(what);
         witness_record r = current_record();
-        r.in_progress = std::string(what);
         witness_->save(r);
         marked_ = true;
     }
@@ -198,6 +198,9 @@ private:
         const std::uint64_t floor = database_adopted() && status_.generation > 0 ? status_.generation - 1 : status_.generation;
         if (r.generation < floor) r.generation = floor;
         if (r.attempts < status_.attempt) r.attempts = status_.attempt;  // persisted before any remote effect
+        // Once marked, every later save of this session keeps the mark until commit() clears it: a
+        // failure recorded after remote effects must still tell the next session it was interrupted.
+        if (!in_progress_.empty()) r.in_progress = in_progress_;
         return r;
     }
 
@@ -207,6 +210,7 @@ private:
     bool marked_ = false;
     bool committed_ = false;
     bool store_committed_ = false;
+    std::string in_progress_;  ///< what mark_in_progress() saved, kept by every later save
 };
 
 /// Reads the store's checkpoint and the witness once and opens a session.

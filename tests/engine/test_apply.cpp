@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <concord/clock.hpp>
+#include <concord/remote_witness.hpp>
 
 #include "fixture.hpp"
 
@@ -211,6 +212,143 @@ TEST_CASE("outcome-unknown timeouts are settled by look-up before any retry", "[
         CHECK(w.remote.stats().creates == 1);
         CHECK(r.reconcile(w.witness).actions.empty());
     }
+
+    // A look-alike carrying our tag and A's identity, but no generation and other content, turns up
+    // between the plan and the apply (older than anything the create makes, so first in the listing).
+    SECTION("a remote without key look-up: a look-alike of the identity is not what the create made") {
+        listing_only_remote lr{&w.remote};
+        auto r = concord::make_reconciler<policy::trust_local>(w.db, lr, options(), sku_identity{});
+        r.use_clock(clock);
+        auto s = concord::begin_session(w.witness, w.db);
+        auto p = r.plan(s);
+        REQUIRE(p.actions.size() == 1);
+        concord::metadata fake{{std::string(concord::meta_keys::owner), options().owner.text()},
+                               {std::string(concord::meta_keys::identity), p.actions[0].identity.hex()}};
+        const auto other = w.remote.put_external(make_item("Z", "not ours", 999), fake);
+        const bool answer_lost = GENERATE(true, false);
+        w.remote.inject(answer_lost ? concord::fault::timeout_after : concord::fault::timeout_before);
+        auto rep = r.apply(p, s);
+        s.commit();
+        REQUIRE(rep.actions.size() == 1);
+        CHECK(rep.actions[0].outcome == (answer_lost ? "settled" : "done"));
+        CHECK(rep.actions[0].remote_id != other.remote_id);
+        CHECK(w.remote.stats().creates == 1);  // A's own object exists, made once
+        REQUIRE(w.active("A").size() == 1);
+        REQUIRE(w.db.links().size() == 1);
+        CHECK(w.db.links()[0].remote_id == w.active("A")[0].remote_id);
+        CHECK(w.remote.current(other.remote_id)->value.sku == "Z");  // untouched
+    }
+}
+
+namespace {
+/// A remote whose create answers with another object than the one asked for: what a replay of an
+/// earlier request under the same key returns when that object was edited since.
+struct replaying_remote {
+    using entity_type = item;
+    concord::memory_remote<item>* m;
+    std::string answer;  // the remote id every create answers with
+    static concord::metadata_limits limits() { return {}; }
+    concord::page<item> list(std::optional<std::uint64_t> after, std::size_t limit) { return m->list(after, limit); }
+    concord::remote_record<item> create(const item&, const concord::metadata&, const std::string&) {
+        return *m->current(answer);
+    }
+    concord::remote_record<item> cancel(std::string_view id, const std::string& key) { return m->cancel(id, key); }
+};
+} // namespace
+
+TEST_CASE("a create answered with an object of another identity is not linked", "[apply]") {
+    world w;
+    const auto other = w.remote.put_external(make_item("B", "someone else's"));
+    w.db.put(make_item("A"));
+    replaying_remote rr{&w.remote, other.remote_id};
+    auto r = concord::make_reconciler<policy::trust_local>(w.db, rr, options(), sku_identity{});
+    auto s = concord::begin_session(w.witness, w.db);
+    auto p = r.plan(s);
+    auto rep = r.apply(p, s);
+    s.commit();
+    std::size_t creates = 0;
+    for (const auto& a : rep.actions) {
+        if (a.action != "create_remote") continue;
+        ++creates;
+        CHECK(a.outcome == "failed");
+        CHECK(a.error == "idempotency_conflict");
+        CHECK_THAT(a.detail, Catch::Contains(other.remote_id) && Catch::Contains("not linked"));
+    }
+    CHECK(creates == 1);
+    CHECK(w.db.links().empty());
+}
+
+TEST_CASE("a create of ours edited into another identity is not created again under the same key", "[apply]") {
+    // A create went through, then the process ended before the local commit (no link); then someone
+    // edited the object's identity field on the remote, so it is no longer provably ours.
+    world w;
+    w.sync<policy::trust_local>();
+    w.db.put(make_item("A", "widget", 100));
+    std::string first_key;
+    {
+        auto r = w.reconciler<policy::trust_local>();
+        r.set_step_hook([](std::string_view s) {
+            if (s.substr(0, 19) == "after create_remote") throw crash();
+        });
+        auto s = concord::begin_session(w.witness, w.db);
+        auto p = r.plan(s);
+        REQUIRE(p.actions.size() == 1);
+        first_key = p.actions[0].idempotency_key;
+        CHECK_THROWS_AS(r.apply(p, s), crash);
+    }
+    REQUIRE(w.remote.all().size() == 1);
+    const auto made = w.remote.all()[0];
+    auto edited = made.value;
+    edited.sku = "A-edited";
+    w.remote.edit_external(made.remote_id, edited);
+
+    auto r = w.reconciler<policy::trust_local>();
+    auto s = concord::begin_session(w.witness, w.db);
+    auto p = r.plan(s);
+    const concord::classified<item>* a = nullptr;
+    for (const auto& c : p.cases)
+        if (c.kind == case_kind::local_only) a = &c;
+    REQUIRE(a);
+    CHECK(a->set_apart == 1);
+    CHECK_THAT(a->note, Catch::Contains(made.remote_id));
+    CHECK(p.count(case_kind::foreign) == 1);
+    CHECK(p.actions.empty());  // asked, not created again (same key: the remote would replay the edited object)
+    REQUIRE(p.decisions.size() == 1);
+    r.answer(p, p.decisions[0].id, concord::resolution::create_remote);
+    auto p2 = r.plan(s);
+    REQUIRE(p2.actions.size() == 1);
+    CHECK(p2.actions[0].idempotency_key != first_key);  // a new request: the set-apart object counts
+    r.apply(p2, s);
+    s.commit();
+    CHECK(w.remote.stats().replays == 0);
+    REQUIRE(w.active("A").size() == 1);
+    CHECK(w.active("A")[0].remote_id != made.remote_id);
+    CHECK(w.remote.current(made.remote_id)->value.sku == "A-edited");  // untouched
+}
+
+TEST_CASE("a failed apply keeps the witness's in-progress mark for the next session", "[apply]") {
+    world w;
+    w.sync<policy::trust_local>();
+    w.db.put(make_item("A"));
+    w.db.fail_next_commits(1);  // the local commit after the remote create fails
+    auto r = w.reconciler<policy::trust_local>();
+    {
+        auto s = concord::begin_session(w.witness, w.db);
+        auto p = r.plan(s);
+        CHECK_THROWS_AS(r.apply(p, s), concord::store_error);
+    }
+    CHECK(w.remote.stats().creates == 1);
+    const auto rec = w.witness.load();
+    REQUIRE(rec);
+    CHECK_THAT(rec->in_progress, Catch::Contains("reconcile of"));
+    CHECK_THAT(rec->failure, Catch::Contains("injected commit failure"));
+    auto next = concord::begin_session(w.witness, w.db);
+    CHECK(next.status().interrupted);
+    // ... and the next reconcile finishes the work (links the object the create made) and clears it.
+    CHECK(r.reconcile(w.witness).problems.empty());
+    CHECK(w.db.links().size() == 1);
+    CHECK(w.remote.stats().creates == 1);
+    CHECK(w.witness.load()->in_progress.empty());
 }
 
 TEST_CASE("reports: counts, every action with key and outcome, decisions; stable between runs", "[report]") {
@@ -454,4 +592,62 @@ TEST_CASE("an edit undone and redone is pushed every time (update keys are per o
     }
     CHECK(w.remote.stats().updates == 5);
     CHECK(w.sync<policy::trust_local>().actions.empty());
+}
+
+TEST_CASE("remote_witness retries its marker calls, and cancels a marker it could not cancel before", "[apply][remote_witness]") {
+    concord::memory_remote<item> remote;
+    concord::remote_witness<concord::memory_remote<item>> w(remote, options().owner);
+    concord::manual_clock clock;
+    w.use_clock(clock);
+    concord::witness_record rec;
+    rec.lineage = "0123456789abcdef0123456789abcdef";
+    rec.generation = 3;
+    auto markers = [&](concord::remote_state st) {
+        std::size_t n = 0;
+        for (const auto& r : remote.all()) n += w.is_marker(r) && r.state == st;
+        return n;
+    };
+
+    SECTION("a 429 on the cancel, a timeout on the create: retried under the same keys") {
+        remote.inject(concord::fault::timeout_after);  // the create went through, the answer was lost
+        remote.inject(concord::fault::rate_limit);     // the first cancel is refused
+        w.save(rec);
+        CHECK(markers(concord::remote_state::active) == 0);
+        CHECK(markers(concord::remote_state::cancelled) == 1);  // one marker: the retry replayed the create
+        CHECK(clock.slept_ms() > 0);
+        CHECK(w.uncancelled().empty());
+        REQUIRE(w.load());
+        CHECK(w.load()->generation == 3);
+    }
+
+    SECTION("a cancel that fails every attempt: reported, remembered, cancelled first by the next save") {
+        remote.inject(concord::fault::none);
+        remote.inject(concord::fault::rate_limit, 5);  // retry_policy's default max_attempts
+        try {
+            w.save(rec);
+            FAIL("save() should have thrown");
+        } catch (const concord::remote_error& e) {
+            CHECK(e.code() == concord::errc::retries_exhausted);
+        }
+        CHECK(markers(concord::remote_state::active) == 1);
+        REQUIRE(w.uncancelled().size() == 1);
+        rec.generation = 4;
+        w.save(rec);
+        CHECK(markers(concord::remote_state::active) == 0);
+        CHECK(markers(concord::remote_state::cancelled) == 2);
+        CHECK(w.uncancelled().empty());
+        CHECK(w.load()->generation == 4);
+    }
+
+    SECTION("fewer attempts allowed; a remembered marker someone cancelled meanwhile") {
+        remote.inject(concord::fault::none);
+        remote.inject(concord::fault::rate_limit, 2);
+        w.set_retry({.max_attempts = 2});
+        CHECK_THROWS_AS(w.save(rec), concord::remote_error);
+        CHECK(w.uncancelled().size() == 1);
+        remote.cancel_external(w.uncancelled()[0]);  // cancelled by hand meanwhile: a replayable cancel
+        w.save(rec);
+        CHECK(w.uncancelled().empty());
+        CHECK(markers(concord::remote_state::active) == 0);
+    }
 }
