@@ -6,9 +6,15 @@
 //  * sqlite_restore_file(db, src)   the other connection model: close, replace the file, reopen.
 // After either restore the store's checkpoint and links are the backup's: that is what makes the
 // restore visible to concord's timeline check (docs/restore-detection.md).
+//
+// A busy database (another connection holds a lock) is retried for the host connection's busy
+// timeout (PRAGMA busy_timeout; sqlite_database sets 5 s), then refused with errc::store_failure.
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <string>
 
@@ -24,19 +30,48 @@ namespace concord {
 
 namespace detail {
 
+/// The busy timeout of connection `h` in milliseconds (PRAGMA busy_timeout; 0 when none is set).
+inline int sqlite_busy_timeout_ms(sqlite3* h) {
+    sqlite3_stmt* s = nullptr;
+    int ms = 0;
+    if (sqlite3_prepare_v2(h, "PRAGMA busy_timeout", -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        ms = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return std::max(ms, 0);
+}
+
 /// Copies every page of `from` (schema "main") into `to` (schema "main") with sqlite3_backup_*.
-inline void sqlite_copy_pages(sqlite3* to, sqlite3* from, const std::string& what) {
+/// SQLITE_BUSY / SQLITE_LOCKED (another connection holds a lock) is retried for `timeout_ms`, then
+/// refused: a lock that is never released must not hang the host.
+inline void sqlite_copy_pages(sqlite3* to, sqlite3* from, const std::string& what, int timeout_ms) {
     sqlite3_backup* b = sqlite3_backup_init(to, "main", from, "main");
     if (!b) throw store_error(errc::store_failure, what + ": sqlite3_backup_init: " + sqlite3_errmsg(to));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     int rc;
-    do {
+    bool busy = false;
+    for (;;) {
         rc = sqlite3_backup_step(b, -1);
-        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) sqlite3_sleep(5);
-    } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+        busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+        if (rc == SQLITE_OK) continue;
+        if (!busy || std::chrono::steady_clock::now() >= deadline) break;
+        sqlite3_sleep(5);
+    }
+    const std::string to_message = sqlite3_errmsg(to);
     const int fin = sqlite3_backup_finish(b);
+    if (busy)
+        throw store_error(errc::store_failure,
+                          what + ": the database stayed busy (" + sqlite3_errstr(rc) + ") for " + std::to_string(timeout_ms) +
+                              " ms, the connection's busy timeout: another connection holds a lock on it; retry once "
+                              "its transaction is over, or raise the timeout with sqlite3_busy_timeout()");
     if (rc != SQLITE_DONE || fin != SQLITE_OK)
-        throw store_error(errc::store_failure, what + ": sqlite3_backup_step: " + sqlite3_errstr(rc != SQLITE_DONE ? rc : fin) +
-                                                   " (" + sqlite3_errmsg(to) + ")");
+        throw store_error(errc::store_failure, what + ": sqlite3_backup_step: " +
+                                                   sqlite3_errstr(rc != SQLITE_DONE ? rc : fin) + " (" + to_message + ")");
+}
+
+/// True when `a` and `b` name the same existing file (through links too).
+inline bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
+    std::error_code ec;
+    return std::filesystem::equivalent(a, b, ec) && !ec;
 }
 
 /// An extra connection for the duration of a backup or restore.
@@ -70,22 +105,33 @@ inline void require_backup_file(const std::filesystem::path& src) {
 
 /// Online backup of `db` to `dest` (created or overwritten; an existing file that is not an SQLite
 /// database is refused with errc::not_a_database and left alone).
+/// A destination that is the database itself is refused with errc::invalid_argument (the copy
+/// would wait on its own lock).
 inline void sqlite_backup(sqlite_database& db, const std::filesystem::path& dest) {
     if (!db.is_open()) throw store_error(errc::store_failure, "cannot back up " + db.path().string() + ": connection closed");
+    if (detail::same_file(dest, db.path()))
+        throw error(errc::invalid_argument, "cannot back up " + db.path().string() + " onto itself (" + dest.string() +
+                                                "): give sqlite_backup() another destination file");
     detail::require_sqlite_file(dest);
     detail::sqlite_side_connection out(dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-    detail::sqlite_copy_pages(out.h, db.handle(), "backup of " + db.path().string() + " to " + dest.string());
+    detail::sqlite_copy_pages(out.h, db.handle(), "backup of " + db.path().string() + " to " + dest.string(),
+                              detail::sqlite_busy_timeout_ms(db.handle()));
 }
 
 /// Restores the backup `src` into the open connection `db` (its file is rewritten page by page,
 /// atomically for other connections). The connection's statement cache is dropped; stores on it
-/// re-check their tables on next use.
+/// re-check their tables on next use. A backup that is the database itself is refused with
+/// errc::invalid_argument.
 inline void sqlite_restore(sqlite_database& db, const std::filesystem::path& src) {
     if (!db.is_open()) throw store_error(errc::store_failure, "cannot restore into " + db.path().string() + ": connection closed");
     detail::require_backup_file(src);
+    if (detail::same_file(src, db.path()))
+        throw error(errc::invalid_argument,
+                    "cannot restore " + db.path().string() + " from itself (" + src.string() + "): name a backup file");
     detail::sqlite_side_connection in(src, SQLITE_OPEN_READONLY);
-    db.contents_replaced();  // finalize cached statements: the destination must have none pending
-    detail::sqlite_copy_pages(db.handle(), in.h, "restore of " + src.string() + " into " + db.path().string());
+    db.contents_replaced();  // reset cached statements: the destination must have none pending
+    detail::sqlite_copy_pages(db.handle(), in.h, "restore of " + src.string() + " into " + db.path().string(),
+                              detail::sqlite_busy_timeout_ms(db.handle()));
     db.contents_replaced();
 }
 
@@ -99,44 +145,107 @@ inline bool has_pending_wal(const std::filesystem::path& file) {
     const auto size = std::filesystem::file_size(wal, ec);
     return !ec && size > 0;
 }
+
+/// Throws store_failure unless the closed database `file` has no other connection that SQLite can
+/// see. Replacing the file under one is not safe: in WAL mode its later commits go to the log,
+/// which SQLite then replays onto the restored file (rows the restore removed come back).
+///  * In WAL mode the last connection to close removes "-wal" and "-shm"; either one still there
+///    (even an empty, checkpointed log) means another connection has the database open.
+///  * An exclusive lock taken in exclusive locking mode proves the rest: it is refused while any
+///    connection of this or another process holds a lock (a WAL connection always holds one; a
+///    rollback-journal connection inside a transaction does). An idle rollback-journal connection
+///    holds none and cannot be seen; SQLite refuses its writes after the file is replaced
+///    (SQLITE_READONLY_DBMOVED).
+inline void require_sole_connection(const std::filesystem::path& file, int timeout_ms) {
+    const auto refuse = [&](const std::string& why) {
+        throw store_error(errc::store_failure, "cannot replace " + file.string() + ": " + why +
+                                                   "; close the other connections first, or restore with "
+                                                   "sqlite_restore() into the open connection");
+    };
+    std::error_code ec;
+    for (const char* suffix : {"-wal", "-shm"}) {
+        auto side = file;
+        side += suffix;
+        if (std::filesystem::exists(side, ec))
+            refuse("a file of its write-ahead log (" + side.string() +
+                   ") is still there after closing, so another connection has it open (or a statement borrowed from "
+                   "this one is still alive)");
+    }
+    if (!std::filesystem::exists(file, ec)) return;
+    sqlite_side_connection probe(file, SQLITE_OPEN_READWRITE);
+    sqlite3_busy_timeout(probe.h, timeout_ms);
+    char* msg = nullptr;
+    const int rc = sqlite3_exec(probe.h, "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; ROLLBACK", nullptr, nullptr, &msg);
+    const std::string m = msg ? msg : sqlite3_errstr(rc);
+    sqlite3_free(msg);
+    if (rc != SQLITE_OK) refuse("another connection holds a lock on it (" + m + ")");
+}
+
+/// After a failed restore_file (the file untouched): reopen the connection and rethrow `cause`. When
+/// the reopen fails too, a store_error with `cause`'s code says both, with `cause` nested.
+[[noreturn]] inline void reopen_after_failed_restore(sqlite_database& db, std::exception_ptr cause) {
+    try {
+        db.reopen();
+    } catch (const std::exception& again) {
+        try {
+            std::rethrow_exception(cause);
+        } catch (const error& e) {
+            std::throw_with_nested(store_error(e.code(), std::string(e.what()) + "; reopening " + db.path().string() +
+                                                             " afterwards failed too (" + again.what() +
+                                                             "): the connection is closed, call reopen()"));
+        } catch (const std::exception& e) {
+            std::throw_with_nested(store_error(errc::store_failure, std::string(e.what()) + "; reopening " +
+                                                                        db.path().string() + " afterwards failed too (" +
+                                                                        again.what() + "): the connection is closed, call reopen()"));
+        }
+    }
+    std::rethrow_exception(cause);
+}
 } // namespace detail
 
 /// The close / replace the file / reopen connection model: the file is copied beside the database,
 /// fsync'ed and renamed over it, so a crash leaves either the old database or the backup.
-/// Databases in WAL mode: closing the last connection checkpoints and removes the log; a log that
-/// is still there (another connection has the database open) would be replayed onto the restored
-/// file, so that is refused (the connection is reopened, nothing written). A backup file with a
-/// non-empty log of its own is refused too: copy it with sqlite_backup(), or use sqlite_restore().
+/// Replacing the file under another connection is refused (detail::require_sole_connection): in WAL
+/// mode its later commits would be replayed onto the restored file. A backup file with a non-empty
+/// log of its own is refused too: copy it with sqlite_backup(), or use sqlite_restore(). Whenever
+/// the file is not replaced, the temporary copy is removed, the connection reopened and the error
+/// that stopped the restore is what propagates.
 inline void sqlite_restore_file(sqlite_database& db, const std::filesystem::path& src) {
     detail::require_backup_file(src);
+    if (detail::same_file(src, db.path()))
+        throw error(errc::invalid_argument,
+                    "cannot restore " + db.path().string() + " from itself (" + src.string() + "): name a backup file");
     if (detail::has_pending_wal(src))
         throw error(errc::invalid_argument, "backup " + src.string() + " has a write-ahead log (" + src.string() +
                                                 "-wal) with commits the file does not hold; make backups with "
                                                 "sqlite_backup() or restore with sqlite_restore()");
+    const int timeout_ms =
+        db.is_open() ? detail::sqlite_busy_timeout_ms(db.handle()) : detail::sqlite_default_busy_timeout_ms;
     db.close();
-    if (detail::has_pending_wal(db.path())) {
-        db.reopen();
-        throw store_error(errc::store_failure, "cannot replace " + db.path().string() + ": its write-ahead log is still " +
-                                                   "there after closing (another connection has it open); close the " +
-                                                   "other connections or restore with sqlite_restore()");
-    }
     auto tmp = db.path();
     tmp += ".concord-restore.tmp";
-    std::error_code ec;
-    std::filesystem::copy_file(src, tmp, std::filesystem::copy_options::overwrite_existing, ec);
-    if (ec) throw store_error(errc::store_failure, "cannot copy " + src.string() + " to " + tmp.string() + ": " + ec.message());
-    {
+    try {
+        detail::require_sole_connection(db.path(), timeout_ms);
+        std::error_code ec;
+        std::filesystem::copy_file(src, tmp, std::filesystem::copy_options::overwrite_existing, ec);
+        if (ec)
+            throw store_error(errc::store_failure, "cannot copy " + src.string() + " to " + tmp.string() + ": " + ec.message());
         int fd = ::open(tmp.c_str(), O_RDONLY);
         if (fd < 0 || ::fsync(fd) != 0) {
             const std::string why = std::strerror(errno);
             if (fd >= 0) ::close(fd);
-            std::filesystem::remove(tmp, ec);
             throw store_error(errc::store_failure, "cannot fsync " + tmp.string() + ": " + why);
         }
         ::close(fd);
+        std::filesystem::rename(tmp, db.path(), ec);
+        if (ec)
+            throw store_error(errc::store_failure, "cannot move " + tmp.string() + " over " + db.path().string() + ": " +
+                                                       ec.message());
+    } catch (...) {
+        std::error_code ec;
+        if (std::filesystem::is_regular_file(tmp, ec)) std::filesystem::remove(tmp, ec);  // ours; never a directory
+        detail::reopen_after_failed_restore(db, std::current_exception());
     }
-    std::filesystem::rename(tmp, db.path(), ec);
-    if (ec) throw store_error(errc::store_failure, "cannot move the restored file into place: " + ec.message());
     db.reopen();
 }
 

@@ -5,7 +5,9 @@
 //
 // Prepared statements are cached here, keyed by their SQL text, and dropped whenever the
 // connection's contents may have been replaced (close, reopen, restore): stores ask for a statement
-// on every call instead of holding raw sqlite3_stmt pointers that a restore would invalidate.
+// on every call instead of holding raw sqlite3_stmt pointers that a restore would invalidate. A
+// borrow shares ownership of its statement, so one kept across a drop is still safe to destroy (and
+// its step() says it is stale instead of running on a connection that is gone).
 //
 // A file that exists and is not an SQLite database is refused with errc::not_a_database before
 // SQLite is allowed to touch it, so nothing is ever written to it.
@@ -19,6 +21,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <sqlite3.h>
 
@@ -50,6 +53,23 @@ inline void require_sqlite_file(const std::filesystem::path& p) {
         throw error(errc::not_a_database, p.string() + " does not start with the SQLite 3 header: not an SQLite database");
 }
 
+/// How long a connection waits for another connection's lock before SQLITE_BUSY (sqlite3_busy_timeout),
+/// and how long a backup or restore keeps retrying a busy database (backup.hpp).
+inline constexpr int sqlite_default_busy_timeout_ms = 5000;
+
+/// A prepared statement shared by the connection's cache and the borrows of it: finalized when the
+/// last of them lets go, so a borrow that outlives close(), reopen() or a restore never touches
+/// freed memory.
+struct sqlite_stmt_slot {
+    sqlite3_stmt* stmt = nullptr;
+    bool in_use = false;  ///< the cached statement is lent to a live borrow
+    bool stale = false;   ///< the connection dropped it (already reset): no longer usable
+    explicit sqlite_stmt_slot(sqlite3_stmt* s) noexcept : stmt(s) {}
+    sqlite_stmt_slot(const sqlite_stmt_slot&) = delete;
+    sqlite_stmt_slot& operator=(const sqlite_stmt_slot&) = delete;
+    ~sqlite_stmt_slot() { sqlite3_finalize(stmt); }
+};
+
 /// Message of the connection's last error, with the result code's name.
 inline std::string sqlite_message(sqlite3* h, int rc) {
     std::string m = sqlite3_errstr(rc);
@@ -65,7 +85,8 @@ inline std::string sqlite_message(sqlite3* h, int rc) {
 /// A prepared statement borrowed from a database's cache: reset and unbound when it goes out of
 /// scope, so the next user finds it clean. While one borrow of an SQL text is alive, a second
 /// borrow of the same text gets a statement of its own (finalized with it), so two borrows can be
-/// stepped in turn without disturbing each other.
+/// stepped in turn without disturbing each other. A borrow kept across close(), reopen() or a
+/// restore is stale: safe to destroy, and bind_*() and step() throw store_error instead of running.
 class sqlite_statement {
 public:
     /// Wraps `s` without owning it: reset and unbound on destruction, never finalized.
@@ -73,31 +94,30 @@ public:
     sqlite_statement(const sqlite_statement&) = delete;
     sqlite_statement& operator=(const sqlite_statement&) = delete;
     sqlite_statement(sqlite_statement&& o) noexcept
-        : db_(o.db_), stmt_(std::exchange(o.stmt_, nullptr)), in_use_(std::exchange(o.in_use_, nullptr)),
-          owned_(std::exchange(o.owned_, false)) {}
+        : db_(o.db_), stmt_(std::exchange(o.stmt_, nullptr)), slot_(std::move(o.slot_)),
+          lent_(std::exchange(o.lent_, false)) {}
     ~sqlite_statement() {
         if (!stmt_) return;
-        if (owned_) {
-            sqlite3_finalize(stmt_);
-            return;
-        }
+        // A stale statement was reset when the connection dropped it, and its connection may be
+        // closed: leave it alone; slot_ finalizes it once the last owner lets go.
+        if (slot_ && slot_->stale) return;
         sqlite3_reset(stmt_);
         sqlite3_clear_bindings(stmt_);
-        if (in_use_) *in_use_ = false;
+        if (lent_) slot_->in_use = false;
     }
 
     sqlite3_stmt* get() const noexcept { return stmt_; }
 
-    void bind_null(int i) { check(sqlite3_bind_null(stmt_, i)); }
-    void bind_int64(int i, std::int64_t v) { check(sqlite3_bind_int64(stmt_, i, v)); }
-    void bind_double(int i, double v) { check(sqlite3_bind_double(stmt_, i, v)); }
+    void bind_null(int i) { check(sqlite3_bind_null(usable(), i)); }
+    void bind_int64(int i, std::int64_t v) { check(sqlite3_bind_int64(usable(), i, v)); }
+    void bind_double(int i, double v) { check(sqlite3_bind_double(usable(), i, v)); }
     void bind_text(int i, std::string_view v) {
-        check(sqlite3_bind_text64(stmt_, i, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+        check(sqlite3_bind_text64(usable(), i, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
     }
 
     /// Steps once: true when a row is available, false when done; throws store_error otherwise.
     bool step() {
-        const int rc = sqlite3_step(stmt_);
+        const int rc = sqlite3_step(usable());
         if (rc == SQLITE_ROW) return true;
         if (rc == SQLITE_DONE) return false;
         throw store_error(rc == SQLITE_NOTADB ? errc::not_a_database : errc::store_failure,
@@ -123,14 +143,22 @@ private:
         if (rc != SQLITE_OK)
             throw store_error(errc::store_failure, "sqlite3_bind: " + detail::sqlite_message(db_, rc));
     }
+    /// The statement, unless the connection dropped it since it was borrowed.
+    sqlite3_stmt* usable() const {
+        if (slot_ && slot_->stale)
+            throw store_error(errc::store_failure, std::string("the statement `") + sqlite3_sql(stmt_) +
+                                                       "` was borrowed before its connection was closed, reopened or "
+                                                       "restored: borrow it again with sqlite_database::statement()");
+        return stmt_;
+    }
     friend class sqlite_database;
-    sqlite_statement(sqlite3* db, sqlite3_stmt* s, bool* in_use, bool owned) noexcept
-        : db_(db), stmt_(s), in_use_(in_use), owned_(owned) {}
+    sqlite_statement(sqlite3* db, std::shared_ptr<detail::sqlite_stmt_slot> slot, bool lent) noexcept
+        : db_(db), stmt_(slot->stmt), slot_(std::move(slot)), lent_(lent) {}
 
     sqlite3* db_;
     sqlite3_stmt* stmt_;
-    bool* in_use_ = nullptr;  ///< the cache entry's "borrowed" flag, cleared on destruction
-    bool owned_ = false;      ///< a statement of its own (the cached one was in use): finalized
+    std::shared_ptr<detail::sqlite_stmt_slot> slot_;  ///< null for a statement the host wrapped
+    bool lent_ = false;  ///< the cache's statement (clear its in_use flag when done), not one of its own
 };
 
 /// One connection to one SQLite database file (the local, restorable side).
@@ -194,12 +222,15 @@ public:
         require_open();
         auto it = cache_.find(sql);
         if (it == cache_.end()) {
-            it = cache_.emplace(sql, cached{stmt_ptr(prepare(sql, SQLITE_PREPARE_PERSISTENT)), false}).first;
-        } else if (it->second.in_use) {
-            return sqlite_statement(db_, prepare(sql, 0), nullptr, true);
+            it = cache_.emplace(sql, slot_of(prepare(sql, SQLITE_PREPARE_PERSISTENT))).first;
+        } else if (it->second->in_use) {
+            auto own = slot_of(prepare(sql, 0));
+            std::erase_if(own_, [](const auto& w) { return w.expired(); });
+            own_.push_back(own);  // so a drop can mark it stale too
+            return sqlite_statement(db_, std::move(own), false);
         }
-        it->second.in_use = true;
-        return sqlite_statement(db_, it->second.stmt.get(), &it->second.in_use, false);
+        it->second->in_use = true;
+        return sqlite_statement(db_, it->second, true);
     }
 
     /// Rows changed by the last statement.
@@ -209,14 +240,16 @@ public:
     std::size_t cached_statements() const noexcept { return cache_.size(); }
 
 private:
-    struct finalizer {
-        void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
-    };
-    using stmt_ptr = std::unique_ptr<sqlite3_stmt, finalizer>;
-    struct cached {
-        stmt_ptr stmt;
-        bool in_use = false;  ///< a sqlite_statement borrowing it is alive
-    };
+    using slot_ptr = std::shared_ptr<detail::sqlite_stmt_slot>;
+
+    static slot_ptr slot_of(sqlite3_stmt* s) {
+        try {
+            return std::make_shared<detail::sqlite_stmt_slot>(s);
+        } catch (...) {
+            sqlite3_finalize(s);
+            throw;
+        }
+    }
 
     sqlite3_stmt* prepare(const std::string& sql, unsigned flags) {
         sqlite3_stmt* s = nullptr;
@@ -231,7 +264,19 @@ private:
         if (!db_) throw store_error(errc::store_failure, "the connection to " + path_.string() + " is closed");
     }
 
-    void drop_statements() noexcept { cache_.clear(); }
+    /// Resets every statement still borrowed (so none keeps a read transaction open on a connection
+    /// about to close or be restored into) and marks it stale; the last owner finalizes it.
+    void drop_statements() noexcept {
+        auto retire = [](detail::sqlite_stmt_slot& s) noexcept {
+            sqlite3_reset(s.stmt);
+            s.stale = true;
+        };
+        for (auto& entry : cache_) retire(*entry.second);
+        for (auto& w : own_)
+            if (auto s = w.lock()) retire(*s);
+        cache_.clear();
+        own_.clear();
+    }
 
     void open() {
         detail::require_sqlite_file(path_);
@@ -245,22 +290,34 @@ private:
         }
         db_ = h;
         sqlite3_extended_result_codes(db_, 1);
-        sqlite3_busy_timeout(db_, 5000);
+        sqlite3_busy_timeout(db_, detail::sqlite_default_busy_timeout_ms);
         // Reading the schema makes SQLite validate the header now (a damaged file fails here, not
-        // in the middle of a reconcile); it writes nothing.
-        try {
-            auto s = statement("SELECT count(*) FROM sqlite_schema");
-            s.run();
-        } catch (const error& e) {
+        // in the middle of a reconcile); it writes nothing. Only a file SQLite calls damaged or not
+        // a database is not_a_database: a lock held too long by another connection is not.
+        sqlite3_stmt* s = nullptr;
+        int read = sqlite3_prepare_v2(db_, "SELECT count(*) FROM sqlite_schema", -1, &s, nullptr);
+        if (read == SQLITE_OK) read = sqlite3_step(s);
+        const std::string m = read == SQLITE_ROW ? std::string() : detail::sqlite_message(db_, read);
+        sqlite3_finalize(s);
+        if (read != SQLITE_ROW) {
             close();
-            throw error(errc::not_a_database, path_.string() + " cannot be read as an SQLite database: " + e.what());
+            const int primary = read & 0xff;
+            if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT)
+                throw store_error(errc::not_a_database, path_.string() + " cannot be read as an SQLite database: " + m);
+            throw store_error(errc::store_failure,
+                              "cannot read the schema of " + path_.string() + ": " + m +
+                                  (primary == SQLITE_BUSY || primary == SQLITE_LOCKED
+                                       ? " (another connection held a lock on it for longer than the busy timeout; "
+                                         "open it again once that connection's transaction is over)"
+                                       : ""));
         }
         ++epoch_;
     }
 
     std::filesystem::path path_;
     sqlite3* db_ = nullptr;
-    std::map<std::string, cached, std::less<>> cache_;
+    std::map<std::string, slot_ptr, std::less<>> cache_;
+    std::vector<std::weak_ptr<detail::sqlite_stmt_slot>> own_;  ///< statements of their own still borrowed
     std::uint64_t epoch_ = 0;
 };
 

@@ -10,6 +10,8 @@
 //                         INTEGER PRIMARY KEY, i.e. the rowid: new ids are max(id) + 1 like
 //                         memory_store, so a restore makes ids reusable, as real hosts see it.
 //                         An unsigned 64-bit member is stored as its two's-complement int64.
+//                         NaN is refused (errc::invalid_argument, before anything is written):
+//                         SQLite stores a bound NaN as NULL, which would change the value silently.
 //   concord_links        (scope, identity, remote_id, generation): links per (table, identity);
 //                         scope defaults to the table name.
 //   concord_checkpoint   one row per database, shared by every sqlite_store on it: lineage,
@@ -17,9 +19,11 @@
 //                         hand fails the checksum and load_checkpoint() throws errc::checkpoint_corrupt.
 //
 // Existing tables: pass a sqlite_mapping with create_table = false and, where column names differ
-// from member names, `columns` (member -> column). The table must have every mapped column; the
-// local id column must be its INTEGER PRIMARY KEY. Columns the entity does not know are left alone
-// (they need a default or must be nullable, since concord never writes them).
+// from member names, `columns` (member -> column; matched case-insensitively, as SQLite does). The
+// table must have every mapped column; the local id column must be its rowid alias: declared
+// `INTEGER PRIMARY KEY`, the only primary key column, not DESC, in a rowid table. Columns the
+// entity does not know are left alone (they need a default or must be nullable, since concord never
+// writes them).
 //
 // commit() is one BEGIN IMMEDIATE transaction: entity rows, link changes and the new checkpoint
 // (generation bump and cursors) are written together or not at all.
@@ -54,6 +58,22 @@ struct sqlite_mapping {
 };
 
 namespace detail {
+
+/// ASCII lower case: SQLite compares identifiers case-insensitively for ASCII letters only.
+inline std::string ascii_lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
+/// True when a member value holds a NaN (SQLite would store it as NULL).
+template <class T>
+bool holds_nan(const T& v) {
+    if constexpr (is_optional<T>::value) return v && holds_nan(*v);
+    else if constexpr (std::is_floating_point_v<T>) return v != v;
+    else return false;
+}
 
 /// Quotes an SQL identifier ("name", with embedded quotes doubled).
 inline std::string sql_ident(std::string_view name) {
@@ -285,6 +305,7 @@ public:
     void commit(const change_batch<E>& b) {
         ensure_schema();
         if (b.new_checkpoint) validate_checkpoint(*b.new_checkpoint);
+        for (const auto& e : b.upserts) check_values(e);  // before BEGIN: a refused batch writes nothing
         sqlite_transaction tx(*db_);
         for (auto id : b.removals) {
             auto s = db_->statement(delete_);
@@ -340,6 +361,7 @@ public:
     /// Host-side write outside concord (autocommit). Local id 0 inserts; returns the local id.
     std::int64_t put(E e) {
         ensure_schema();
+        check_values(e);
         return write(e);
     }
     /// Host-side delete outside concord; false if there was no such row.
@@ -447,11 +469,16 @@ private:
             std::string type;
             int pk;
         };
-        std::map<std::string, col_info> cols;
+        std::map<std::string, col_info> cols;  // keyed by the ASCII-lower-cased name, as SQLite matches them
+        int pk_columns = 0;
         {
             auto s = db_->statement("SELECT name, upper(type), pk FROM pragma_table_info(?1)");
             s.bind_text(1, map_.table);
-            while (s.step()) cols[s.column_text(0)] = {s.column_text(1), static_cast<int>(s.column_int64(2))};
+            while (s.step()) {
+                const auto pk = static_cast<int>(s.column_int64(2));
+                if (pk > 0) ++pk_columns;
+                cols[detail::ascii_lower(s.column_text(0))] = {s.column_text(1), pk};
+            }
         }
         if (cols.empty())
             throw error(errc::invalid_argument, "table '" + map_.table + "' does not exist in " + db_->path().string() +
@@ -460,13 +487,44 @@ private:
             (
                 [&] {
                     const auto c = column_of<I>();
-                    auto it = cols.find(c);
+                    auto it = cols.find(detail::ascii_lower(c));
                     if (it == cols.end())
                         throw error(errc::invalid_argument, "table '" + map_.table + "' has no column '" + c +
                                                                 "' for member '" + std::string(info::template name<I>) + "'");
-                    if (I == info::local_id_index && (it->second.type != "INTEGER" || it->second.pk != 1))
-                        throw error(errc::invalid_argument, "column '" + c + "' of table '" + map_.table +
-                                                                "' holds the local id and must be its INTEGER PRIMARY KEY");
+                    if (I == info::local_id_index &&
+                        (it->second.type != "INTEGER" || it->second.pk != 1 || pk_columns != 1 || !rowid_alias_table()))
+                        throw error(errc::invalid_argument,
+                                    "column '" + c + "' of table '" + map_.table +
+                                        "' holds the local id and must be the table's rowid: declared `INTEGER PRIMARY "
+                                        "KEY` as the only primary key column, not DESC, in a table that is not WITHOUT "
+                                        "ROWID (otherwise new rows get no id)");
+                }(),
+                ...);
+        }(std::make_index_sequence<info::size>{});
+    }
+
+    /// True unless the primary key has an index of its own: SQLite builds one for every primary key
+    /// that is not the rowid (a composite key, `INTEGER PRIMARY KEY DESC`, a WITHOUT ROWID table).
+    bool rowid_alias_table() {
+        auto s = db_->statement("SELECT count(*) FROM pragma_index_list(?1) WHERE origin = 'pk'");
+        s.bind_text(1, map_.table);
+        return s.step() && s.column_int64(0) == 0;
+    }
+
+    /// Refuses values SQLite would not store as given: a NaN would be read back as NULL.
+    void check_values(const E& e) const {
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            (
+                [&] {
+                    if (!detail::holds_nan(detail::member_ref<const E, I>(e))) return;
+                    const auto id = local_id_of(e);
+                    throw error(errc::invalid_argument,
+                                "member '" + std::string(info::template name<I>) + "' (column '" + column_of<I>() +
+                                    "' of table '" + map_.table + "', " +
+                                    (id == 0 ? std::string("a new row") : "local id " + std::to_string(id)) +
+                                    ") is NaN, which SQLite would store as NULL: sqlite_store refuses NaN, nothing was "
+                                    "written (use std::nullopt in a std::optional member for \"no value\", or "
+                                    "postgres_store, which keeps NaN)");
                 }(),
                 ...);
         }(std::make_index_sequence<info::size>{});
