@@ -7,6 +7,7 @@
 #include <fstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <unistd.h>
 
@@ -35,19 +36,34 @@ inline void pg_admin(const std::string& sql) {
     admin.exec(sql);
 }
 
-/// A database of its own for one test; dropped (with its snapshots' leftovers) when destroyed.
+/// The helper databases a restore of `name` uses, as store-adapters.md documents them:
+/// concord_restore_<XXH3-128 of "concord/restore/v1/<name>" in hex>_in and _out.
+inline std::vector<std::string> pg_restore_helpers(const std::string& name) {
+    const auto h = xxh3_128("concord/restore/v1/" + name).hex();
+    return {"concord_restore_" + h + "_in", "concord_restore_" + h + "_out"};
+}
+
+/// A unique name for a database or snapshot, padded with 'x' to `bytes` bytes when given.
+inline std::string pg_unique_name(const std::string& tag, std::size_t bytes = 0) {
+    static std::atomic<int> counter{0};
+    auto name = "concord_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+    if (bytes > name.size()) name.append(bytes - name.size(), 'x');
+    if (bytes && name.size() != bytes) throw std::runtime_error("pg_unique_name: '" + name + "' is longer than requested");
+    return name;
+}
+
+/// A database of its own for one test; dropped (with its restores' leftovers) when destroyed.
+/// `name_bytes`: the exact length of its name (PostgreSQL keeps up to 63 bytes), 0 for the natural one.
 class pg_fresh_database {
 public:
-    explicit pg_fresh_database(const std::string& tag) {
-        static std::atomic<int> counter{0};
-        name_ = "concord_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+    explicit pg_fresh_database(const std::string& tag, std::size_t name_bytes = 0) : name_(pg_unique_name(tag, name_bytes)) {
         pg_admin("DROP DATABASE IF EXISTS \"" + name_ + "\" WITH (FORCE)");
         pg_admin("CREATE DATABASE \"" + name_ + "\"");
     }
     ~pg_fresh_database() {
         try {
-            for (const auto* suffix : {"", "__concord_incoming", "__concord_outgoing"})
-                pg_admin("DROP DATABASE IF EXISTS \"" + name_ + suffix + "\" WITH (FORCE)");
+            pg_admin("DROP DATABASE IF EXISTS \"" + name_ + "\" WITH (FORCE)");
+            for (const auto& h : pg_restore_helpers(name_)) pg_admin("DROP DATABASE IF EXISTS \"" + h + "\" WITH (FORCE)");
         } catch (...) {
         }
     }

@@ -145,6 +145,34 @@ TEST_CASE("connection lost mid-apply: a clear store error, then the next reconci
     CHECK(remote.stats().creates == 4);
 }
 
+TEST_CASE("a reconcile inside the host's own transaction is refused before any remote effect",
+          "[postgres][transaction]") {
+    pg_fresh_database fresh("hosttx");
+    memory_remote<item> remote;
+    memory_witness witness;
+    postgres_database db(fresh.conninfo());
+    postgres_store<item> store(db, "items");
+    auto sync = conformance::make_sync(store, remote);
+    store.put(make_item("first"));
+    db.exec("CREATE TABLE host_log (x INT)");
+    db.exec("BEGIN");  // the host's transaction, still open when it calls reconcile
+    db.exec("INSERT INTO host_log VALUES (1)");
+    try {
+        locked_reconcile(db, sync, witness);
+        FAIL("reconciled inside the host's transaction");
+    } catch (const error& e) {
+        CHECK(e.code() == errc::invalid_argument);
+        CHECK(std::string(e.what()).find("does not nest") != std::string::npos);
+    }
+    CHECK(remote.stats().creates == 0);
+    CHECK_FALSE(witness.load());
+    CHECK(PQtransactionStatus(db.handle()) == PQTRANS_INTRANS);  // the host's work neither committed nor lost
+    db.exec("COMMIT");
+    CHECK(*db.exec("SELECT count(*) FROM host_log").get(0, 0) == "1");
+    CHECK(locked_reconcile(db, sync, witness).timeline == verdict::first_run);
+    CHECK(remote.stats().creates == 1);
+}
+
 TEST_CASE("the host pointed at another PostgreSQL database: different_database, nothing destructive without consent",
           "[postgres][timeline]") {
     pg_fresh_database fresh_a("dbswa");

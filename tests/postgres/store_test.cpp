@@ -7,7 +7,9 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <limits>
+#include <sstream>
 #include <optional>
 #include <string>
 
@@ -20,7 +22,9 @@
 #include "pg_support.hpp"
 
 using namespace concord;
+using concord::test::pg_admin;
 using concord::test::pg_fresh_database;
+using concord::test::pg_unique_name;
 
 namespace {
 
@@ -43,6 +47,39 @@ key128 key(std::uint64_t n) { return key128{n, ~n}; }
 
 checkpoint cp(std::uint64_t gen, std::map<std::string, std::uint64_t> cursors = {}) {
     return checkpoint{"0123456789abcdef0123456789abcdef", gen, std::move(cursors)};
+}
+
+/// Drops a database (a snapshot) when the test ends, however it ends.
+struct drop_at_end {
+    std::string name;
+    ~drop_at_end() {
+        try {
+            pg_admin("DROP DATABASE IF EXISTS \"" + name + "\" WITH (FORCE)");
+        } catch (...) {
+        }
+    }
+};
+
+/// A directory of its own under the temp directory, removed when the test ends.
+struct temp_dir {
+    std::filesystem::path path = std::filesystem::temp_directory_path() / pg_unique_name("dir");
+    temp_dir() { std::filesystem::create_directories(path); }
+    ~temp_dir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+};
+
+std::string slurp(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    std::ostringstream out;
+    out << in.rdbuf();
+    return out.str();
+}
+
+bool has_database(const std::string& name) {
+    postgres_database admin(concord::test::pg_server_conninfo());
+    return admin.exec("SELECT 1 FROM pg_database WHERE datname = $1", {name}).size() == 1;
 }
 
 } // namespace
@@ -168,6 +205,74 @@ TEST_CASE("every supported member type round-trips", "[postgres][store]") {
     CHECK(rows[0].text == a.text);
 }
 
+TEST_CASE("doubles read back exactly when the database's default is extra_float_digits = 0", "[postgres][store]") {
+    pg_fresh_database fresh("float0");
+    // A role or database default of 0 makes PostgreSQL print 15 digits: 0.1 + 0.2 came back as 0.3.
+    pg_admin("ALTER DATABASE \"" + fresh.name() + "\" SET extra_float_digits = 0");
+    postgres_database db(fresh.conninfo());
+    postgres_store<everything> s(db, "everything");
+    everything a{0, true, 1, 2, 0.1 + 0.2, 0.1f, std::nullopt, std::nullopt, tier::pro, "x"};
+    everything b{0, false, 1, 2, 1.0 / 3.0, 1.0f / 3.0f, std::nullopt, std::nullopt, tier::free, "y"};
+    b.ratio = std::nextafter(1e300, 0.0);
+    a.id = s.put(a);
+    b.id = s.put(b);
+    for (int round = 0; round < 2; ++round) {  // again on a new connection, where the default applies anew
+        INFO("round " << round);
+        REQUIRE(s.get(a.id));
+        CHECK(s.get(a.id)->ratio == a.ratio);
+        CHECK(s.get(a.id)->f == a.f);
+        CHECK(s.get(b.id)->ratio == b.ratio);
+        auto rows = s.scan();
+        REQUIRE(rows.size() == 2);
+        CHECK(fingerprint(rows[0]) == fingerprint(a));
+        CHECK(fingerprint(rows[1]) == fingerprint(b));
+        db.reopen();
+    }
+}
+
+TEST_CASE("a store commit inside the host's own transaction is refused, the host's transaction left as it was",
+          "[postgres][store]") {
+    pg_fresh_database fresh("hosttx");
+    postgres_database db(fresh.conninfo());
+    postgres_store<order> s(db, "orders");
+    db.exec("CREATE TABLE host_orders (x INT)");
+    s.put({0, "acme", "kept", 1});
+    change_batch<order> b;
+    b.upserts.push_back({0, "acme", "from concord", 2});
+    b.link_upserts.push_back({key(1), "rem_1", 1});
+    b.new_checkpoint = cp(1);
+
+    db.exec("BEGIN");  // the host's own transaction on the shared connection, half-way through its work
+    db.exec("INSERT INTO host_orders VALUES (1)");
+    try {
+        s.commit(b);
+        FAIL("a store commit went through inside the host's transaction");
+    } catch (const error& e) {
+        CHECK(e.code() == errc::invalid_argument);
+        CHECK(std::string(e.what()).find("does not nest") != std::string::npos);
+    }
+    CHECK(PQtransactionStatus(db.handle()) == PQTRANS_INTRANS);  // not committed, not rolled back
+    CHECK_THROWS_AS(postgres_database::transaction(db), store_error);
+    CHECK_THROWS_AS(s.load_checkpoint(), store_error);  // so a reconcile stops before any remote effect
+    CHECK(s.put({0, "acme", "host row", 3}) > 0);      // a host-side write joins the host's transaction
+    CHECK(PQtransactionStatus(db.handle()) == PQTRANS_INTRANS);
+    db.exec("ROLLBACK");  // the host changes its mind: all of its work goes, nothing of concord's came
+    CHECK(*db.exec("SELECT count(*) FROM host_orders").get(0, 0) == "0");
+    CHECK(s.size() == 1);
+    CHECK(s.links().empty());
+    CHECK_FALSE(s.load_checkpoint());
+
+    db.exec("BEGIN");  // a transaction a failed statement aborted is not ended by concord either
+    CHECK_THROWS_AS(db.exec("SELECT 1 / 0"), store_error);
+    CHECK_THROWS_AS(s.commit(b), store_error);
+    CHECK(PQtransactionStatus(db.handle()) == PQTRANS_INERROR);
+    db.exec("ROLLBACK");
+
+    s.commit(b);  // outside any transaction it goes through
+    CHECK(s.size() == 2);
+    CHECK(s.load_checkpoint() == b.new_checkpoint);
+}
+
 TEST_CASE("links are kept per table, the checkpoint is one per database", "[postgres][store]") {
     pg_fresh_database fresh("scopes");
     postgres_database db(fresh.conninfo());
@@ -248,6 +353,31 @@ TEST_CASE("a created table can use other column names and its own link scope", "
     CHECK(*db.exec("SELECT scope FROM concord_links").get(0, 0) == "orders-v2");
 }
 
+TEST_CASE("an existing table with an identity id column: new ids from it, explicit ids written too",
+          "[postgres][store][mapping]") {
+    const std::string kind = GENERATE(std::string("ALWAYS"), std::string("BY DEFAULT"));
+    INFO("GENERATED " << kind << " AS IDENTITY");
+    pg_fresh_database fresh("identity");
+    postgres_database db(fresh.conninfo());
+    db.exec("CREATE TABLE orders (id BIGINT GENERATED " + kind + " AS IDENTITY PRIMARY KEY, customer TEXT NOT NULL, "
+            "number TEXT NOT NULL, cents BIGINT NOT NULL)");
+    postgres_store<order> s(db, postgres_mapping{"orders", {}, false, ""});
+    CHECK(s.put({0, "acme", "I-1", 1}) == 1);
+    CHECK(s.put({42, "acme", "I-42", 42}) == 42);  // ALWAYS refuses this without OVERRIDING SYSTEM VALUE
+    CHECK(s.put({0, "acme", "I-43", 43}) == 43);   // the identity is kept ahead of explicit ids
+    s.put({42, "acme", "I-42b", 4200});            // an edit at an explicit id
+    change_batch<order> b;
+    b.upserts.push_back({50, "acme", "I-50", 50});
+    b.upserts.push_back({0, "acme", "I-51", 51});
+    s.commit(b);
+    auto rows = s.scan();
+    REQUIRE(rows.size() == 5);
+    CHECK(rows[1].id == 42);
+    CHECK(rows[1].cents == 4200);
+    CHECK(rows[4].id == 51);
+    CHECK(rows[4].number == "I-51");
+}
+
 TEST_CASE("a checkpoint concord did not write is checkpoint_corrupt", "[postgres][store]") {
     pg_fresh_database fresh("corrupt");
     postgres_database db(fresh.conninfo());
@@ -308,7 +438,8 @@ TEST_CASE("pg_dump / pg_restore rewinds the whole database: entities, links, che
         }
         CHECK(db.connected());
         CHECK(s.size() == 2);
-        CHECK(db.exec("SELECT 1 FROM pg_database WHERE datname IN ($1, $2)", {fresh.name() + "__concord_incoming", fresh.name() + "__concord_outgoing"}).size() == 0);
+        const auto helpers = concord::test::pg_restore_helpers(fresh.name());
+        CHECK(db.exec("SELECT 1 FROM pg_database WHERE datname IN ($1, $2)", {helpers[0], helpers[1]}).size() == 0);
     }
     std::filesystem::remove(file);
 
@@ -326,7 +457,8 @@ TEST_CASE("pg_dump / pg_restore rewinds the whole database: entities, links, che
         }
         std::filesystem::remove(file);
         CHECK(s.size() == 2);
-        CHECK(db.exec("SELECT 1 FROM pg_database WHERE datname IN ($1, $2)", {fresh.name() + "__concord_incoming", fresh.name() + "__concord_outgoing"}).size() == 0);
+        const auto helpers = concord::test::pg_restore_helpers(fresh.name());
+        CHECK(db.exec("SELECT 1 FROM pg_database WHERE datname IN ($1, $2)", {helpers[0], helpers[1]}).size() == 0);
     }
 }
 
@@ -382,6 +514,141 @@ TEST_CASE("a template snapshot restores the whole database under its name", "[po
     }
     postgres_drop_snapshot(db, snap);
     CHECK(db.exec("SELECT 1 FROM pg_database WHERE datname = $1", {snap}).size() == 0);
+}
+
+TEST_CASE("restores of a database with a long name keep it: the helper databases never take its name",
+          "[postgres][store][restore]") {
+    // PostgreSQL truncates names to 63 bytes: "<name>__concord_incoming" was the live name itself at
+    // 63 bytes (the restore dropped the live database) and the same as "<name>__concord_outgoing"
+    // from 53 bytes on (every restore failed).
+    const std::size_t bytes = GENERATE(std::size_t{63}, std::size_t{55});
+    INFO("database name of " << bytes << " bytes");
+    pg_fresh_database fresh("long", bytes);
+    REQUIRE(fresh.name().size() == bytes);
+    drop_at_end snap{pg_unique_name("lsnap")};
+    temp_dir dir;
+    const auto file = dir.path / "long.pgdump";
+    postgres_database db(fresh.conninfo());
+    REQUIRE(db.name() == fresh.name());
+    postgres_store<order> s(db, "orders");
+    s.put({0, "acme", "A-1", 1});
+    postgres_snapshot(db, snap.name);
+    postgres_dump(db, file);
+
+    s.put({0, "acme", "A-2", 2});
+    postgres_restore(db, file);
+    CHECK(db.connected());
+    CHECK(db.name() == fresh.name());
+    CHECK(s.size() == 1);
+
+    s.put({0, "acme", "A-2", 2});
+    postgres_restore_snapshot(db, snap.name);
+    CHECK(db.connected());
+    CHECK(s.size() == 1);
+    postgres_restore_snapshot(db, snap.name);  // and again: nothing left behind blocks the next one
+    CHECK(s.size() == 1);
+    CHECK(has_database(fresh.name()));
+    for (const auto& h : concord::test::pg_restore_helpers(fresh.name())) CHECK_FALSE(has_database(h));
+}
+
+TEST_CASE("a restore drops only helper databases it made; any other database under their names is kept",
+          "[postgres][store][restore]") {
+    pg_fresh_database fresh("leftover");
+    const auto helpers = concord::test::pg_restore_helpers(fresh.name());
+    drop_at_end snap{pg_unique_name("osnap")};
+    postgres_database db(fresh.conninfo());
+    postgres_store<order> s(db, "orders");
+    s.put({0, "acme", "A-1", 1});
+    postgres_snapshot(db, snap.name);
+    s.put({0, "acme", "A-2", 2});
+
+    for (const auto& h : helpers) {  // a database of someone else's under a helper name
+        INFO(h);
+        pg_admin("CREATE DATABASE \"" + h + "\"");
+        try {
+            postgres_restore_snapshot(db, snap.name);
+            FAIL("restored over a database concord did not make");
+        } catch (const store_error& e) {
+            CHECK(e.code() == errc::store_failure);
+            CHECK(std::string(e.what()).find(h) != std::string::npos);
+            CHECK(std::string(e.what()).find("not dropped") != std::string::npos);
+        }
+        CHECK(has_database(h));  // kept
+        CHECK(db.connected());
+        CHECK(s.size() == 2);  // and the live database untouched
+        pg_admin("DROP DATABASE \"" + h + "\"");
+    }
+
+    // What an interrupted restore leaves carries concord's mark, and the next restore clears it.
+    pg_admin("CREATE DATABASE \"" + helpers[0] + "\"");
+    pg_admin("COMMENT ON DATABASE \"" + helpers[0] + "\" IS 'concord: incoming copy of a restore; safe to drop when no restore is running'");
+    pg_admin("CREATE DATABASE \"" + helpers[1] + "\"");
+    pg_admin("COMMENT ON DATABASE \"" + helpers[1] + "\" IS 'concord: replaced by a restore; safe to drop when no restore is running'");
+    postgres_restore_snapshot(db, snap.name);
+    CHECK(s.size() == 1);
+    for (const auto& h : helpers) CHECK_FALSE(has_database(h));
+    CHECK(*db.exec("SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = $1",
+                   {fresh.name()}).get(0, 0) == "");  // the restored database does not keep the helper's mark
+}
+
+TEST_CASE("a restore that fails while the database refuses connections reports its own error",
+          "[postgres][store][restore]") {
+    pg_fresh_database fresh("noreopen");
+    postgres_database db(fresh.conninfo());
+    const auto missing = pg_unique_name("no_such_snapshot");
+    pg_admin("ALTER DATABASE \"" + fresh.name() + "\" ALLOW_CONNECTIONS false");  // reopen() will fail
+    try {
+        postgres_restore_snapshot(db, missing);
+        FAIL("restored from a snapshot that does not exist");
+    } catch (const store_error& e) {
+        const std::string what = e.what();
+        CHECK(what.find(missing) != std::string::npos);  // what went wrong, not only the reconnect
+        CHECK(what.find("reopen()") != std::string::npos);
+    }
+    CHECK_FALSE(db.connected());
+    pg_admin("ALTER DATABASE \"" + fresh.name() + "\" ALLOW_CONNECTIONS true");
+    db.reopen();
+    CHECK(db.name() == fresh.name());
+}
+
+TEST_CASE("pg_dump and pg_restore never see the password on their command line", "[postgres][store][restore]") {
+    // Stand-ins for the tools record what any local user could read (/proc/<pid>/cmdline) and what
+    // only the same user could (the environment).
+    temp_dir bin;
+    for (const auto* tool : {"pg_dump", "pg_restore"}) {
+        std::ofstream script(bin.path / tool);
+        script << "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > \"$0.argv\"\n"
+                  "printf '%s' \"${PGPASSWORD-<unset>}\" > \"$0.password\"\n"
+               << (std::string_view(tool) == "pg_dump" ? "exit 0\n" : "echo 'stand-in refuses' >&2; exit 3\n");
+        script.close();
+        std::filesystem::permissions(bin.path / tool, std::filesystem::perms::owner_all);
+    }
+    pg_fresh_database fresh("argv");
+    postgres_database db(fresh.conninfo() + " password='s3cret pw'");  // trust authentication ignores it
+    postgres_store<order> s(db, "orders");
+    s.put({0, "acme", "A-1", 1});
+    const auto file = bin.path / "x.pgdump";
+    postgres_dump(db, file, postgres_tools{bin.path});
+    auto argv = slurp(bin.path / "pg_dump.argv");
+    CHECK(argv.find("s3cret") == std::string::npos);
+    CHECK(argv.find("--dbname=dbname='" + fresh.name() + "'") != std::string::npos);  // the rest is kept
+    CHECK(argv.find("host='127.0.0.1'") != std::string::npos);
+    CHECK(slurp(bin.path / "pg_dump.password") == "s3cret pw");
+
+    std::ofstream(file) << "stand-in dump";
+    CHECK_THROWS_AS(postgres_restore(db, file, postgres_tools{bin.path}), store_error);
+    argv = slurp(bin.path / "pg_restore.argv");
+    CHECK(argv.find("s3cret") == std::string::npos);
+    CHECK(argv.find("--dbname=dbname=") != std::string::npos);
+    CHECK(slurp(bin.path / "pg_restore.password") == "s3cret pw");
+    CHECK(db.connected());
+    CHECK(s.size() == 1);
+
+    // The real tools work with the password apart from the conninfo.
+    postgres_dump(db, file);
+    s.put({0, "acme", "A-2", 2});
+    postgres_restore(db, file);
+    CHECK(s.size() == 1);
 }
 
 TEST_CASE("a lost connection is a store_error saying so, and reopen() resumes", "[postgres][store][connection]") {

@@ -11,13 +11,20 @@
 // newer than the backup when the backup predates concord's tables).
 // Because concord's links and checkpoint live in the same database, each of these rewinds them with
 // the data, which is what makes the restore visible to the timeline check.
-// The command-line tools run without a shell (posix_spawnp), the conninfo passed as --dbname.
+// The two helper databases of a swap have fixed-length names derived from the live name (see
+// pg_swap_names): PostgreSQL truncates names to 63 bytes, so "<name>_suffix" could equal the live
+// name or each other. A restore drops only databases it made, recognised by their comment.
+// The command-line tools run without a shell (posix_spawnp), the conninfo passed as --dbname without
+// its password, which goes to the child alone through PGPASSWORD (argv is public through ps).
 
 #include <cerrno>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +35,7 @@
 #include <unistd.h>
 
 #include <concord/error.hpp>
+#include <concord/hash.hpp>
 #include <concord/postgres/database.hpp>
 
 extern char** environ;
@@ -42,34 +50,60 @@ struct postgres_tools {
 
 namespace detail {
 /// Runs a program with arguments, no shell; throws store_failure with its stderr when it fails.
-inline void pg_run(const std::vector<std::string>& args) {
-    auto err_path = std::filesystem::temp_directory_path() /
-                    ("concord-pg-tool-" + std::to_string(::getpid()) + "-" + std::to_string(reinterpret_cast<std::uintptr_t>(&args)) + ".err");
+/// `password`, when given, reaches the child alone as PGPASSWORD: an argument would be readable by
+/// every local user (ps, /proc/<pid>/cmdline), the environment only by the same user.
+inline void pg_run(const std::vector<std::string>& args, const std::optional<std::string>& password = std::nullopt) {
+    // stderr goes to an unnamed temporary file: mkostemp creates it exclusively (no predictable name
+    // another user could plant a link at), and it is unlinked before the child even starts.
+    auto tmpl = (std::filesystem::temp_directory_path() / "concord-pg-tool-XXXXXX").string();
+    const int err_fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
+    if (err_fd < 0)
+        throw store_error(errc::system_failure, "cannot create a temporary file for " + args[0] + "'s errors in " +
+                                                    std::filesystem::temp_directory_path().string() + ": " +
+                                                    std::strerror(errno));
+    ::unlink(tmpl.c_str());
+    struct fd_closer {
+        int fd;
+        ~fd_closer() { ::close(fd); }
+    } closer{err_fd};
+
+    std::vector<std::string> env_text;
+    std::vector<char*> env;
+    char** envp = environ;
+    if (password) {
+        for (char** e = environ; *e; ++e)
+            if (std::string_view(*e).rfind("PGPASSWORD=", 0) != 0) env.push_back(*e);
+        env_text.push_back("PGPASSWORD=" + *password);
+        env.push_back(env_text.back().data());
+        env.push_back(nullptr);
+        envp = env.data();
+    }
+
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     std::vector<char*> argv;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     pid_t pid = 0;
-    const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+    const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), envp);
     posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        std::filesystem::remove(err_path);
-        throw store_error(errc::store_failure, "cannot run " + args[0] + ": " + std::strerror(rc));
-    }
+    if (rc != 0) throw store_error(errc::store_failure, "cannot run " + args[0] + ": " + std::strerror(rc));
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    std::ostringstream err;
-    {
-        std::ifstream in(err_path);
-        err << in.rdbuf();
-    }
-    std::filesystem::remove(err_path);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        auto text = err.str();
+        std::string text;
+        char buf[4096];
+        ::lseek(err_fd, 0, SEEK_SET);
+        for (ssize_t n; (n = ::read(err_fd, buf, sizeof buf)) != 0;) {
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                break;
+            }
+            text.append(buf, static_cast<std::size_t>(n));
+        }
         while (!text.empty() && text.back() == '\n') text.pop_back();
         throw store_error(errc::store_failure, args[0] + " failed (" +
                                                    (WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
@@ -82,8 +116,14 @@ inline std::string pg_tool(const postgres_tools& t, std::string_view name) {
     return t.bindir.empty() ? std::string(name) : (t.bindir / std::string(name)).string();
 }
 
-/// db's conninfo with another database name, as a keyword=value string for the command-line tools.
-inline std::string pg_conninfo_for(const postgres_database& db, const std::string& dbname) {
+/// What the command-line tools get: db's conninfo with another database name and without its
+/// password (as keyword=value text), and the password apart, for pg_run's child environment.
+struct pg_tool_conninfo {
+    std::string conninfo;
+    std::optional<std::string> password;
+};
+
+inline pg_tool_conninfo pg_conninfo_for(const postgres_database& db, const std::string& dbname) {
     char* err = nullptr;
     std::unique_ptr<PQconninfoOption, void (*)(PQconninfoOption*)> opts(PQconninfoParse(db.conninfo().c_str(), &err),
                                                                        PQconninfoFree);
@@ -100,9 +140,13 @@ inline std::string pg_conninfo_for(const postgres_database& db, const std::strin
         }
         return out + "'";
     };
-    std::string out = "dbname=" + quote(dbname);
-    for (auto* o = opts.get(); o->keyword; ++o)
-        if (o->val && std::string_view(o->keyword) != "dbname") out += std::string(" ") + o->keyword + "=" + quote(o->val);
+    pg_tool_conninfo out{"dbname=" + quote(dbname), std::nullopt};
+    for (auto* o = opts.get(); o->keyword; ++o) {
+        if (!o->val) continue;
+        const std::string_view k(o->keyword);
+        if (k == "password") out.password = o->val;
+        else if (k != "dbname") out.conninfo += std::string(" ") + o->keyword + "=" + quote(o->val);
+    }
     return out;
 }
 
@@ -113,33 +157,145 @@ inline void pg_maintenance(postgres_database& db, const std::string& sql, const 
     if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK)
         throw store_error(errc::store_failure, "PostgreSQL refused '" + sql + "': " + pg_trim(PQerrorMessage(c.get())));
 }
-/// Puts the complete database `incoming` in place of `name` (see the file comment). Nobody may be
-/// connected to `name`; on failure `name` is as it was and `incoming` is dropped.
-inline void pg_swap_in(postgres_database& db, const std::string& name, const std::string& incoming, const std::string& maintenance_db) {
-    const auto outgoing = pg_quote_name(name + "__concord_outgoing");
+
+/// pg_maintenance for cleanup on a path that already failed or already succeeded: its own failure
+/// must not replace that outcome (what it leaves behind is marked and dropped by the next restore).
+inline void pg_maintenance_quietly(postgres_database& db, const std::string& sql, const std::string& maintenance_db) noexcept {
     try {
-        pg_maintenance(db, "ALTER DATABASE " + pg_quote_name(name) + " RENAME TO " + outgoing, maintenance_db);
+        pg_maintenance(db, sql, maintenance_db);
     } catch (...) {
+    }
+}
+
+/// The helper databases of a swap: "concord_restore_<h>_in" (the copy being built) and
+/// "concord_restore_<h>_out" (the original, renamed away), <h> the 32 hex digits of XXH3-128 of
+/// "concord/restore/v1/<live name>". Fixed length (51 and 52 bytes, under PostgreSQL's 63), so
+/// PostgreSQL never truncates them, whatever the live name's length; they differ from each other
+/// by their suffix and are checked to differ from the live name.
+struct pg_swap_names {
+    std::string incoming;
+    std::string outgoing;
+};
+/// The comments that mark a helper database as concord's own: only a database carrying its mark is
+/// ever dropped by a later restore (the leftover of one interrupted or whose final drop failed).
+inline constexpr std::string_view pg_incoming_mark = "concord: incoming copy of a restore; safe to drop when no restore is running";
+inline constexpr std::string_view pg_outgoing_mark = "concord: replaced by a restore; safe to drop when no restore is running";
+
+inline pg_swap_names pg_swap_names_for(const std::string& name) {
+    const auto h = xxh3_128("concord/restore/v1/" + name).hex();
+    pg_swap_names n{"concord_restore_" + h + "_in", "concord_restore_" + h + "_out"};
+    static_assert(sizeof("concord_restore_") - 1 + 32 + sizeof("_out") - 1 <= 63, "helper names must not be truncated");
+    if (n.incoming == name || n.outgoing == name)
+        throw store_error(errc::invalid_argument, "database '" + name + "' has the name concord gives the helper databases "
+                                                  "of its own restores: rename it to restore it with concord");
+    return n;
+}
+
+/// Makes room for the helper databases before a swap: a leftover carrying concord's mark is dropped;
+/// any other database under a helper name is refused (store_failure naming it), never dropped.
+inline void pg_clear_leftovers(postgres_database& db, const std::string& name, const pg_swap_names& n,
+                               const std::string& maintenance_db) {
+    auto c = db.connect_to(maintenance_db);
+    const char* values[] = {n.incoming.c_str(), n.outgoing.c_str()};
+    std::unique_ptr<PGresult, pg_result_free> r(PQexecParams(
+        c.get(), "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname IN ($1, $2)",
+        2, nullptr, values, nullptr, nullptr, 0));
+    if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
+        throw store_error(errc::store_failure, "cannot list the databases of the server: " + pg_trim(PQerrorMessage(c.get())));
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+        const std::string found = PQgetvalue(r.get(), i, 0);
+        const std::string_view mark = found == n.incoming ? pg_incoming_mark : pg_outgoing_mark;
+        if (PQgetvalue(r.get(), i, 1) != mark)
+            throw store_error(errc::store_failure,
+                              "database '" + found + "' exists, under the name concord's restores of '" + name +
+                                  "' use for a helper database, and concord did not mark it as its own, so it is not "
+                                  "dropped (a restore interrupted at the wrong moment leaves one like it): check what "
+                                  "it holds, drop or rename it, then restore again");
+        pg_maintenance(db, "DROP DATABASE " + pg_quote_name(found), maintenance_db);
+    }
+}
+
+/// Creates the incoming database (CREATE DATABASE ... <from>) and marks it as concord's.
+inline void pg_create_incoming(postgres_database& db, const pg_swap_names& n, const std::string& from,
+                               const std::string& maintenance_db) {
+    pg_maintenance(db, "CREATE DATABASE " + pg_quote_name(n.incoming) + " " + from, maintenance_db);
+    try {
+        pg_maintenance(db, "COMMENT ON DATABASE " + pg_quote_name(n.incoming) + " IS '" + std::string(pg_incoming_mark) + "'",
+                       maintenance_db);
+    } catch (...) {
+        pg_maintenance_quietly(db, "DROP DATABASE " + pg_quote_name(n.incoming), maintenance_db);
+        throw;
+    }
+}
+
+/// Puts the complete, marked database `n.incoming` in place of `name` (see the file comment). Nobody
+/// may be connected to `name`; on failure `name` is as it was and `n.incoming` is dropped. Once the
+/// swap is done the restore has succeeded: failing to drop the original (marked first) is not an
+/// error, the next restore drops it.
+inline void pg_swap_in(postgres_database& db, const std::string& name, const pg_swap_names& n, const std::string& maintenance_db) {
+    const auto live = pg_quote_name(name), incoming = pg_quote_name(n.incoming), outgoing = pg_quote_name(n.outgoing);
+    try {
+        pg_maintenance(db, "ALTER DATABASE " + live + " RENAME TO " + outgoing, maintenance_db);
+    } catch (...) {
+        pg_maintenance_quietly(db, "DROP DATABASE " + incoming, maintenance_db);
+        throw;
+    }
+    try {
+        pg_maintenance(db, "ALTER DATABASE " + incoming + " RENAME TO " + live, maintenance_db);
+    } catch (const std::exception& e) {
         try {
-            pg_maintenance(db, "DROP DATABASE IF EXISTS " + pg_quote_name(incoming), maintenance_db);
-        } catch (...) {
+            pg_maintenance(db, "ALTER DATABASE " + outgoing + " RENAME TO " + live, maintenance_db);
+        } catch (const std::exception& back) {
+            std::throw_with_nested(store_error(
+                errc::store_failure, "restore of '" + name + "' failed after the database was renamed to '" + n.outgoing +
+                                         "', and renaming it back failed too: rename it back by hand (ALTER DATABASE " +
+                                         outgoing + " RENAME TO " + live + "). The restore failed with: " + e.what() +
+                                         "; renaming back with: " + back.what()));
         }
+        pg_maintenance_quietly(db, "DROP DATABASE " + incoming, maintenance_db);
         throw;
     }
+    pg_maintenance_quietly(db, "COMMENT ON DATABASE " + live + " IS NULL", maintenance_db);  // the incoming mark
+    pg_maintenance_quietly(db, "COMMENT ON DATABASE " + outgoing + " IS '" + std::string(pg_outgoing_mark) + "'", maintenance_db);
+    pg_maintenance_quietly(db, "DROP DATABASE " + outgoing, maintenance_db);
+}
+
+/// Runs `body` with db's connection closed, then reopens it. When `body` fails and reopening fails
+/// too, the error says both, the body's first: the reconnect failure alone would hide what went wrong.
+template <class F>
+void pg_offline(postgres_database& db, F&& body) {
+    db.close();
     try {
-        pg_maintenance(db, "ALTER DATABASE " + pg_quote_name(incoming) + " RENAME TO " + pg_quote_name(name), maintenance_db);
+        body();
     } catch (...) {
-        pg_maintenance(db, "ALTER DATABASE " + outgoing + " RENAME TO " + pg_quote_name(name), maintenance_db);
-        throw;
+        const auto original = std::current_exception();
+        std::string reopen_failure;
+        try {
+            db.reopen();
+        } catch (const std::exception& r) {
+            reopen_failure = r.what();
+        }
+        if (reopen_failure.empty()) std::rethrow_exception(original);
+        try {
+            std::rethrow_exception(original);
+        } catch (const error& e) {
+            std::string what = e.what();
+            const auto prefix = std::string(to_string(e.code())) + ": ";
+            if (what.rfind(prefix, 0) == 0) what.erase(0, prefix.size());
+            std::throw_with_nested(store_error(e.code(), what + " (then reconnecting failed too; call reopen() once the "
+                                                                "database accepts connections: " + reopen_failure + ")"));
+        }
     }
-    pg_maintenance(db, "DROP DATABASE " + outgoing, maintenance_db);
+    db.reopen();
 }
 } // namespace detail
 
 /// Writes a pg_dump backup (custom format) of db's database to `file`. The connection stays open.
 inline void postgres_dump(postgres_database& db, const std::filesystem::path& file, const postgres_tools& tools = {}) {
+    const auto ci = detail::pg_conninfo_for(db, db.name());
     detail::pg_run({detail::pg_tool(tools, "pg_dump"), "--format=custom", "--no-owner", "--file=" + file.string(),
-                    "--dbname=" + db.conninfo()});
+                    "--dbname=" + ci.conninfo},
+                   ci.password);
 }
 
 /// Restores a pg_dump backup: it is restored into a new database (pg_restore --single-transaction
@@ -152,24 +308,21 @@ inline void postgres_restore(postgres_database& db, const std::filesystem::path&
     if (!std::filesystem::exists(file))
         throw store_error(errc::invalid_argument, "no PostgreSQL backup at " + file.string());
     const auto name = db.name();
-    const auto incoming = name + "__concord_incoming";
-    db.close();
-    try {
-        detail::pg_maintenance(db, "DROP DATABASE IF EXISTS " + pg_quote_name(incoming), maintenance_db);
-        detail::pg_maintenance(db, "CREATE DATABASE " + pg_quote_name(incoming) + " TEMPLATE template0", maintenance_db);
+    const auto n = detail::pg_swap_names_for(name);
+    detail::pg_offline(db, [&] {
+        detail::pg_clear_leftovers(db, name, n, maintenance_db);
+        detail::pg_create_incoming(db, n, "TEMPLATE template0", maintenance_db);
         try {
+            const auto ci = detail::pg_conninfo_for(db, n.incoming);
             detail::pg_run({detail::pg_tool(tools, "pg_restore"), "--single-transaction", "--exit-on-error", "--no-owner",
-                            "--dbname=" + detail::pg_conninfo_for(db, incoming), file.string()});
+                            "--dbname=" + ci.conninfo, file.string()},
+                           ci.password);
         } catch (...) {
-            detail::pg_maintenance(db, "DROP DATABASE IF EXISTS " + pg_quote_name(incoming), maintenance_db);
+            detail::pg_maintenance_quietly(db, "DROP DATABASE " + pg_quote_name(n.incoming), maintenance_db);
             throw;
         }
-        detail::pg_swap_in(db, name, incoming, maintenance_db);
-    } catch (...) {
-        db.reopen();
-        throw;
-    }
-    db.reopen();
+        detail::pg_swap_in(db, name, n, maintenance_db);
+    });
 }
 
 /// Fast snapshot: copies db's database to a new database `snapshot` with CREATE DATABASE ... TEMPLATE.
@@ -177,15 +330,10 @@ inline void postgres_restore(postgres_database& db, const std::filesystem::path&
 /// is closed for the copy and reopened after it; other connections make it fail (store_failure).
 inline void postgres_snapshot(postgres_database& db, const std::string& snapshot, const std::string& maintenance_db = "postgres") {
     const auto name = db.name();
-    db.close();
-    try {
+    detail::pg_offline(db, [&] {
         detail::pg_maintenance(db, "CREATE DATABASE " + pg_quote_name(snapshot) + " TEMPLATE " + pg_quote_name(name),
                                maintenance_db);
-    } catch (...) {
-        db.reopen();
-        throw;
-    }
-    db.reopen();
+    });
 }
 
 /// Restores a snapshot made by postgres_snapshot: a fresh copy of it replaces db's database (the
@@ -194,18 +342,12 @@ inline void postgres_snapshot(postgres_database& db, const std::string& snapshot
 inline void postgres_restore_snapshot(postgres_database& db, const std::string& snapshot,
                                       const std::string& maintenance_db = "postgres") {
     const auto name = db.name();
-    const auto incoming = name + "__concord_incoming";
-    db.close();
-    try {
-        detail::pg_maintenance(db, "DROP DATABASE IF EXISTS " + pg_quote_name(incoming), maintenance_db);
-        detail::pg_maintenance(db, "CREATE DATABASE " + pg_quote_name(incoming) + " TEMPLATE " + pg_quote_name(snapshot),
-                               maintenance_db);
-        detail::pg_swap_in(db, name, incoming, maintenance_db);
-    } catch (...) {
-        db.reopen();
-        throw;
-    }
-    db.reopen();
+    const auto n = detail::pg_swap_names_for(name);
+    detail::pg_offline(db, [&] {
+        detail::pg_clear_leftovers(db, name, n, maintenance_db);
+        detail::pg_create_incoming(db, n, "TEMPLATE " + pg_quote_name(snapshot), maintenance_db);
+        detail::pg_swap_in(db, name, n, maintenance_db);
+    });
 }
 
 /// Drops a snapshot database made by postgres_snapshot.

@@ -158,7 +158,14 @@ public:
     /// (Re)connects with the same conninfo; after a lost connection this is how the host resumes.
     void reopen() {
         close();
-        conn_ = detail::pg_connect(conninfo_, nullptr);
+        auto c = detail::pg_connect(conninfo_, nullptr);
+        // Doubles travel as text: with a lower setting (a server, role or database default of 0)
+        // PostgreSQL prints 15 digits and values come back changed. 3 is its shortest exact form.
+        std::unique_ptr<PGresult, detail::pg_result_free> r(PQexec(c.get(), "SET extra_float_digits = 3"));
+        if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK)
+            throw store_error(errc::store_failure, "PostgreSQL refused 'SET extra_float_digits = 3' on connecting: " +
+                                                       detail::pg_trim(PQerrorMessage(c.get())));
+        conn_ = std::move(c);
         name_ = PQdb(conn_.get());
         ++epoch_;
     }
@@ -184,12 +191,28 @@ public:
                                                    detail::pg_trim(r ? PQresultErrorMessage(r) : PQerrorMessage(conn_.get())));
     }
 
+    /// True while a transaction is open on the connection, concord's or the host's own (BEGIN run
+    /// through exec() or handle()), including one a failed statement aborted.
+    bool in_transaction() const noexcept {
+        if (!conn_) return false;
+        const auto st = PQtransactionStatus(conn_.get());
+        return st == PQTRANS_INTRANS || st == PQTRANS_INERROR;
+    }
+
     /// A transaction: BEGIN now, COMMIT by commit(), ROLLBACK when destroyed uncommitted (a failed
-    /// statement, an exception). Not nestable: a second one on the same connection is refused.
+    /// statement, an exception). Not nestable: a second one on the same connection is refused, and
+    /// so is one inside the host's own transaction (errc::invalid_argument, the host's transaction
+    /// left as it was): PostgreSQL would only warn about the BEGIN, then concord's COMMIT would commit
+    /// the host's half-done work and its ROLLBACK discard it.
     class transaction {
     public:
         explicit transaction(postgres_database& db) : db_(&db) {
             if (db.in_tx_) throw store_error(errc::store_failure, "a concord transaction is already open on this connection");
+            if (db.in_transaction())
+                throw store_error(errc::invalid_argument,
+                                  "a transaction is already open on PostgreSQL database '" + db.name_ +
+                                      "': postgres_database::transaction does not nest (commit or roll back the open "
+                                      "one first; concord's store commits must be durable before its witness moves on)");
             db.exec("BEGIN");
             db.in_tx_ = true;
         }

@@ -19,7 +19,10 @@
 // A host with existing tables maps the entity onto them instead (postgres_mapping with
 // create_table = false): nothing is created for the entity, the mapped columns are checked, and new
 // ids come from the id column's own sequence (serial or identity column) when it has one, else
-// max + 1. Columns the entity does not know are left alone (they need a default or must be nullable).
+// max + 1; a write at an explicit id into a GENERATED ALWAYS identity column says OVERRIDING SYSTEM
+// VALUE. Columns the entity does not know are left alone (they need a default or must be nullable).
+// Floating point travels as text: postgres_database sets extra_float_digits = 3 on every connection,
+// so values read back exactly whatever the server's default.
 
 #include <charconv>
 #include <cmath>
@@ -341,8 +344,10 @@ public:
     // ------------------------------------------------------------------ host helpers
 
     /// Host-side write outside concord (a user creating or editing an entity). Returns the local id.
+    /// Inside the host's own transaction it writes in that transaction, which decides its fate.
     std::int64_t put(E e) {
         ensure();
+        if (db_->in_transaction()) return write(e);
         postgres_database::transaction tx(*db_);
         auto id = write(e);
         tx.commit();
@@ -399,13 +404,14 @@ private:
         insert_max_ = "INSERT INTO " + qtable_ + " (" + content + (content.empty() ? "" : ", ") + qid + ") VALUES (" + params +
                       (params.empty() ? "" : ", ") + "(SELECT COALESCE(max(" + qid + "), 0) + 1 FROM " + qtable_ +
                       ")) RETURNING " + qid;
-        insert_at_ = "INSERT INTO " + qtable_ + " (" + content + (content.empty() ? "" : ", ") + qid + ") VALUES (" + params +
-                     (params.empty() ? "" : ", ") + idp + ")";
+        insert_at_head_ = "INSERT INTO " + qtable_ + " (" + content + (content.empty() ? "" : ", ") + qid + ")";
+        insert_at_values_ = " VALUES (" + params + (params.empty() ? "" : ", ") + idp + ")";
         update_ = sets.empty() ? "SELECT 1 FROM " + qtable_ + " WHERE " + qid + " = " + idp
                                : "UPDATE " + qtable_ + " SET " + sets + " WHERE " + qid + " = " + idp;
     }
 
-    /// Checks that every mapped column exists and finds the id column's sequence, if any.
+    /// Checks that every mapped column exists and finds the id column's sequence, if any, and whether
+    /// it is an identity column GENERATED ALWAYS, which refuses explicit ids unless told otherwise.
     void check_columns() {
         try {
             db_->exec(select_ + " LIMIT 0");
@@ -415,8 +421,12 @@ private:
             std::throw_with_nested(error(errc::invalid_argument, "table " + table_ + " does not have the columns concord maps the entity onto (" +
                                                                      list + "): " + e.what()));
         }
-        auto r = db_->exec("SELECT pg_get_serial_sequence($1, $2)", {qtable_, cols_[info::local_id_index]});
-        if (auto s = r.get(0, 0)) sequence_ = std::string(*s);
+        auto r = db_->exec("SELECT pg_get_serial_sequence($1, $2), (SELECT attidentity = 'a' FROM pg_attribute WHERE "
+                           "attrelid = $1::regclass AND attname = $2 AND NOT attisdropped)",
+                           {qtable_, cols_[info::local_id_index]});
+        sequence_ = r.get(0, 0) ? std::string(*r.get(0, 0)) : std::string();
+        insert_at_ = insert_at_head_ + (r.get(0, 1) == std::optional<std::string_view>("t") ? " OVERRIDING SYSTEM VALUE" : "") +
+                     insert_at_values_;
     }
 
     pg_params content_params(const E& e) const {
@@ -467,7 +477,7 @@ private:
     std::string scope_;
     std::string qtable_;
     std::vector<std::string> cols_;
-    std::string select_, delete_, insert_new_, insert_max_, insert_at_, update_, sequence_;
+    std::string select_, delete_, insert_new_, insert_max_, insert_at_, insert_at_head_, insert_at_values_, update_, sequence_;
     bool create_table_ = true;
     std::uint64_t epoch_ = 0;
     E proto_{};
