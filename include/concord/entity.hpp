@@ -153,6 +153,9 @@ template <class T>
 constexpr std::size_t encoded_size(const T& v) noexcept {
     if constexpr (is_optional<T>::value) return v ? 1 + encoded_size(*v) : 1;
     else if constexpr (std::is_same_v<T, bool>) return 1;
+    // An enum is encoded as its underlying type, so its size is that type's: one byte over bool
+    // (a fixed 8 left 7 bytes of the buffer unwritten, and hashed).
+    else if constexpr (std::is_enum_v<T>) return encoded_size(static_cast<std::underlying_type_t<T>>(v));
     else if constexpr (std::is_same_v<T, std::string>) return 8 + v.size();
     else return 8;
 }

@@ -36,7 +36,7 @@ inline void put_bytes(std::string& out, std::string_view s) {
 
 template <class T>
 bool empty_value(const T& v) {
-    if constexpr (is_optional<T>::value) return !v.has_value();
+    if constexpr (is_optional<T>::value) return !v.has_value() || empty_value(*v);  // "" is no identity either
     else if constexpr (std::is_same_v<T, std::string>) return v.empty();
     else return false;
 }
@@ -191,6 +191,12 @@ struct scoped {
 
     explicit scoped(std::string scope_name, Inner p = {}) : inner(std::move(p)) {
         if (scope_name.empty()) throw error(errc::invalid_argument, "scoped identity: the scope must not be empty");
+        // '/' joins this scope to the inner policy's own: scoped("a/b") would make the keys of
+        // scoped("a", p) for a policy p whose scope is "b".
+        if (scope_name.find('/') != std::string::npos)
+            throw error(errc::invalid_argument, "scoped identity: the scope '" + scope_name +
+                                                    "' contains '/', which joins it to the inner policy's own scope: "
+                                                    "give the inner policy the rest (its `scope` member)");
         inner.scope = std::move(scope_name) + (inner.scope.empty() ? "" : "/" + inner.scope);
     }
     template <entity E>

@@ -56,7 +56,7 @@ inline constexpr std::string_view version = "0.1.0";
 /// Run-time settings of a reconciler.
 struct reconciler_options {
     owner_tag owner;                 ///< this installation and integration (required)
-    std::string entity_name = "entity";  ///< label in reports
+    std::string entity_name = "entity";  ///< label in reports; part of decision ids (one per type sharing a decision book)
     std::size_t page_size = 100;     ///< remote listing page size
     std::size_t batch_size = 256;    ///< cases per local transaction during apply
     retry_policy retry{};
@@ -824,13 +824,17 @@ private:
         return true;
     }
 
-    static std::string decision_id(const classified<E>& c) {
+    std::string decision_id(const classified<E>& c) const {
         constexpr std::string_view tag = "concord-decision/v1";
         std::string buf;
-        std::size_t size = tag.size() + to_string(c.kind).size() + 32 + 1 + 9 + 64;
+        std::size_t size = tag.size() + 8 + opts_.entity_name.size() + to_string(c.kind).size() + 32 + 1 + 9 + 64;
         for (const auto& r : c.remote) size += 8 + r.remote_id.size();
         buf.reserve(size);  // one allocation: an id per decision, and a plan may open thousands
         buf = tag;
+        // The entity type: two types' identities may be equal (one natural key over the same values),
+        // and a decision book shared by their reconcilers must not let one answer settle the other.
+        detail::put_u64(buf, opts_.entity_name.size());
+        buf.append(opts_.entity_name);
         buf.append(to_string(c.kind));
         char hex[32];
         buf.append(hex, static_cast<std::size_t>(c.identity.write_hex(hex) - hex));

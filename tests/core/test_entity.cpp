@@ -154,6 +154,7 @@ TEST_CASE("printing and JSON escape strings", "[entity]") {
 namespace kat {
 enum class small_enum : std::uint8_t { big = 200 };
 enum class signed_enum : std::int16_t { neg = -3 };
+enum class flag : bool { off = false, on = true };
 #define CONCORD_KAT_ENTITY(name, type) \
     struct name {                     \
         BOOST_HANA_DEFINE_STRUCT(name, (type, v)); \
@@ -166,6 +167,7 @@ CONCORD_KAT_ENTITY(k_u64, std::uint64_t);
 CONCORD_KAT_ENTITY(k_char, char);
 CONCORD_KAT_ENTITY(k_enum_u8, small_enum);
 CONCORD_KAT_ENTITY(k_enum_i16, signed_enum);
+CONCORD_KAT_ENTITY(k_enum_bool, flag);
 CONCORD_KAT_ENTITY(k_double, double);
 CONCORD_KAT_ENTITY(k_float, float);
 CONCORD_KAT_ENTITY(k_string, std::string);
@@ -206,6 +208,9 @@ TEST_CASE("fingerprint known answers for every supported member type (cross-chec
     check(k_enum_u8{small_enum::big}, b({200, 0, 0, 0, 0, 0, 0, 0}), "2ff8126d971f6a1595faca02e65cf94b");
     check(k_enum_i16{signed_enum::neg}, b({0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}),
           "f9fe3e9b6eaee9f1c603751d973169b0");
+    // ... over bool, one byte: the same bytes (and hash) as bool itself
+    check(k_enum_bool{flag::on}, b({0x01}), "51025a4491835505e12ef9d2eb86ceeb");
+    check(k_enum_bool{flag::off}, b({0x00}), "a6cd5e9392000f6ac44bdff4074eecdb");
     // floating point: IEEE-754 binary64 little-endian; -0 -> +0, every NaN -> 0x7ff8000000000000
     check(k_double{1.5}, b({0, 0, 0, 0, 0, 0, 0xf8, 0x3f}), "8e19d0c57481c05d6d22fe9c07fa4107");
     check(k_double{-0.0}, b({0, 0, 0, 0, 0, 0, 0, 0}), "2c0a8a99dc147d5445c3b49d035665b2");

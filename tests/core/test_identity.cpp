@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -15,6 +16,10 @@ struct invoice {
                              (std::int64_t, cents), (std::string, token));
 };
 using natural = concord::identity::natural_key<&invoice::customer, &invoice::number>;
+
+struct ticket {
+    BOOST_HANA_DEFINE_STRUCT(ticket, (std::int64_t, id), (std::optional<std::string>, code));
+};
 } // namespace
 
 TEST_CASE("natural key survives a re-creation under a new database id", "[identity]") {
@@ -48,6 +53,21 @@ TEST_CASE("empty identity fields are a typed error naming the member", "[identit
     }
     concord::identity::client_token<&invoice::token> t;
     REQUIRE_THROWS_WITH(t.key(invoice{1, "a", "b", 5, ""}), Catch::Contains("token"));
+
+    // An optional identity member: absent and holding "" are both no identity.
+    concord::identity::natural_key<&ticket::code> by_code;
+    for (const auto& code : {std::optional<std::string>{}, std::optional<std::string>{""}}) {
+        INFO("code " << (code ? "\"\"" : "nullopt"));
+        CHECK_FALSE(by_code.identifiable(ticket{1, code}));
+        try {
+            (void)by_code.key(ticket{1, code});
+            FAIL("expected an error");
+        } catch (const concord::error& e) {
+            CHECK(e.code() == concord::errc::empty_identity);
+            CHECK_THAT(e.what(), Catch::Contains("code"));
+        }
+    }
+    CHECK(by_code.identifiable(ticket{1, "T-1"}));
 }
 
 TEST_CASE("content identity changes with content; chosen members only with those", "[identity]") {
@@ -66,6 +86,12 @@ TEST_CASE("scopes separate tenants", "[identity]") {
     REQUIRE(t1.key(a) == concord::identity::scoped<natural>("tenant-1").key(a));
     REQUIRE(t1.describe(a).rfind("tenant-1:", 0) == 0);
     REQUIRE_THROWS_AS(concord::identity::scoped<natural>(""), concord::error);
+    // '/' joins nested scopes, so a name holding one could pass for a nesting: refused.
+    natural eu;
+    eu.scope = "eu";
+    const concord::identity::scoped<natural> acme_eu("acme", eu);
+    REQUIRE_THROWS_WITH(concord::identity::scoped<natural>("acme/eu"), Catch::Contains("'/'"));
+    REQUIRE(acme_eu.key(a) != concord::identity::scoped<natural>("acme").key(a));
 }
 
 TEST_CASE("client tokens are random, well-formed and identify", "[identity]") {

@@ -484,3 +484,31 @@ TEST_CASE("a reconciler can be moved and copied: answers stay with it", "[factor
     CHECK(rep.decisions.empty());
     CHECK(w.active("A").empty());
 }
+
+TEST_CASE("decision ids name the entity type: one book shared by two types keeps their answers apart", "[decisions]") {
+    // Two entity types whose identities are equal (one natural key over equal values) share a book:
+    // answering one type's question must leave the other's open.
+    world w;
+    w.db.put(make_item("A"));
+    concord::memory_decision_book book;
+    auto named = [&](const char* name) {
+        auto o = options();
+        o.entity_name = name;
+        auto r = w.reconciler<policy::ask_user>(o);
+        r.use_decision_book(book);
+        return r;
+    };
+    auto plans = named("payment_plan");
+    auto charges = named("charge");
+    auto session = concord::begin_session(w.witness, w.db);
+    auto pp = plans.plan(session);
+    auto pc = charges.plan(session);
+    REQUIRE(pp.decisions.size() == 1);
+    REQUIRE(pc.decisions.size() == 1);
+    CHECK(pp.decisions[0].identity == pc.decisions[0].identity);  // the same identity key ...
+    CHECK(pp.decisions[0].id != pc.decisions[0].id);              // ... and two questions
+    CHECK(named("payment_plan").plan(session).decisions.at(0).id == pp.decisions[0].id);  // stable per type
+    plans.answer(pp, pp.decisions[0].id, resolution::create_remote);
+    CHECK(plans.plan(session).decisions.empty());
+    CHECK(charges.plan(session).decisions.size() == 1);  // still the charge's own question
+}

@@ -943,6 +943,13 @@ private:
                 if (e.code() == errc::repeated_failure) probes.event("repeated failure stopped");
                 else if (e.code() != errc::store_failure || !store_fault) throw;
                 os << " failed: " << to_string(e.code());
+                // The remote may hold this apply's effects: the next session must be told it was interrupted.
+                if (std::any_of(p.actions.begin(), p.actions.end(), [](const action<E>& a) { return remote_effect(a.kind); })) {
+                    const auto w = witness.load();
+                    if (!w || w->in_progress.empty())
+                        fail("an apply with remote effects failed (" + std::string(to_string(e.code())) +
+                             ") and the witness holds no in-progress mark");
+                }
             }
             if (store_fault) backend.restart();
             current_line = os.str() + " [plan: " + describe_plan(p) + "]";
