@@ -23,6 +23,10 @@ void validate_page(const page<E>& p, std::optional<std::uint64_t> after, std::si
     if (p.items.size() > limit)
         throw error(errc::bad_page, "remote page holds " + std::to_string(p.items.size()) + " items, " +
                                         std::to_string(limit) + " were asked for");
+    // Taken as the end, it would cut the listing short: every record not yet listed would look gone.
+    if (p.has_more && p.items.empty())
+        throw error(errc::bad_page, "the remote says more records follow but sent none" +
+                                        (after ? " after seq " + std::to_string(*after) : std::string()));
     std::optional<std::uint64_t> prev = after;
     for (const auto& r : p.items) {
         if (prev && r.seq <= *prev)

@@ -409,3 +409,55 @@ TEST_CASE("inbound: a label delivered twice under trust_local imports the oldest
     auto again = w.pull.pull(w.witness);
     CHECK(again.rep.actions.empty());
 }
+
+namespace {
+/// A remote whose listing seqs start at 0, which the remote_source concept allows: memory_remote's
+/// seqs minus one.
+struct zero_based_remote {
+    using entity_type = label;
+    concord::memory_remote<label>* r;
+    concord::page<label> list(std::optional<std::uint64_t> after, std::size_t limit) {
+        auto p = r->list(after ? std::optional<std::uint64_t>(*after + 1) : std::nullopt, limit);
+        for (auto& x : p.items) x.seq -= 1;
+        return p;
+    }
+};
+} // namespace
+
+TEST_CASE("inbound: a record at remote seq 0 that waits for a decision is listed again", "[inbound][cursor]") {
+    using ask_stale = concord::policy::per_case<concord::policy::trust_local,
+                                                concord::policy::case_<concord::stale_inbound, concord::policy::ask_user>>;
+    host_db db;
+    concord::memory_remote<label> service;
+    concord::memory_witness witness;
+    zero_based_remote zr{&service};
+    service.put_external({0, "GONE", "post", "TRK-0"});  // seq 0: its order does not exist, so it is asked about
+    db.add_order("A-1");
+    service.put_external({0, "A-1", "post", "TRK-1"});  // seq 1: imported
+    concord::reconciler<label, host_db::label_store, zero_based_remote, concord::identity::natural_key<&label::tracking>,
+                        ask_stale>
+        rec(db.labels(), zr, {.owner = {"host-1", "labels"}, .entity_name = "label", .page_size = 2, .inbound = true});
+    rec.set_reference_check([&](const label& l) { return db.has_order(l.order_number); });
+    concord::inbound::puller<decltype(rec)> pull(rec);
+
+    auto r1 = pull.pull(witness);
+    REQUIRE(r1.rep.decisions.size() == 1);
+    CHECK(r1.held == 1);
+    CHECK_FALSE(r1.cursor_after.has_value());  // nothing lies below seq 0: no cursor, the next pull starts over
+    CHECK(db.labels().size() == 1);
+
+    auto r2 = pull.pull(witness);
+    CHECK(r2.listing.rows == 2);
+    REQUIRE(r2.rep.decisions.size() == 1);  // the question is still put
+    CHECK(r2.rep.decisions[0].id == r1.rep.decisions[0].id);
+}
+
+TEST_CASE("list_all refuses a page that announces more records but holds none", "[cursor]") {
+    // Taken as the end of the listing, it would hide every record after it: plan() would then see
+    // live entities as gone (trust_remote would remove them locally).
+    scripted_remote r;
+    r.pages = {page_of({rec(5, "a")}, true), page_of({}, true), page_of({rec(9, "c")}, false)};
+    std::string msg;
+    CHECK(code_of([&] { concord::list_all(r, 1); }, &msg) == concord::errc::bad_page);
+    CHECK_THAT(msg, Catch::Contains("more records follow but sent none") && Catch::Contains("after seq 5"));
+}

@@ -102,11 +102,12 @@ public:
         p.cursor.reset();  // the puller writes the cursor itself, after the outcome is known
         auto rep = r_->apply(p, s);
         std::size_t n = held_count_;
+        bool from_start = false;
         for (std::size_t i = 0; i < rep.actions.size() && i < p.actions.size(); ++i)
             if (rep.actions[i].outcome == "failed")
-                for (const auto& rec : p.cases[p.actions[i].group].remote) n += lower(cur, rec.seq);
+                for (const auto& rec : p.cases[p.actions[i].group].remote) n += lower(cur, rec.seq, from_start);
         if (held) *held = n;
-        finish_commit(r_->store(), s, r_->cursor_name(), cur, opts_.now(), true);
+        finish_commit(r_->store(), s, r_->cursor_name(), from_start ? std::nullopt : cur, opts_.now(), true);
         return rep;
     }
 
@@ -133,10 +134,15 @@ private:
         return top;
     }
 
-    /// Lowers `cur` to just below `seq`; returns 1 if it did.
-    static std::size_t lower(std::optional<std::uint64_t>& cur, std::uint64_t seq) {
+    /// Lowers `cur` to just below `seq`; returns 1 if it did. Nothing lies below seq 0: holding such
+    /// a record sets `from_start`, and the caller then drops the cursor, so the next pull starts over.
+    static std::size_t lower(std::optional<std::uint64_t>& cur, std::uint64_t seq, bool& from_start) {
+        if (from_start) return 0;
+        if (seq == 0) {
+            from_start = true;
+            return cur ? 1 : 0;
+        }
         if (cur && *cur < seq) return 0;
-        if (seq == 0) return 0;  // a remote seq 0 cannot be stepped below; re-listed from the start
         cur = seq - 1;
         return 1;
     }
@@ -144,8 +150,10 @@ private:
     /// Keeps the cursor below every record whose case waits for a decision.
     void hold(plan_type& p, std::optional<std::uint64_t>& cur) {
         held_count_ = 0;
+        bool from_start = false;
         for (const auto& d : p.decisions)
-            for (const auto& rec : p.cases[d.group].remote) held_count_ += lower(cur, rec.seq);
+            for (const auto& rec : p.cases[d.group].remote) held_count_ += lower(cur, rec.seq, from_start);
+        if (from_start) cur.reset();
     }
 
     template <witness W>
