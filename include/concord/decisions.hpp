@@ -3,21 +3,27 @@
 // decision the user made. Answers are keyed by the decision's stable id; answering twice with the
 // same choice changes nothing.
 //
-// File format "concord-decisions v1": a header line, then one line per answer
+// File format "concord-decisions v2": a header line, one line per answer, then a checksum line
+//     concord-decisions v2
 //     <decision id> <resolution name>
-// rewritten atomically (temp file, fsync, rename) on every change.
+//     checksum <XXH3-128 hex of every preceding byte>
+// "concord-decisions v1" files (no checksum line, written before v2) are still read; the next
+// change rewrites them as v2. Every change is made under an flock on "<path>.lock": the file is read
+// again, this book's answers merged in, and the result written to a temporary file of its own,
+// fsync'ed and renamed into place, so two books on one file (a UI and a sync process) keep each
+// other's answers.
 
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <utility>
 
 #include <concord/cases.hpp>
 #include <concord/decision_book.hpp>
 #include <concord/error.hpp>
+#include <concord/hash.hpp>
 #include <concord/witness.hpp>
 
 namespace concord {
@@ -25,7 +31,7 @@ namespace concord {
 /// Answers in a file beside the witness (default "<database>.concord-decisions").
 class file_decision_book {
 public:
-    explicit file_decision_book(std::filesystem::path path) : path_(std::move(path)) { load(); }
+    explicit file_decision_book(std::filesystem::path path) : path_(std::move(path)) { mem_ = read(); }
 
     static std::filesystem::path beside(const std::filesystem::path& database) {
         auto p = database;
@@ -37,23 +43,44 @@ public:
 
     /// Writes the file before the answer counts: if the write fails (typed store_failure) the book
     /// still holds the old answer, so a retry writes again instead of being taken for a repeat.
+    /// Answers other books wrote to the file since this one read it are kept, and this book then
+    /// answers with them too. Answers are final: when another book answered `id` differently since
+    /// this one read it, its answer stands and this one is errc::invalid_argument.
     void record(std::string_view id, resolution r) {
         if (mem_.answer(id) == r) return;  // idempotent: nothing to write
-        auto next = mem_;
-        next.record(id, r);
-        save(next);
+        if (id.empty() || id.find_first_of(" \r\n") != std::string_view::npos)  // the line format could not hold it
+            throw error(errc::invalid_argument, "decision id '" + std::string(id) +
+                                                    "' is empty or holds a space or line break; the decision file cannot keep it");
+        detail::file_lock lock(path_, "decision file");  // read, merge and write as one step
+        auto next = read();
+        for (const auto& [k, v] : mem_.all())
+            if (!next.answer(k)) next.record(k, v);  // never drop an answer this book holds
+        const auto theirs = next.answer(id);
+        if (theirs && theirs != mem_.answer(id) && *theirs != r) {
+            mem_ = std::move(next);
+            throw error(errc::invalid_argument, "decision " + std::string(id) + " was answered '" +
+                                                    std::string(to_string(*theirs)) + "' in " + path_.string() +
+                                                    " by another process; answers are final (plan again to see it)");
+        }
+        if (theirs != r) {
+            next.record(id, r);
+            save(next);
+        }
         mem_ = std::move(next);
     }
     std::size_t size() const noexcept { return mem_.size(); }
 
 private:
-    void load() {
-        std::error_code ec;
-        if (!std::filesystem::exists(path_, ec)) return;
+    /// The file's answers (none when it does not exist); a damaged file is errc::witness_corrupt.
+    memory_decision_book read() const {
+        memory_decision_book book;
         // Whole-file read and line split: no <fstream> (see witness.hpp).
         std::string text;
-        if (!detail::read_small_file(path_, std::string::npos, text))  // no size limit
-            throw error(errc::witness_corrupt, "cannot read decision file " + path_.string());
+        if (!detail::read_file_if_exists(path_, std::string::npos, text, "decision file")) return book;
+        auto fail = [this](const std::string& why) {
+            return error(errc::witness_corrupt, "decision file " + path_.string() + " " + why +
+                                                    "; restore it from a copy, or delete it to answer its decisions again");
+        };
         std::string_view rest = text;
         auto next_line = [&rest](std::string_view& line) {
             if (rest.empty()) return false;
@@ -63,21 +90,36 @@ private:
             return true;
         };
         std::string_view line;
-        if (!next_line(line) || line != "concord-decisions v1")
-            throw error(errc::witness_corrupt, "decision file " + path_.string() + " has no 'concord-decisions v1' header");
+        if (!next_line(line) || (line != "concord-decisions v1" && line != "concord-decisions v2"))
+            throw fail("has no 'concord-decisions v1' or 'v2' header");
+        if (line == "concord-decisions v2") {
+            // The last line is the checksum of everything before it: a truncated file fails it.
+            std::string_view t = text;
+            if (t.back() == '\n') t.remove_suffix(1);
+            const auto nl = t.rfind('\n');
+            const auto last = t.substr(nl + 1);
+            if (last.substr(0, 9) != "checksum ") throw fail("has no checksum line (truncated?)");
+            key128 expected;
+            if (!expected.parse_hex(last.substr(9))) throw fail("has a checksum that is not 32 hex digits");
+            if (xxh3_128(std::string_view(text).substr(0, nl + 1)) != expected)
+                throw fail("fails its checksum (truncated or edited)");
+            rest = std::string_view(text).substr(line.size() + 1, nl - line.size());  // the answers, not the checksum
+        }
         int n = 1;
         while (next_line(line)) {
             ++n;
             if (line.empty()) continue;
             auto sp = line.find(' ');
             auto r = sp == std::string_view::npos ? std::nullopt : parse_resolution(line.substr(sp + 1));
-            if (!r) throw error(errc::witness_corrupt, "decision file " + path_.string() + " line " + std::to_string(n) + " is malformed");
-            mem_.record(line.substr(0, sp), *r);
+            if (!r) throw fail("line " + std::to_string(n) + " is malformed");
+            book.record(line.substr(0, sp), *r);
         }
+        return book;
     }
     void save(const memory_decision_book& book) {
-        std::string text = "concord-decisions v1\n";
+        std::string text = "concord-decisions v2\n";
         for (const auto& [id, r] : book.all()) text += id + " " + std::string(to_string(r)) + "\n";
+        text += "checksum " + xxh3_128(text).hex() + "\n";
         detail::replace_file(path_, text, "decision file");
     }
 

@@ -9,10 +9,13 @@
 //     in_progress <hex of the UTF-8 text, or ->
 //     failure <hex of the UTF-8 text, or ->
 //     checksum <XXH3-128 hex of every preceding byte>
-// Written to "<path>.tmp", fsync'ed, renamed over <path>, then the directory fsync'ed: a crash
-// leaves the old record or the new one, never half of one.
+// ("v2" adds `attempts <decimal>` after `failure`.) Saved under an flock on "<path>.lock" (writers
+// in several processes take turns) to a temporary file of its own, fsync'ed, renamed over <path>,
+// then the directory fsync'ed: a crash leaves the old record or the new one, never half of one.
 
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -20,6 +23,7 @@
 #include <utility>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <concord/concepts/witness.hpp>
@@ -29,6 +33,14 @@
 #include <concord/records.hpp>
 
 namespace concord {
+
+/// Largest witness text file_witness::load() accepts; save() shortens the record to fit (see
+/// detail::fit_witness), so nothing it writes is refused later.
+inline constexpr std::size_t witness_max_bytes = 64 * 1024;
+
+/// Generations at or above 2^63 are refused: the next generation, witness + 1, must never wrap to 0
+/// (a wrapped generation would be reused and its lost objects taken for accounted ones).
+inline constexpr std::uint64_t witness_generation_limit = std::uint64_t{1} << 63;
 
 namespace detail {
 inline std::string hex_text(const std::string& s) {
@@ -69,18 +81,31 @@ inline void fsync_path(const std::filesystem::path& p, bool directory) {
 // The file helpers below use POSIX calls, not <fstream>/<sstream>: those headers cost every includer
 // of the reconciler parse time, and these files are small, whole-file reads and writes.
 
-/// Reads the whole file; false if it cannot be opened or read, or is larger than `max_bytes`.
-inline bool read_small_file(const std::filesystem::path& p, std::size_t max_bytes, std::string& out) {
+/// Reads the whole file into `out`, stopping past `max_bytes` (the caller tells "too large" by the
+/// size). False when the file does not exist; any other failure (permissions, I/O, a symlink loop)
+/// throws errc::witness_corrupt naming `what`: a file that cannot be read must never pass for a
+/// missing one, which would read as a first run.
+inline bool read_file_if_exists(const std::filesystem::path& p, std::size_t max_bytes, std::string& out,
+                                const char* what) {
     out.clear();
-    int fd = ::open(p.c_str(), O_RDONLY);
-    if (fd < 0) return false;
+    auto fail = [&](int e) {
+        return error(errc::witness_corrupt, std::string("cannot read ") + what + " " + p.string() + ": " +
+                                                std::strerror(e) +
+                                                "; fix its permissions or the disk (a file concord cannot read is not taken for a missing one)");
+    };
+    int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR) return false;  // no such file (or no such directory)
+        throw fail(errno);
+    }
     char buf[4096];
     for (;;) {
         auto n = ::read(fd, buf, sizeof buf);
         if (n < 0) {
             if (errno == EINTR) continue;
+            const int e = errno;
             ::close(fd);
-            return false;
+            throw fail(e);
         }
         if (n == 0) break;
         out.append(buf, static_cast<std::size_t>(n));
@@ -90,44 +115,96 @@ inline bool read_small_file(const std::filesystem::path& p, std::size_t max_byte
     return true;
 }
 
-/// Writes `text` to `p` (created or truncated) and fsyncs it; throws errc::store_failure naming `what`.
-inline void write_file_synced(const std::filesystem::path& p, const std::string& text, const char* what) {
-    int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) throw error(errc::store_failure, std::string("cannot write ") + what + " " + p.string() + ": " + std::strerror(errno));
-    std::size_t off = 0;
-    while (off < text.size()) {
+/// An exclusive advisory lock (flock) on "<target>.lock", held until destroyed, so writers of one
+/// file take turns, in one process or several. flock, not fcntl: fcntl locks belong to the process,
+/// so two writers in one process would not exclude each other. Readers need no lock (every write is
+/// a rename). The lock file stays: removing it would let two writers lock two different files.
+class file_lock {
+public:
+    file_lock(const std::filesystem::path& target, const char* what) {
+        auto p = target;
+        p += ".lock";
+        fd_ = ::open(p.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);  // CLOEXEC: a child must not keep the lock
+        if (fd_ < 0) {
+            const int e = errno;
+            throw error(errc::store_failure, std::string("cannot open the lock file of the ") + what + " " +
+                                                 p.string() + ": " + std::strerror(e));
+        }
+        while (::flock(fd_, LOCK_EX) != 0) {
+            if (errno == EINTR) continue;
+            const int e = errno;
+            ::close(fd_);
+            throw error(errc::store_failure, std::string("cannot lock ") + p.string() + ": " + std::strerror(e));
+        }
+    }
+    ~file_lock() { ::close(fd_); }  // closing releases the lock
+    file_lock(const file_lock&) = delete;
+    file_lock& operator=(const file_lock&) = delete;
+
+private:
+    int fd_ = -1;
+};
+
+/// Replaces `p` with `text` atomically and durably: a temporary file of this call's own in the same
+/// directory ("<p>.tmp-<pid>-<n>", created with O_EXCL: a shared name lets two writers write into one
+/// file), fsync'ed, renamed over `p`, then the directory fsync'ed. Throws errc::store_failure naming
+/// `what`; on failure `p` is untouched and the temporary file removed. Callers serialise writers
+/// with file_lock. O_EXCL rather than mkstemp: mkstemp creates 0600, this keeps 0644 less the umask.
+inline void replace_file(const std::filesystem::path& p, const std::string& text, const char* what) {
+    static std::atomic<unsigned long> counter{0};
+    std::filesystem::path tmp;
+    int fd = -1;
+    for (int tries = 1; fd < 0; ++tries) {
+        tmp = p;
+        tmp += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+        fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0 && (errno != EEXIST || tries >= 100)) {
+            const int e = errno;
+            throw error(errc::store_failure, std::string("cannot write ") + what + " " + tmp.string() + ": " +
+                                                 std::strerror(e) + "; the previous file is unchanged");
+        }
+    }
+    auto fail = [&](int e, const std::string& why) {  // e: errno, read before anything could change it
+        if (fd >= 0) ::close(fd);
+        ::unlink(tmp.c_str());
+        return error(errc::store_failure, std::string(what) + " " + p.string() + ": " + why + ": " + std::strerror(e) +
+                                              "; the previous file is unchanged");
+    };
+    for (std::size_t off = 0; off < text.size();) {
         auto n = ::write(fd, text.data() + off, text.size() - off);
         if (n < 0) {
             if (errno == EINTR) continue;
-            ::close(fd);
-            throw error(errc::store_failure, "write to " + p.string() + " failed: " + std::strerror(errno));
+            const int e = errno;
+            throw fail(e, "write to " + tmp.string() + " failed");
         }
         off += static_cast<std::size_t>(n);
     }
     if (::fsync(fd) != 0) {
-        ::close(fd);
-        throw error(errc::store_failure, "fsync of " + p.string() + " failed: " + std::strerror(errno));
+        const int e = errno;
+        throw fail(e, "fsync of " + tmp.string() + " failed");
     }
-    ::close(fd);
-}
-
-/// Replaces `p` with `text` atomically and durably: a synced temporary file renamed into place,
-/// then the directory synced. Throws errc::store_failure naming `what`.
-inline void replace_file(const std::filesystem::path& p, const std::string& text, const char* what) {
-    auto tmp = p;
-    tmp += ".tmp";
-    write_file_synced(tmp, text, what);
-    std::error_code ec;
-    std::filesystem::rename(tmp, p, ec);
-    if (ec) throw error(errc::store_failure, std::string("cannot rename ") + what + " into place: " + ec.message());
+    const int closed = ::close(fd);
+    fd = -1;
+    if (closed != 0) {
+        const int e = errno;
+        throw fail(e, "close of " + tmp.string() + " failed");
+    }
+    if (::rename(tmp.c_str(), p.c_str()) != 0) {
+        const int e = errno;
+        throw fail(e, "cannot rename " + tmp.string() + " into place");
+    }
     auto dir = p.parent_path();
     fsync_path(dir.empty() ? std::filesystem::path(".") : dir, true);
 }
 } // namespace detail
 
 /// Serialises a witness record: "concord-witness v1" while `attempts` is 0, else "concord-witness v2",
-/// which adds an `attempts <decimal>` line after `failure`.
+/// which adds an `attempts <decimal>` line after `failure`. A generation at or above
+/// witness_generation_limit is errc::invalid_argument: parse_witness would refuse it.
 inline std::string format_witness(const witness_record& r) {
+    if (r.generation >= witness_generation_limit)
+        throw error(errc::invalid_argument, "witness generation " + std::to_string(r.generation) +
+                                                " is at or above 2^63; the generation counter is exhausted");
     std::string body = std::string("concord-witness ") + (r.attempts ? "v2" : "v1") + "\nlineage " + r.lineage +
                        "\ngeneration " + std::to_string(r.generation) + "\nin_progress " + detail::hex_text(r.in_progress) +
                        "\nfailure " + detail::hex_text(r.failure) + "\n";
@@ -173,6 +250,8 @@ inline witness_record parse_witness(std::string_view text) {
         }
         case 2:
             if (key != "generation" || !detail::parse_u64(val, r.generation)) return fail("bad generation line");
+            if (r.generation >= witness_generation_limit)
+                return fail("generation " + std::to_string(r.generation) + " is at or above 2^63 (the next would overflow)");
             break;
         case 3:
             if (key != "in_progress" || !detail::unhex_text(val, r.in_progress)) return fail("bad in_progress line");
@@ -191,6 +270,25 @@ inline witness_record parse_witness(std::string_view text) {
     return r;
 }
 
+namespace detail {
+/// Shortens the free-text fields, `failure` first, then `in_progress`, keeping their beginnings (cut
+/// before a UTF-8 continuation byte), until the formatted record is at most `max_bytes`: an error
+/// message of any length must not leave a witness that load() refuses.
+inline witness_record fit_witness(witness_record r, std::size_t max_bytes) {
+    for (auto size = format_witness(r).size(); size > max_bytes; size = format_witness(r).size()) {
+        std::string& s = r.failure.empty() ? r.in_progress : r.failure;
+        if (s.empty())
+            throw error(errc::invalid_argument, "witness record does not fit in " + std::to_string(max_bytes) +
+                                                    " bytes even without its failure and in-progress texts");
+        const std::size_t cut = (size - max_bytes + 1) / 2;  // each byte is two hex digits
+        std::size_t n = s.size() > cut ? s.size() - cut : 0;
+        while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+        s.resize(n);
+    }
+    return r;
+}
+} // namespace detail
+
 /// A witness in a file outside the database (default: "<database>.concord-witness").
 class file_witness {
 public:
@@ -205,13 +303,13 @@ public:
 
     const std::filesystem::path& path() const noexcept { return path_; }
 
+    /// nullopt only when the file does not exist; unreadable, too large or corrupt is errc::witness_corrupt.
     std::optional<witness_record> load() {
-        std::error_code ec;
-        if (!std::filesystem::exists(path_, ec)) return std::nullopt;
         std::string text;
-        if (!detail::read_small_file(path_, 64 * 1024, text))
-            throw error(errc::witness_corrupt, "cannot read witness file " + path_.string());
-        if (text.size() > 64 * 1024) throw error(errc::witness_corrupt, "witness file " + path_.string() + " is too large");
+        if (!detail::read_file_if_exists(path_, witness_max_bytes, text, "witness file")) return std::nullopt;
+        if (text.size() > witness_max_bytes)
+            throw error(errc::witness_corrupt, "witness file " + path_.string() + " is larger than " +
+                                                   std::to_string(witness_max_bytes) + " bytes");
         try {
             return parse_witness(text);
         } catch (const error& e) {
@@ -219,8 +317,12 @@ public:
         }
     }
 
+    /// A record too large for load() has its `failure`, then `in_progress` text shortened first.
     void save(const witness_record& r) {
-        detail::replace_file(path_, format_witness(r), "witness");
+        auto text = format_witness(r);
+        if (text.size() > witness_max_bytes) text = format_witness(detail::fit_witness(r, witness_max_bytes));
+        detail::file_lock lock(path_, "witness");  // two reconcilers of one database: one write at a time
+        detail::replace_file(path_, text, "witness");
     }
 
 private:
