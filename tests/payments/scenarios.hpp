@@ -209,10 +209,17 @@ TEMPLATE_TEST_CASE("the other integrator's look-alike objects are never touched 
         CHECK(w.bank.template get<pay::payment_plan>(id)->state == concord::remote_state::active);
     CHECK_FALSE(w.gw.current_quarantine().blocks("cus-1"));  // their plans are not our orphans
 
-    auto g = w.gw.create_plan(w.monthly("cus-1", "gym", 2000));
+    // Look-alikes that stand for an identity (its content, or our tag stamped with it) are neither
+    // adopted nor created beside: the action is refused until they are settled.
+    const auto creates = w.bank.stats().creates;
+    CHECK(code_of([&] { w.gw.create_plan(w.monthly("cus-1", "gym", 2000)); }) == concord::errc::blocked);
+    CHECK(code_of([&] { w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 1500)); }) == concord::errc::blocked);
+    CHECK(w.bank.stats().creates == creates);
+    CHECK(w.bank.charges_for("cus-1", "INV-1") == 1);  // the CRM's, nothing more
+    auto g = w.gw.create_plan(w.monthly("cus-1", "yoga", 2000));
     CHECK(g.what == pay::how::created);  // not one of the look-alikes
     CHECK(std::find(foreign_ids.begin(), foreign_ids.end(), g.remote_id) == foreign_ids.end());
-    auto c = w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 1500));
+    auto c = w.gw.charge_invoice(w.invoice("cus-1", "INV-2", 1500));
     CHECK(c.what == pay::how::created);
     CHECK(c.remote_id != crm_charge.remote_id);
     w.template reconcile<trust_local>();
@@ -340,4 +347,166 @@ TEMPLATE_TEST_CASE("the same invoice with another amount is refused, never charg
     CHECK(w.bank.charges_for("cus-1", "INV-1") == 1);
     CHECK(w.bank.money_taken("cus-1") == 1500);
     CHECK(w.db.charges.size() == 0);
+}
+
+TEMPLATE_TEST_CASE("a plan and a charge with the same customer and reference are apart: identity, decision",
+                   "[payments][identity]", PAYMENTS_DB) {
+    namespace pay = concord::payments;
+    using ask = concord::policy::ask_user;
+    world<TestType> w;
+    CHECK(pay::plan_identity{}.key(w.monthly("ada", "INV-7", 2000)) != pay::charge_identity{}.key(w.invoice("ada", "INV-7", 1500)));
+    // Scoped again (a tenant), the type's scope stays inside the key.
+    CHECK(concord::identity::scoped<pay::plan_identity>("t1").key(w.monthly("ada", "INV-7", 2000)) !=
+          concord::identity::scoped<pay::charge_identity>("t1").key(w.invoice("ada", "INV-7", 1500)));
+    w.template reconcile<ask, ask>();
+    w.db.plans.put(w.monthly("ada", "INV-7", 2000));  // local rows the provider does not have yet
+    w.db.charges.put(w.invoice("ada", "INV-7", 1500));
+    // One decision book for both types, and reconcilers left with the default entity_name: only the
+    // identities tell the plan's question from the charge's.
+    auto src = w.bank.plans();
+    auto csrc = w.bank.charges();
+    auto plans_r = concord::make_reconciler<ask>(w.db.plans, src, {.owner = w.owner}, pay::plan_identity{});
+    auto charges_r = concord::make_reconciler<ask>(w.db.charges, csrc, {.owner = w.owner}, pay::charge_identity{});
+    plans_r.use_decision_book(w.book);
+    charges_r.use_decision_book(w.book);
+    auto s = w.gw.begin();
+    auto pp = plans_r.plan(s);
+    REQUIRE(pp.decisions.size() == 1);
+    plans_r.answer(pp, pp.decisions[0].id, resolution::create_remote);  // the user answers the plan's question only
+    pp = plans_r.plan(s);
+    plans_r.apply(pp, s);
+    auto cp = charges_r.plan(s);
+    charges_r.apply(cp, s);
+    w.gw.commit(s);
+    CHECK(w.our_active_plans() == 1);
+    CHECK(cp.decisions.size() == 1);                 // the charge is still asked about...
+    CHECK(w.bank.charges_for("ada", "INV-7") == 0);  // ...and was not charged on the plan's answer
+    CHECK(w.bank.money_taken("ada") == 0);
+}
+
+TEMPLATE_TEST_CASE("an object with the identity that is not provably ours refuses the action, never a second charge",
+                   "[payments][foreign]", PAYMENTS_DB) {
+    namespace pay = concord::payments;
+    world<TestType> w;
+    w.template reconcile<trust_local>();
+    auto dashboard = w.bank.other_integrator("dashboard");
+    const auto ours = w.owner.text();
+    std::string lookalike;
+    SECTION("untagged, same content (our charge, its metadata edited away)") {
+        lookalike = dashboard.create(w.invoice("ada", "INV-1", 1500), {}).remote_id;
+    }
+    SECTION("our tag and this identity, a generation concord never committed") {
+        const auto id = pay::charge_identity{}.key(w.invoice("ada", "INV-1", 1500)).hex();
+        lookalike = dashboard.create(w.invoice("ada", "INV-1", 1500),
+                                     {{"concord_owner", ours}, {"concord_id", id}, {"concord_gen", "999999"}}).remote_id;
+    }
+    SECTION("our tag stamped with this identity, content edited to another reference") {
+        const auto id = pay::charge_identity{}.key(w.invoice("ada", "INV-1", 1500)).hex();
+        lookalike = dashboard.create(w.invoice("ada", "INV-1-edited", 1500),
+                                     {{"concord_owner", ours}, {"concord_id", id}, {"concord_gen", "1"}}).remote_id;
+    }
+    const auto taken = w.bank.money_taken("ada");
+    const auto charged = w.bank.charges_for("ada", "INV-1");
+    const auto msg = message_of([&] { w.gw.charge_invoice(w.invoice("ada", "INV-1", 1500)); });
+    CHECK(msg.find("blocked") == 0);
+    CHECK(msg.find(lookalike) != std::string::npos);
+    CHECK(msg.find("not provably ours") != std::string::npos);
+    CHECK(msg.find("reconcile") != std::string::npos);
+    CHECK(w.bank.money_taken("ada") == taken);  // no second charge
+    CHECK(w.bank.charges_for("ada", "INV-1") == charged);
+    CHECK(w.db.charges.size() == 0);
+    CHECK(w.bank.template get<pay::charge>(lookalike)->state == concord::remote_state::active);  // not touched
+    // Another invoice of the customer is not concerned.
+    CHECK(w.gw.charge_invoice(w.invoice("ada", "INV-2", 900)).what == pay::how::created);
+}
+
+TEMPLATE_TEST_CASE("a plan look-alike with the identity refuses create_plan", "[payments][foreign]", PAYMENTS_DB) {
+    namespace pay = concord::payments;
+    world<TestType> w;
+    w.template reconcile<trust_local>();
+    auto crm = w.bank.other_integrator("crm");
+    auto lookalike = crm.create(w.monthly("bob", "gym", 2000), {{"owner", "crm"}});
+    CHECK(code_of([&] { w.gw.create_plan(w.monthly("bob", "gym", 2000)); }) == concord::errc::blocked);
+    w.clock.advance(std::chrono::hours(24 * 31));
+    CHECK(w.bank.money_taken("bob") == 2000);  // the look-alike's month only: no second plan
+    CHECK(w.our_active_plans() == 0);
+    CHECK(w.bank.template get<pay::payment_plan>(lookalike.remote_id)->state == concord::remote_state::active);
+}
+
+TEMPLATE_TEST_CASE("adopting one plan of a duplicate group leaves the customer quarantined by the other",
+                   "[payments][quarantine]", PAYMENTS_DB) {
+    namespace pay = concord::payments;
+    using ask = concord::policy::ask_user;
+    world<TestType> w;
+    w.template reconcile<ask, ask>();
+    auto b = w.db.backup();
+    auto p1 = w.gw.create_plan(w.monthly("bob", "gym", 2000));
+    const auto rec = *w.bank.template get<pay::payment_plan>(p1.remote_id);
+    auto p2 = w.bank.other_integrator("x").create(w.monthly("bob", "gym", 2000), rec.meta);  // a second one, same stamp
+    w.db.restore(b);
+    auto p = w.template reconcile<ask, ask>();
+    REQUIRE(p.count(concord::case_kind::duplicate) == 1);
+    REQUIRE(w.gw.current_quarantine().blocks("bob"));
+
+    // The redo would adopt one of them; the other keeps billing bob without an owner.
+    const auto msg = message_of([&] { w.gw.create_plan(w.monthly("bob", "gym", 2000)); });
+    CHECK(msg.find("blocked") == 0);
+    CHECK(msg.find(p2.remote_id) != std::string::npos);
+    CHECK(w.db.plans.size() == 0);
+    CHECK(code_of([&] { w.gw.charge_invoice(w.invoice("bob", "INV-9", 100)); }) == concord::errc::blocked);
+    CHECK(w.gw.current_quarantine().blocks("bob"));
+
+    // The way out: the duplicate is settled (keep the oldest), then the redo claims the survivor.
+    w.template reconcile<ask, ask>([](const auto& d) {
+        return d.kind == concord::case_kind::duplicate ? resolution::keep_oldest : resolution::ask;
+    });
+    CHECK(w.bank.template get<pay::payment_plan>(p2.remote_id)->state == concord::remote_state::cancelled);
+    auto redo = w.gw.create_plan(w.monthly("bob", "gym", 2000));
+    CHECK(redo.what == pay::how::adopted);
+    CHECK(redo.remote_id == p1.remote_id);
+    CHECK(w.gw.current_quarantine().empty());
+    CHECK(w.gw.charge_invoice(w.invoice("bob", "INV-9", 100)).what == pay::how::created);
+    w.clock.advance(std::chrono::hours(24 * 31));
+    CHECK(w.bank.money_taken("bob") == 2000 + 100);  // one plan, one month, one invoice
+}
+
+TEMPLATE_TEST_CASE("a second plan of ours beside the linked one quarantines its customer", "[payments][quarantine]",
+                   PAYMENTS_DB) {
+    namespace pay = concord::payments;
+    world<TestType> w;
+    w.template reconcile<trust_local>();
+    auto p1 = w.gw.create_plan(w.monthly("bob", "gym", 2000));
+    const auto rec = *w.bank.template get<pay::payment_plan>(p1.remote_id);
+    auto p2 = w.bank.other_integrator("x").create(w.monthly("bob", "gym", 2000), rec.meta);
+    auto q = w.gw.current_quarantine();
+    REQUIRE(q.entries().size() == 1);
+    CHECK(q.entries()[0].customer == "bob");
+    CHECK(q.entries()[0].plan_ids == std::vector<std::string>{p2.remote_id});  // the linked plan has its owner
+    CHECK(code_of([&] { w.gw.charge_invoice(w.invoice("bob", "INV-9", 100)); }) == concord::errc::blocked);
+    CHECK(w.bank.charges_for("bob", "INV-9") == 0);
+    auto p = w.template reconcile<trust_local>();  // keep_oldest: the extra plan is cancelled
+    CHECK(w.bank.template get<pay::payment_plan>(p2.remote_id)->state == concord::remote_state::cancelled);
+    CHECK(w.gw.current_quarantine().empty());
+    CHECK(w.gw.charge_invoice(w.invoice("bob", "INV-9", 100)).what == pay::how::created);
+}
+
+TEMPLATE_TEST_CASE("a crash in the first action before any reconcile does not make the database a stranger",
+                   "[payments][crash]", PAYMENTS_DB) {
+    const char* where = GENERATE("after provider call", "before local commit");
+    world<TestType> w;  // no reconcile yet: the gateway's session is the database's first
+    w.gw.set_step_hook([&](std::string_view s) {
+        if (s == where) throw std::runtime_error("simulated crash");
+    });
+    CHECK_THROWS(w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 1500)));
+    CHECK(w.bank.charges_for("cus-1", "INV-1") == 1);
+    w.gw.set_step_hook({});
+    auto redo = w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 1500));
+    CHECK(redo.what == concord::payments::how::adopted);
+    CHECK(w.bank.charges_for("cus-1", "INV-1") == 1);
+    CHECK(w.db.charges.size() == 1);
+    auto p = w.template reconcile<trust_local>();
+    CHECK(p.timeline.kind == concord::verdict::same_timeline);
+    CHECK(w.last_charges_plan.count(concord::case_kind::in_sync) == 1);
+    CHECK(w.last_charges_plan.decisions.empty());
+    CHECK(w.bank.money_taken("cus-1") == 1500);
 }

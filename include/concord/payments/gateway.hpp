@@ -8,13 +8,17 @@
 //     on a restored or different database until a reconcile has looked at it;
 //  2. refuses charge-capable actions (create plan, charge) for a quarantined customer: one with a
 //     payment plan of ours that is active but has no local owner (see quarantine.hpp);
-//  3. derives the stable identity (customer + reference) and, before creating, reads the provider's
-//     *list* endpoint (not its lagging search) for an active object of ours with that identity: if
-//     there is one it is adopted, so a redo after a restore older than the 24 h key window does not
-//     charge twice;
+//  3. derives the stable identity (customer + reference, scoped by type) and, before creating, reads
+//     the provider's *list* endpoint (not its lagging search) for an active object of ours with that
+//     identity: if there is one it is adopted, so a redo after a restore older than the 24 h key
+//     window does not charge twice. An active object with that identity that is not provably ours
+//     (untagged, or our tag with a stamp that does not check out) refuses the action: it may be this
+//     very operation, edited since, so creating would take money twice (the reconciler asks there);
 //  4. otherwise creates with an idempotency key derived from identity + operation + parameters,
 //     stamped with owner tag, identity and the session's generation; transient failures are retried
-//     with the same key and a timeout is settled by looking the key (then the list) up;
+//     with the same key and a timeout is settled by looking the key (then the list) up. On the
+//     database's first session the stores get the session's checkpoint before the witness is marked,
+//     so a crash here leaves both naming the same lineage;
 //  5. commits the local row, the link and the new checkpoint in one store transaction, then the
 //     witness. A crash between the provider call and step 5 leaves a stamped remote object that the
 //     next attempt (or reconcile) adopts.
@@ -46,10 +50,18 @@
 
 namespace concord::payments {
 
-/// Stable identity of a payment plan: customer + plan reference (survives restores and re-creation).
-using plan_identity = identity::natural_key<&payment_plan::customer, &payment_plan::reference>;
-/// Stable identity of a one-off charge: customer + invoice number (one conceptual charge per invoice).
-using charge_identity = identity::natural_key<&charge::customer, &charge::reference>;
+/// Stable identity of a payment plan: customer + plan reference (survives restores and re-creation),
+/// in scope "payment_plan". The scope keeps it apart from a charge with the same customer and
+/// reference (an invoice that starts a plan): one identity for both would let an answer about the
+/// plan settle the charge's decision, and put their idempotency keys in one namespace at the provider.
+struct plan_identity : identity::natural_key<&payment_plan::customer, &payment_plan::reference> {
+    plan_identity() : natural_key{"payment_plan"} {}
+};
+/// Stable identity of a one-off charge: customer + invoice number (one conceptual charge per
+/// invoice), in scope "charge" (see plan_identity).
+struct charge_identity : identity::natural_key<&charge::customer, &charge::reference> {
+    charge_identity() : natural_key{"charge"} {}
+};
 
 /// Settings of a gateway.
 struct gateway_options {
@@ -129,10 +141,13 @@ public:
     /// active plan of ours with the same identity.
     outcome<payment_plan> create_plan(payment_plan p) {
         auto s = open("create plan");
-        // The orphan with this very identity does not block: this create adopts it.
-        quarantine_in(s).require_clear(p.customer, "create plan " + p.reference, plan_identity{}.key(p));
+        const auto q = quarantine_in(s);
+        const std::string customer = p.customer, action = "create plan " + p.reference;
         auto src = provider_->plans();
-        return create_or_adopt(s, *plans_, src, plan_identity{}, std::move(p));
+        // Checked once the listing says which plan this create would adopt: that orphan does not
+        // block, any other does (another active plan with this identity keeps taking money).
+        return create_or_adopt(s, *plans_, src, plan_identity{}, std::move(p), "create plan",
+                               [&](std::string_view adopting) { q.require_clear(customer, action, adopting); });
     }
 
     /// Charges an invoice once (charge-capable: refused for a quarantined customer). A redo after a
@@ -141,7 +156,8 @@ public:
         auto s = open("charge invoice");
         quarantine_in(s).require_clear(c.customer, "charge invoice " + c.reference);
         auto src = provider_->charges();
-        return create_or_adopt(s, *charges_, src, charge_identity{}, std::move(c));
+        return create_or_adopt(s, *charges_, src, charge_identity{}, std::move(c), "charge invoice",
+                               [](std::string_view) {});
     }
 
     /// Cancels the plan (stops its charges) and forgets it locally. Allowed during quarantine.
@@ -188,6 +204,19 @@ private:
         st.commit(b);
     }
 
+    /// Marks the action in progress in the witness, right before its first remote effect. On the
+    /// database's first session the stores get the session's checkpoint first: the mark names the
+    /// session's new lineage, and a crash after it with a store that never received that lineage
+    /// would make every later session a different database, refused until adopt_database(). With
+    /// the store ahead, the next session finds the witness behind and repairs it.
+    void mark_remote_effect(session_type& s, const std::string& what) {
+        if (s.status().kind == verdict::first_run) {
+            align(*plans_, s);
+            align(*charges_, s);
+        }
+        s.mark_in_progress(what);
+    }
+
     quarantine quarantine_in(const session_type& s) {
         auto src = provider_->plans();
         reconciler<payment_plan, PlanStore, provider::source<payment_plan>, plan_identity, policy::ask_user> r(
@@ -202,16 +231,42 @@ private:
     /// Ours: our tag, our identity key, a generation concord committed, and content that hashes to it.
     template <class E, class Id>
     bool ours(const remote_record<E>& r, const Id& ident, const key128& id, std::uint64_t max_gen) const {
-        // The reconciler's rule (reconciler::owned): our tag, an accounted stamp, content that hashes to it.
+        return why_not_ours(r, ident, id, max_gen).empty();
+    }
+
+    /// Empty when `r` is ours with identity `id`, else why not. The reconciler's rule
+    /// (reconciler::owned): our tag, an accounted stamp, content that hashes to it.
+    template <class E, class Id>
+    std::string why_not_ours(const remote_record<E>& r, const Id& ident, const key128& id, std::uint64_t max_gen) const {
         const stamp_view s = read_stamp(r.meta);
-        if (!s.owner || *s.owner != opts_.owner.text()) return false;
+        if (!s.owner) return "no owner tag";
+        if (*s.owner != opts_.owner.text()) return "owner tag '" + *s.owner + "'";
         key128 stamped;
-        if (check_stamp(s, max_gen, stamped) != stamp_check::accounted || stamped != id) return false;
-        try {
-            return ident.key(r.value) == id;
-        } catch (const error&) {
-            return false;
+        switch (check_stamp(s, max_gen, stamped)) {
+        case stamp_check::no_identity: return "our owner tag but no valid identity key";
+        case stamp_check::unknown_generation: return "our owner tag but a generation concord never committed";
+        case stamp_check::accounted: break;
         }
+        if (stamped != id) return "our owner tag, stamped with another identity";
+        try {
+            if (ident.key(r.value) == id) return {};
+        } catch (const error&) {
+        }
+        return "our owner tag and this identity, but content that no longer has it (edited since?)";
+    }
+
+    /// True when `r` stands for identity `id` although it may not be ours: its content has the
+    /// identity, or it carries our tag stamped with it (our object, edited since). The reconciler
+    /// sets such records apart and asks (classified::set_apart).
+    template <class E, class Id>
+    bool claims(const remote_record<E>& r, const Id& ident, const key128& id) const {
+        try {
+            if (ident.key(r.value) == id) return true;
+        } catch (const error&) {
+        }
+        const stamp_view s = read_stamp(r.meta);
+        key128 stamped;
+        return s.owner && *s.owner == opts_.owner.text() && s.identity && stamped.parse_hex(*s.identity) && stamped == id;
     }
 
     template <class S, class Id>
@@ -286,9 +341,13 @@ private:
                                                 "; refund or cancel it first, or give the new one its own reference");
     }
 
-    template <class S, class Src, class Id>
+    /// `clear(adopting)` runs before anything is recorded or created: it throws to refuse the action
+    /// (quarantine), told the provider id of the object the action would adopt or find done (empty
+    /// for a create).
+    template <class S, class Src, class Id, class Clear>
     outcome<typename S::entity_type> create_or_adopt(session_type& s, S& st, Src& src, const Id& ident,
-                                                     typename S::entity_type value) {
+                                                     typename S::entity_type value, std::string_view action,
+                                                     Clear&& clear) {
         using E = typename S::entity_type;
         outcome<E> out;
         out.generation = s.status().generation;
@@ -299,6 +358,7 @@ private:
             if (auto l = link_of(links, id)) {
                 auto src_rec = provider_->template get<E>(l->remote_id);
                 if (src_rec && src_rec->state == remote_state::active) {
+                    clear(std::string_view(l->remote_id));
                     require_same(ident, value, src_rec->value, src_rec->remote_id);
                     out.what = how::already_done;
                     out.local = *existing;
@@ -310,24 +370,44 @@ private:
         // Adopt an active object of ours with this identity (the list, never the lagging search).
         std::uint64_t cancelled = 0;
         const auto gen = s.status().generation;
+        std::optional<remote_record<E>> adopt, apart;
+        std::string apart_why;
         for (auto& r : list_all(src, opts_.page_size)) {
-            if (!ours(r, ident, id, gen)) continue;
-            if (r.state != remote_state::active) {
-                ++cancelled;
-                continue;
+            std::string why = why_not_ours(r, ident, id, gen);
+            if (why.empty()) {
+                if (r.state != remote_state::active) ++cancelled;
+                else if (!adopt) adopt = std::move(r);
+            } else if (!apart && r.state == remote_state::active && claims(r, ident, id)) {
+                apart = std::move(r);
+                apart_why = std::move(why);
             }
-            require_same(ident, value, r.value, r.remote_id);
+        }
+        if (adopt) {
+            clear(std::string_view(adopt->remote_id));
+            require_same(ident, value, adopt->value, adopt->remote_id);
             out.what = how::adopted;
-            out.remote_id = r.remote_id;
-            out.local = commit_local(s, st, value, id, r.remote_id, false);
+            out.remote_id = adopt->remote_id;
+            out.local = commit_local(s, st, value, id, adopt->remote_id, false);
             return out;
         }
+        clear(std::string_view{});
+        // Not provably ours, yet it stands for this identity: it may be this very operation (our
+        // object, its metadata edited since), so creating another could take the money twice. The
+        // reconciler asks in this case (classified::set_apart); the gateway cannot ask, so it refuses.
+        if (apart)
+            throw error(errc::blocked,
+                        std::string(action) + " refused: the provider lists " + apart->remote_id + " for " +
+                            ident.describe(value) + ", not provably ours (" + apart_why +
+                            "): it may be this one, made before and edited since, and creating another could take "
+                            "the money twice. Settle it first: reconcile and answer the decision about it (put to "
+                            "the user while a local row has this identity), or, if it is not this one, cancel or "
+                            "refund " + apart->remote_id + " at the provider or give this one its own reference");
         const std::string key =
             idempotency_key(opts_.owner.text(), id, operation{"create", cancelled, fingerprint(value).hex()});
         const auto meta = stamp(id, gen);
         check_metadata(meta, Src::limits());
         out.idempotency_key = key;
-        s.mark_in_progress("concord " + std::string(version) + " gateway create generation " + std::to_string(gen));
+        mark_remote_effect(s, "concord " + std::string(version) + " gateway create generation " + std::to_string(gen));
         auto rec = with_retries([&] { return src.create(value, meta, key); },
                                 [&]() -> std::optional<remote_record<E>> {
                                     if (auto r = src.find_by_key(key)) return r;
@@ -358,7 +438,7 @@ private:
         const std::string key = idempotency_key(opts_.owner.text(), id, operation{"cancel", 0, l->remote_id});
         out.idempotency_key = key;
         out.remote_id = l->remote_id;
-        s.mark_in_progress("concord " + std::string(version) + " gateway " + std::string(kind));
+        mark_remote_effect(s, "concord " + std::string(version) + " gateway " + std::string(kind));
         with_retries([&] { return src.cancel(l->remote_id, key); },
                      [&]() -> std::optional<remote_record<E>> {
                          auto r = provider_->template get<E>(l->remote_id);

@@ -6,7 +6,6 @@
 // resolved (cancelled or imported), whatever restores happen in between.
 
 #include <algorithm>
-#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -29,14 +28,19 @@ struct quarantined_customer {
 /// The customers blocked right now, and why.
 class quarantine {
 public:
-    /// Every active orphan plan of ours (orphan, or a duplicate group without a local owner) in `p`.
+    /// Every active plan of ours without a local owner in `p`: an orphan, every member of a duplicate
+    /// group without a local row, and the members of a duplicate group with a local row other than
+    /// the one its link names (a local row owns one plan; the others bill beside it).
     static quarantine from_plan(const concord::plan<payment_plan>& p) {
         quarantine q;
         for (const auto& c : p.cases) {
-            const bool ownerless = c.kind == case_kind::orphan || (c.kind == case_kind::duplicate && !c.local);
-            if (!ownerless || !c.takes_money()) continue;
+            if (c.kind != case_kind::orphan && c.kind != case_kind::duplicate) continue;
+            if (!c.takes_money()) continue;
+            const std::string* owned =
+                c.kind == case_kind::duplicate && c.local && c.linked_remote ? &*c.linked_remote : nullptr;
             for (const auto& r : c.remote) {
                 if (r.state != remote_state::active || !r.takes_money) continue;
+                if (owned && r.remote_id == *owned) continue;
                 auto& e = q.entry(r.value.customer);
                 e.plan_ids.push_back(r.remote_id);
                 e.references.push_back(r.value.reference);
@@ -53,22 +57,23 @@ public:
     bool blocks(std::string_view customer) const { return find(customer) != nullptr; }
 
     /// Throws errc::blocked, naming the orphans and the way out, if `customer` is quarantined.
-    /// `adopting`: the identity the action is about to adopt; an orphan with that identity does not
-    /// block (redoing the undone "create plan" claims the orphan instead of adding a second plan).
-    void require_clear(std::string_view customer, std::string_view action,
-                       std::optional<key128> adopting = std::nullopt) const {
+    /// `adopting`: the provider id of the plan the action is about to adopt (empty: none); that orphan
+    /// does not block (redoing the undone "create plan" claims it instead of adding a second plan).
+    /// Only that one: another active plan with the same identity (a duplicate) keeps taking money
+    /// without an owner after the adoption, so it still blocks.
+    void require_clear(std::string_view customer, std::string_view action, std::string_view adopting = {}) const {
         const auto* e = find(customer);
         if (!e) return;
         std::string plans;
         for (std::size_t i = 0; i < e->plan_ids.size(); ++i) {
-            if (adopting && e->identities[i] == *adopting) continue;
+            if (!adopting.empty() && e->plan_ids[i] == adopting) continue;
             plans += (plans.empty() ? "" : ", ") + e->plan_ids[i] + " (" + e->references[i] + ")";
         }
         if (plans.empty()) return;
         throw error(errc::blocked, std::string(action) + " for customer " + std::string(customer) +
                                        " refused: quarantined while the orphaned payment plan(s) " + plans +
-                                       " can still take money without a local owner; resolve them first "
-                                       "(cancel or import the orphan by reconciling)");
+                                       " can still take money without a local owner; resolve them first by reconciling "
+                                       "(cancel or import an orphan; keep one plan of a duplicate)");
     }
 
     /// One line per quarantined customer.
