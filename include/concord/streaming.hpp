@@ -58,17 +58,48 @@ struct by_identity_key {
     }
 };
 
+namespace detail {
+
+template <class T>
+inline constexpr bool floating_member = std::is_floating_point_v<T>;
+template <class T>
+inline constexpr bool floating_member<std::optional<T>> = std::is_floating_point_v<T>;
+
+/// `<` for one member, total for floating point: every NaN is one value, after +inf (PostgreSQL's
+/// ORDER BY), and -0 == +0, as in the canonical encoding. With `<` alone a NaN is equivalent to
+/// every value, and entities of different identities would be taken for one.
+template <class T>
+bool member_less(const T& a, const T& b) {
+    if constexpr (std::is_floating_point_v<T>) return a < b || (b != b && a == a);
+    else if constexpr (is_optional<T>::value) return b && (!a || member_less(*a, *b));
+    else return a < b;
+}
+
+template <auto M, auto... Rest, class E>
+bool members_less(const E& a, const E& b) {
+    if (member_less(a.*M, b.*M)) return true;
+    if constexpr (sizeof...(Rest) == 0) return false;
+    else return !member_less(b.*M, a.*M) && members_less<Rest...>(a, b);
+}
+
+} // namespace detail
+
 /// Order of stream_merge() by the values of the given members, compared with `<` in turn: the order
 /// of an `ORDER BY` on the natural key's columns. Paired with identity::natural_key of the same
 /// members, entities equal under it have equal identity keys by construction, so stream_merge()
 /// hashes an identity key only for the cases it reports, not for every entity (in sync pairs are
-/// compared member by member).
+/// compared member by member). Floating-point members are ordered totally, as their canonical
+/// encoding compares (every NaN equal and last, -0 == +0): an input that sorts NaN elsewhere is
+/// refused as out of order (errc::bad_page), never merged with a neighbour.
 template <auto... Members>
 struct by_members {
     static_assert(sizeof...(Members) > 0, "concord::by_members needs at least one member pointer");
     template <class E>
     bool operator()(const E& a, const key128&, const E& b, const key128&) const {
-        return std::forward_as_tuple(a.*Members...) < std::forward_as_tuple(b.*Members...);
+        if constexpr ((detail::floating_member<std::remove_cvref_t<decltype(a.*Members)>> || ...))
+            return detail::members_less<Members...>(a, b);
+        else
+            return std::forward_as_tuple(a.*Members...) < std::forward_as_tuple(b.*Members...);
     }
 };
 

@@ -3,10 +3,13 @@
 // reported cases), or as an opaque comparator; refusal of inputs out of order.
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <boost/hana/define_struct.hpp>
 #include <catch2/catch.hpp>
 
 #include <concord/identity.hpp>
@@ -176,5 +179,80 @@ TEST_CASE("stream_merge refuses an input out of order and an order that merges t
         FAIL("two identities were merged");
     } catch (const concord::error& e) {
         CHECK(e.code() == concord::errc::invalid_argument);
+    }
+}
+
+namespace {
+
+/// A reading keyed by a floating-point member: NaN is neither less nor greater than anything under `<`.
+struct reading {
+    BOOST_HANA_DEFINE_STRUCT(reading, (std::int64_t, id), (std::string, probe), (double, at), (std::string, note));
+};
+
+template <class Identity, class Order>
+std::vector<seen_case> merge_readings(const std::vector<reading>& local, const std::vector<reading>& remote,
+                                      concord::stream_counts& counts) {
+    std::vector<seen_case> out;
+    std::size_t li = 0, ri = 0;
+    auto next = [](const std::vector<reading>& v, std::size_t& i) -> std::optional<reading> {
+        return i < v.size() ? std::optional(v[i++]) : std::nullopt;
+    };
+    counts = concord::stream_merge<reading>(
+        Identity{}, [&] { return next(local, li); }, [&] { return next(remote, ri); },
+        [&](const concord::stream_case<reading>& sc) {
+            out.push_back({sc.kind, sc.identity, sc.local ? sc.local->note : "-", sc.remote ? sc.remote->note : "-",
+                           sc.local_count, sc.remote_count});
+        },
+        Order{});
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("stream_merge by members: a NaN key member is one value, after every number, never a neighbour's twin",
+          "[engine][streaming][nan]") {
+    using by_at = concord::identity::natural_key<&reading::at>;
+    using order = concord::by_members<&reading::at>;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    const double inf = std::numeric_limits<double>::infinity();
+    concord::stream_counts c;
+
+    SECTION("NaN sorted last (PostgreSQL's ORDER BY): every identity in sync") {
+        const std::vector<reading> both = {{1, "", -inf, "a"}, {2, "", 1.0, "b"}, {3, "", 2.0, "c"},
+                                           {4, "", inf, "d"}, {5, "", nan, "e"}};
+        CHECK(merge_readings<by_at, order>(both, both, c).empty());
+        CHECK(c.in_sync == 5);
+        CHECK(c.duplicate == 0);
+    }
+    SECTION("a NaN on one side only is its own case") {
+        const std::vector<reading> local = {{1, "", 1.0, "a"}, {2, "", 2.0, "b"}, {3, "", nan, "n"}};
+        const std::vector<reading> remote = {{0, "", 1.0, "a"}, {0, "", 2.0, "b"}};
+        const auto cases = merge_readings<by_at, order>(local, remote, c);
+        REQUIRE(cases.size() == 1);
+        CHECK(cases[0] == seen_case{concord::case_kind::local_only, by_at{}.key(local[2]), "n", "-", 1, 0});
+        CHECK(c.in_sync == 2);
+    }
+    SECTION("-0 and +0 are one value, as in the identity key") {
+        const std::vector<reading> local = {{1, "", -0.0, "z"}};
+        const std::vector<reading> remote = {{0, "", 0.0, "z"}};
+        CHECK(merge_readings<by_at, order>(local, remote, c).empty());
+        CHECK(c.in_sync == 1);
+    }
+    SECTION("NaN sorted between numbers is out of order: refused, not merged with a neighbour") {
+        const std::vector<reading> both = {{1, "", 1.0, "a"}, {2, "", nan, "n"}, {3, "", 2.0, "b"}};
+        try {
+            merge_readings<by_at, order>(both, both, c);
+            FAIL("an input with NaN between numbers was accepted");
+        } catch (const concord::error& e) {
+            CHECK(e.code() == concord::errc::bad_page);
+        }
+    }
+    SECTION("a NaN in a later member of the key") {
+        using by_probe_at = concord::identity::natural_key<&reading::probe, &reading::at>;
+        using order2 = concord::by_members<&reading::probe, &reading::at>;
+        const std::vector<reading> both = {{1, "p", 1.0, "a"}, {2, "p", nan, "b"}, {3, "q", 0.5, "c"},
+                                           {4, "q", nan, "d"}};
+        CHECK(merge_readings<by_probe_at, order2>(both, both, c).empty());
+        CHECK(c.in_sync == 4);
     }
 }

@@ -4,17 +4,22 @@
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
+#include <functional>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <sqlite3.h>
 
 #include "fixture.hpp"
 
 #include <concord/cursor.hpp>
 #include <concord/identity.hpp>
+#include <concord/memory/store.hpp>
 #include <concord/mirror/bisect.hpp>
 #include <concord/mirror/mirror.hpp>
 #include <concord/mirror/replica.hpp>
@@ -52,13 +57,29 @@ std::map<std::string, std::string> host_view(Store& s) {
     return out;
 }
 
-struct mirror_world {
+/// The replica as seen over the wire when the remote fails or someone else writes to it meanwhile.
+struct flaky_replica : replica_t {
+    using replica_t::replica_t;
+    bool fail_cancel = false;
+    std::function<void()> before_create;  ///< runs once, before the next create
+    concord::remote_record<product> cancel(std::string_view rid, const std::string& key) {
+        if (fail_cancel) throw concord::remote_error(concord::errc::remote_permanent, "injected: cancel refused");
+        return replica_t::cancel(rid, key);
+    }
+    concord::remote_record<product> create(const product& e, const concord::metadata& m, const std::string& key) {
+        if (auto f = std::exchange(before_create, nullptr)) f();
+        return replica_t::create(e, m, key);
+    }
+};
+
+template <class Replica = replica_t, class Policy = concord::policy::trust_local>
+struct mirror_world_of {
     temp_dir dir;
     host_db db;
     std::int64_t clock = 1'700'000'000;
-    replica_t replica{dir / "replica.db", "products", [this] { return clock; }};
+    Replica replica{dir / "replica.db", "products", [this] { return clock; }};
     concord::memory_witness witness;
-    using rec_t = concord::reconciler<product, host_db::product_store, replica_t, sku_identity, concord::policy::trust_local>;
+    using rec_t = concord::reconciler<product, host_db::product_store, Replica, sku_identity, Policy>;
     rec_t rec{db.products(), replica, {.owner = {"host-1", "mirror"}, .entity_name = "product", .page_size = 50}};
     concord::mirror::mirror<rec_t> mirror{rec, {.now = [this] { return clock; }, .bisect = {}}};
 
@@ -83,6 +104,17 @@ struct mirror_world {
         t.commit();
     }
 };
+using mirror_world = mirror_world_of<>;
+
+std::size_t count_of(const concord::report& rep, concord::case_kind k) {
+    return rep.counts[static_cast<std::size_t>(k)];
+}
+
+/// A gauge's reading: a floating-point member SQLite cannot hold as NaN.
+struct gauge {
+    BOOST_HANA_DEFINE_STRUCT(gauge, (std::int64_t, id), (std::string, sku), (double, value));
+};
+using gauge_identity = concord::identity::natural_key<&gauge::sku>;
 
 } // namespace
 
@@ -121,16 +153,22 @@ TEST_CASE("replica: a RemoteSource with a change feed, idempotency keys and tomb
         CHECK(again.head() == 4);
         CHECK(again.create(prod(5), meta_for(prod(5)), "k5").seq == 5);
     }
-    SECTION("compaction drops tombstones; a cursor below the horizon is refused") {
-        r.compact(4);
+    SECTION("compaction drops tombstones without identity; a cursor below the horizon is refused") {
+        auto x = r.create(prod(9), concord::metadata{}, "k9");  // no identity: nothing counts its removal
+        r.cancel(x.remote_id, "k10");
+        r.compact(6);
         try {
             concord::pull_since(r, 2, 10);
             FAIL("a feed from before the compaction horizon must be refused");
         } catch (const concord::error& e) {
             CHECK(e.code() == concord::errc::cursor_rejected);
         }
-        CHECK(concord::pull_since(r, std::nullopt, 10).size() == 1);  // a full scan still works
-        CHECK(concord::pull_since(r, 4, 10).empty());
+        // A full scan still works; prod(2)'s removal stays listed: an identity's removal count survives.
+        auto all = concord::pull_since(r, std::nullopt, 10);
+        REQUIRE(all.size() == 2);
+        CHECK(all[1].remote_id == b.remote_id);
+        CHECK(concord::pull_since(r, std::nullopt, 1).size() == 2);  // its next pages start below the horizon
+        CHECK(concord::pull_since(r, 6, 10).empty());
     }
     SECTION("a file that is not SQLite is refused") {
         {
@@ -331,4 +369,245 @@ TEST_CASE("orphan scan bounded by the restored checkpoint's commit time", "[mirr
     CHECK(st.calls == 1);
     w.rec.apply(p, session);
     CHECK(w.replica.active_count() == 400);
+}
+
+TEST_CASE("mirror: the cursor stops before a record whose action failed", "[mirror][restore][cursor]") {
+    // A failed remote action is reported and the apply goes on; the session still commits, which
+    // uses up the "restored" verdict, so only the cursor can bring the record back to a later feed.
+    mirror_world_of<flaky_replica> w;
+    w.seed(50);
+    auto backup = w.db.backup();
+    w.db.products().put(prod(900));
+    w.mirror.sync(w.witness);
+    const auto head = w.replica.head();
+    w.db.restore(backup);
+    const auto restored_cursor = w.mirror.cursor();
+    REQUIRE(restored_cursor);
+    REQUIRE(*restored_cursor < head);
+
+    w.replica.fail_cancel = true;  // the orphan's removal is refused
+    auto r = w.mirror.sync(w.witness, concord::mirror::method::change_feed);
+    CHECK(r.timeline == concord::verdict::restored);
+    CHECK(r.passes[0].rep.failed() == 1);
+    CHECK(r.held == 1);
+    REQUIRE(r.cursor_after);
+    CHECK(*r.cursor_after < head);  // not past the orphan's row
+
+    w.replica.fail_cancel = false;
+    auto again = w.mirror.sync(w.witness, concord::mirror::method::change_feed);
+    CHECK(again.timeline == concord::verdict::same_timeline);
+    CHECK(count_of(again.passes[0].rep, concord::case_kind::orphan) == 1);
+    CHECK(again.actions() == 1);
+    CHECK(again.held == 0);
+    CHECK(replica_view(w.replica) == host_view(w.db.products()));
+    CHECK(w.mirror.cursor() == std::optional<std::uint64_t>(w.replica.head()));
+}
+
+TEST_CASE("mirror: the cursor stops before a case that waits for a decision", "[mirror][restore][cursor]") {
+    mirror_world_of<replica_t, concord::policy::ask_user> w;
+    // Mirrored by trust_local (ask_user would ask about every new row); then ask_user rewinds.
+    auto rec = concord::make_reconciler<concord::policy::trust_local>(
+        w.db.products(), w.replica, {.owner = {"host-1", "mirror"}, .entity_name = "product"}, sku_identity{});
+    concord::mirror::mirror<decltype(rec)> m(rec, {.now = [&] { return w.clock; }, .bisect = {}});
+    for (int i = 0; i < 20; ++i) w.db.products().put(prod(i));
+    m.sync(w.witness);
+    auto backup = w.db.backup();
+    w.db.products().put(prod(900));
+    m.sync(w.witness);
+    w.db.restore(backup);
+    for (int round = 0; round < 2; ++round) {  // asked again on every feed until answered
+        auto r = w.mirror.sync(w.witness, concord::mirror::method::change_feed);
+        CHECK(r.passes[0].rep.decisions.size() == 1);
+        CHECK(r.held == 1);
+        CHECK(r.actions() == 0);
+    }
+}
+
+TEST_CASE("mirror: a write someone else makes during a sync is not skipped by the cursor", "[mirror][cursor]") {
+    mirror_world_of<flaky_replica> w;
+    w.seed(20);
+    const auto victim = w.replica.active()[3];
+    // While the sync creates the new row, someone removes one of the mirrored rows.
+    w.replica.before_create = [&] { w.replica.replica_t::cancel(victim.remote_id, "someone-else-1"); };
+    w.db.products().put(prod(900));
+    auto r = w.mirror.sync(w.witness, concord::mirror::method::checksums);
+    CHECK(r.actions() == 1);
+    REQUIRE(r.cursor_after);
+    CHECK(*r.cursor_after < w.replica.head());
+    // The next feed shows the removal, and the row is put back.
+    auto next = w.mirror.sync(w.witness, concord::mirror::method::change_feed);
+    CHECK(count_of(next.passes[0].rep, concord::case_kind::local_only) == 1);
+    CHECK(replica_view(w.replica) == host_view(w.db.products()));
+    // Nothing else happened: the next sync moves the cursor past its own writes.
+    auto quiet = w.mirror.sync(w.witness, concord::mirror::method::change_feed);
+    CHECK(quiet.cursor_after == std::optional<std::uint64_t>(w.replica.head()));
+}
+
+TEST_CASE("mirror: a row removed, compacted away and restored is re-created, whatever the method",
+          "[mirror][restore][compact]") {
+    // The reconciler derives a re-creation's idempotency key from the identity's removal count; a
+    // compaction that forgot the removal gave the first create's key again: idempotency_conflict.
+    mirror_world w;
+    w.seed(20);
+    auto backup = w.db.backup();
+    const auto victim = w.db.products().scan()[3];
+    w.db.products().erase(victim.id);
+    w.db.products().put(prod(900));
+    w.mirror.sync(w.witness);
+    w.replica.compact(w.replica.head());  // routine maintenance of the replica
+    w.db.restore(backup);
+
+    SECTION("automatic: a checksums pass stands in for the refused feed") {
+        auto r = w.mirror.sync(w.witness);
+        CHECK(r.timeline == concord::verdict::restored);
+        REQUIRE(r.passes.size() == 1);
+        CHECK(r.passes[0].used == concord::mirror::method::checksums);
+        CHECK(r.passes[0].replaced == std::optional(concord::mirror::method::change_feed));
+        CHECK(r.passes[0].replaced_because.find("cursor_rejected") != std::string::npos);
+        CHECK(r.passes[0].rep.failed() == 0);
+    }
+    SECTION("checksums") {
+        auto r = w.mirror.sync(w.witness, concord::mirror::method::checksums);
+        CHECK(r.passes[0].rep.failed() == 0);
+    }
+    SECTION("full scan") {
+        auto r = w.mirror.sync(w.witness, concord::mirror::method::full_scan);
+        CHECK(r.passes[0].rep.failed() == 0);
+    }
+    CHECK(replica_view(w.replica) == host_view(w.db.products()));
+    auto after = w.mirror.sync(w.witness);
+    CHECK(after.actions() == 0);
+    CHECK(after.passes[0].replaced == std::nullopt);
+}
+
+TEST_CASE("replica: compaction folds an identity's removals into one row listed as each of them",
+          "[mirror][replica][compact]") {
+    mirror_world w;
+    w.seed(10);
+    const auto victim = w.db.products().scan()[3];
+    const auto id = sku_identity{}.key(victim).hex();
+    // Removed, restored (re-created), removed again: two removals of one identity.
+    auto backup = w.db.backup();
+    w.db.products().erase(victim.id);
+    w.mirror.sync(w.witness, concord::mirror::method::checksums);
+    w.db.restore(backup);
+    w.mirror.sync(w.witness, concord::mirror::method::change_feed);
+    REQUIRE(replica_view(w.replica).count(id) == 1);
+    backup = w.db.backup();
+    w.db.products().erase(victim.id);
+    w.mirror.sync(w.witness, concord::mirror::method::checksums);
+
+    auto removed_of = [&](const auto& recs) {
+        std::size_t n = 0;
+        for (const auto& rec : recs)
+            n += rec.state == concord::remote_state::cancelled &&
+                 rec.meta.at(std::string(concord::meta_keys::identity)) == id;
+        return n;
+    };
+    const auto listed = concord::pull_since(w.replica, std::nullopt, 100);
+    REQUIRE(removed_of(listed) == 2);
+    w.replica.compact(w.replica.head());
+    // Both removals are still listed, by a full listing (one record a page: the folded row is cut
+    // across pages) and by a range listing, while the table holds one row for them.
+    const auto paged = concord::pull_since(w.replica, std::nullopt, 1);
+    CHECK(paged.size() == listed.size());
+    CHECK(removed_of(paged) == 2);
+    CHECK(removed_of(w.replica.list_ranges({concord::mirror::prefix_range(id)})) == 2);
+    {
+        sqlite3_stmt* st = nullptr;
+        REQUIRE(sqlite3_prepare_v2(w.replica.handle(), "SELECT count(*) FROM products WHERE identity = ?1", -1, &st,
+                                   nullptr) == SQLITE_OK);
+        sqlite3_bind_text(st, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+        REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+        CHECK(sqlite3_column_int64(st, 0) == 1);
+        sqlite3_finalize(st);
+    }
+    // Restored again: the third create of the identity gets a key of its own.
+    w.db.restore(backup);
+    auto r = w.mirror.sync(w.witness, concord::mirror::method::checksums);
+    CHECK(r.passes[0].rep.failed() == 0);
+    CHECK(replica_view(w.replica) == host_view(w.db.products()));
+}
+
+TEST_CASE("replica: a NaN member is refused before anything is written", "[mirror][replica][nan]") {
+    temp_dir dir;
+    concord::mirror::sqlite_replica<gauge> r(dir / "r.db", "gauges");
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    concord::metadata m{{std::string(concord::meta_keys::identity), gauge_identity{}.key(gauge{0, "G-1", 1.0}).hex()}};
+    auto expect_refused = [&](auto&& write) {
+        try {
+            write();
+            FAIL("a NaN member must be refused");
+        } catch (const concord::error& e) {
+            CHECK(e.code() == concord::errc::invalid_argument);
+            CHECK(std::string(e.what()).find("'value'") != std::string::npos);
+        }
+    };
+    expect_refused([&] { r.create({0, "G-1", nan}, m, "k1"); });
+    CHECK(r.head() == 0);
+    CHECK(!r.find_by_key("k1"));  // nor the key: a later create with it is a fresh request
+    auto ok = r.create({0, "G-1", 1.5}, m, "k1");
+    expect_refused([&] { r.update(ok.remote_id, {0, "G-1", nan}, "k2"); });
+    CHECK(r.head() == 1);
+    REQUIRE(r.active().size() == 1);
+    CHECK(r.active()[0].value.value == 1.5);
+
+    SECTION("a mirror reports the refusal on every sync, by every method, instead of diverging forever") {
+        concord::memory_store<gauge> host;
+        concord::memory_witness witness;
+        concord::mirror::sqlite_replica<gauge> replica(dir / "mirror.db", "gauges");
+        auto rec = concord::make_reconciler<concord::policy::trust_local>(
+            host, replica, {.owner = {"host-1", "mirror"}, .entity_name = "gauge"}, gauge_identity{});
+        concord::mirror::mirror<decltype(rec)> mirror(rec);
+        host.put({0, "G-1", nan});
+        host.put({0, "G-2", 2.5});
+        for (auto m2 : {concord::mirror::method::full_scan, concord::mirror::method::full_scan,
+                        concord::mirror::method::checksums}) {
+            auto s = mirror.sync(witness, m2);
+            CHECK(s.passes[0].rep.failed() == 1);  // G-1's create, refused with invalid_argument
+            CHECK(count_of(s.passes[0].rep, concord::case_kind::diverged) == 0);
+            CHECK(replica.active_count() == 1);
+        }
+    }
+}
+
+TEST_CASE("replica: a page size beyond int64 lists every row", "[mirror][replica][paging]") {
+    temp_dir dir;
+    replica_t r(dir / "r.db", "products", [] { return std::int64_t{100}; });
+    for (int i = 0; i < 5; ++i) r.create(prod(i), meta_for(prod(i)), "k" + std::to_string(i));
+    for (std::size_t limit : {std::numeric_limits<std::size_t>::max(),
+                              static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max()),
+                              static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max()) - 1}) {
+        auto p = r.list(std::nullopt, limit);
+        CHECK(p.items.size() == 5);
+        CHECK(!p.has_more);
+        CHECK(r.list_created_since(0, std::nullopt, limit).items.size() == 5);
+    }
+    CHECK(concord::pull_since(r, std::nullopt, std::numeric_limits<std::size_t>::max()).size() == 5);
+    auto two = r.list(std::nullopt, 2);
+    CHECK(two.items.size() == 2);
+    CHECK(two.has_more);
+}
+
+TEST_CASE("replica: a file written before removal counts were kept opens and lists", "[mirror][replica][compact]") {
+    temp_dir dir;
+    {
+        sqlite3* db = nullptr;
+        REQUIRE(sqlite3_open((dir / "r.db").c_str(), &db) == SQLITE_OK);
+        const char* old_schema =
+            "CREATE TABLE products (seq INTEGER PRIMARY KEY, remote_id TEXT NOT NULL UNIQUE, identity TEXT NOT NULL, "
+            "state INTEGER NOT NULL, created_at INTEGER NOT NULL, h1 INTEGER NOT NULL, h2 INTEGER NOT NULL, meta TEXT "
+            "NOT NULL, \"c_sku\", \"c_name\", \"c_price_cents\");"
+            "INSERT INTO products VALUES (1, 'm1', 'ab', 1, 0, 0, 0, '', 'SKU-1', 'item 1', 100);"
+            "CREATE TABLE products_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+            "INSERT INTO products_state VALUES ('last_seq', 1), ('last_id', 1);";
+        REQUIRE(sqlite3_exec(db, old_schema, nullptr, nullptr, nullptr) == SQLITE_OK);
+        sqlite3_close(db);
+    }
+    replica_t r(dir / "r.db", "products");
+    auto all = concord::pull_since(r, std::nullopt, 10);
+    REQUIRE(all.size() == 1);
+    CHECK(all[0].state == concord::remote_state::cancelled);
+    CHECK(all[0].value.sku == "SKU-1");
+    CHECK(r.create(prod(2), meta_for(prod(2)), "k2").seq == 2);
 }

@@ -14,11 +14,16 @@
 //                 then the rows of the differing leaves            sides, whoever made it
 //                 (~k * leaf_rows, 1 call)
 //   automatic     after a restore with a cursor: change_feed, then checksums when the replica offers
-//                 them (host edits since the restore); otherwise checksums, else full_scan
+//                 them (host edits since the restore); otherwise checksums, else full_scan. A feed
+//                 the replica refuses (errc::cursor_rejected: compacted past the cursor) is replaced
+//                 by checksums, else full_scan (pass_result::replaced says so)
 //
 // The cursor is the replica's change seq, kept in the host's checkpoint under the reconciler's
 // cursor_name(): a restore rewinds it to where the replica stood when that checkpoint was written.
-// After each sync it is moved to the replica's head (every change up to there is reconciled).
+// After each sync it is moved to the replica's head as read before the listing (every change up to
+// there is reconciled), or to the head after the apply when the seqs in between are exactly the
+// sync's own writes. It never moves past a record whose case waits for a decision or whose action
+// failed: the next feed sees it again (sync_result::held counts them).
 
 #include <cstdint>
 #include <functional>
@@ -26,11 +31,13 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <concord/concepts/witness.hpp>
 #include <concord/cursor.hpp>
 #include <concord/mirror/bisect.hpp>
 #include <concord/paging.hpp>
+#include <concord/plan.hpp>
 #include <concord/report.hpp>
 #include <concord/timeline.hpp>
 
@@ -63,6 +70,10 @@ struct pass_result {
     listing_stats listing;          ///< feed or full listing: calls and rows
     bisect_stats bisect;            ///< checksums: round trips, ranges, rows
     std::size_t identities = 0;     ///< identities classified (the plan's scope)
+    /// automatic: the method this pass stands in for (change_feed, when the replica refused the
+    /// cursor with errc::cursor_rejected) and the refusal; `used` says which pass ran.
+    std::optional<method> replaced;
+    std::string replaced_because;
 };
 
 /// What a sync did: one pass, or two (automatic after a restore).
@@ -71,6 +82,7 @@ struct sync_result {
     std::vector<pass_result> passes;
     std::optional<std::uint64_t> cursor_before;
     std::optional<std::uint64_t> cursor_after;
+    std::size_t held = 0;           ///< records the cursor stopped before (open decision, failure)
     /// Actions applied over all passes.
     std::size_t actions() const {
         std::size_t n = 0;
@@ -111,18 +123,49 @@ public:
         sync_result res;
         res.timeline = s.kind();
         res.cursor_before = cursor_of(s.status().store, r_->cursor_name());
-        for (auto one : passes_for(m, s.status(), res.cursor_before)) {
+        // The head before the listing: what others write while this sync runs stays ahead of it.
+        std::optional<std::uint64_t> cur = res.cursor_before;
+        if constexpr (has_head) cur = r_->remote().head();
+        const auto head_before = cur;
+        std::uint64_t own_writes = 0;
+        std::vector<std::pair<key128, std::uint64_t>> hold;  // identities the cursor must show again
+        auto passes = passes_for(m, s.status(), res.cursor_before);
+        for (std::size_t i = 0; i < passes.size(); ++i) {
             pass_result pr;
-            pr.used = one;
-            auto p = plan(s, one, pr);
+            pr.used = passes[i];
+            std::optional<plan_type> p;
+            try {
+                p.emplace(plan(s, passes[i], pr));
+            } catch (const error& e) {
+                // A compacted replica refuses the rewound cursor: a pass that reads every difference
+                // does the feed's work (and the planned checksums pass after it is then redundant).
+                if (m != method::automatic || pr.used != method::change_feed || e.code() != errc::cursor_rejected)
+                    throw;
+                pr = pass_result{};
+                pr.replaced = method::change_feed;
+                pr.replaced_because = e.what();
+                pr.used = remote_can_checksum<remote_type> ? method::checksums : method::full_scan;
+                passes.resize(i + 1);
+                p.emplace(plan(s, pr.used, pr));
+            }
             // Foreign records have no identity of ours: counted in the report, not here.
-            pr.identities = p.cases.size() - p.count(case_kind::foreign) + p.count(case_kind::in_sync);
-            pr.rep = r_->apply(p, s);
+            pr.identities = p->cases.size() - p->count(case_kind::foreign) + p->count(case_kind::in_sync);
+            pr.rep = r_->apply(*p, s);
+            for (std::size_t a = 0; a < pr.rep.actions.size() && a < p->actions.size(); ++a) {
+                const auto& out = pr.rep.actions[a].outcome;
+                if (remote_effect(p->actions[a].kind) && (out == "done" || out == "settled")) ++own_writes;
+                if (out == "failed") held_case(*p, p->actions[a].group, res.cursor_before, hold);
+            }
+            for (const auto& d : p->decisions) held_case(*p, d.group, res.cursor_before, hold);
             res.passes.push_back(std::move(pr));
         }
-        std::optional<std::uint64_t> cur = res.cursor_before;
-        if constexpr (requires(remote_type& rr) { { rr.head() } -> std::convertible_to<std::uint64_t>; })
-            cur = r_->remote().head();
+        if constexpr (has_head) {
+            // Past the sync's own writes only when they are all that happened since the head was read
+            // (a write someone else made in between would be skipped otherwise).
+            const auto now_head = r_->remote().head();
+            if (head_before && now_head >= *head_before && now_head - *head_before == own_writes) cur = now_head;
+        }
+        for (const auto& [id, seq] : hold) res.held += lower(cur, seq);
         finish_commit(r_->store(), s, r_->cursor_name(), cur, opts_.now());
         res.cursor_after = cur;
         return res;
@@ -139,6 +182,7 @@ public:
         case method::change_feed: {
             auto recs = pull_since(r_->remote(), after, r_->options().page_size, &pr.listing);
             if constexpr (remote_can_checksum<remote_type>) recs = whole_identities(std::move(recs), pr.listing);
+            note_listed(recs, after);
             return detail::plan_subset(*r_, s.status(), s.database_adopted(), std::move(recs));
         }
         case method::checksums:
@@ -149,6 +193,7 @@ public:
                 std::set<key128> extra;
                 for (const auto& range : found.ranges)
                     for (const auto& k : local.ids_in(range)) extra.insert(k);
+                note_listed(found.remote, after);
                 return detail::plan_subset(*r_, s.status(), s.database_adopted(), std::move(found.remote), extra);
             } else {
                 throw error(errc::unsupported, "mirror: the replica cannot compute range checksums");
@@ -158,12 +203,52 @@ public:
         }
         pr.used = method::full_scan;
         auto recs = pull_since(r_->remote(), std::nullopt, r_->options().page_size, &pr.listing);
+        note_listed(recs, after);
         auto p = r_->plan_from(s.status(), s.database_adopted(), store.scan(), store.links(), std::move(recs));
         p.cursor.reset();
         return p;
     }
 
 private:
+    static constexpr bool has_head = requires(remote_type& rr) {
+        { rr.head() } -> std::convertible_to<std::uint64_t>;
+    };
+
+    /// Notes the identity and seq of each listed record written after the cursor `after` (all when
+    /// none): a record of an identity whose case failed or waits for a decision holds the cursor.
+    /// A case holds no record of its identity's removals, which the next feed must show too.
+    template <class Recs>
+    void note_listed(const Recs& recs, std::optional<std::uint64_t> after) {
+        listed_.clear();
+        for (const auto& rec : recs) {
+            if (after && rec.seq <= *after) continue;
+            key128 k;
+            auto it = rec.meta.find(std::string(meta_keys::identity));
+            if (it != rec.meta.end() && k.parse_hex(it->second)) listed_.emplace_back(k, rec.seq);
+        }
+    }
+
+    /// Adds the records that hold the cursor for case `g`: its own, and every listed record of its
+    /// identity, written after `after`.
+    void held_case(const plan_type& p, std::size_t g, std::optional<std::uint64_t> after,
+                   std::vector<std::pair<key128, std::uint64_t>>& out) const {
+        if (g >= p.cases.size()) return;
+        const auto& c = p.cases[g];
+        for (const auto& rec : c.remote)
+            if (!after || rec.seq > *after) out.emplace_back(c.identity, rec.seq);
+        if (c.identity == key128{}) return;
+        for (const auto& [k, seq] : listed_)
+            if (k == c.identity) out.emplace_back(k, seq);
+    }
+
+    /// Lowers `cur` to just below `seq`; returns 1 if it did (as inbound::puller does).
+    static std::size_t lower(std::optional<std::uint64_t>& cur, std::uint64_t seq) {
+        if (cur && *cur < seq) return 0;
+        if (seq == 0) return 0;  // a remote seq 0 cannot be stepped below; re-listed from the start
+        cur = seq - 1;
+        return 1;
+    }
+
     /// The feed shows each touched row once, at its latest write, but not the older removals of the
     /// same identities (seq at or below the cursor). The reconciler counts removals to give a
     /// re-creation a fresh idempotency key (a key reused for a removed row would be answered with the
@@ -201,6 +286,7 @@ private:
 
     Reconciler* r_;
     mirror_options opts_;
+    std::vector<std::pair<key128, std::uint64_t>> listed_;  ///< of the last plan(), see note_listed
 };
 
 } // namespace concord::mirror

@@ -14,16 +14,23 @@
 //
 // Schema (table name T chosen by the caller):
 //   T(seq INTEGER PRIMARY KEY, remote_id TEXT UNIQUE, identity TEXT, state INTEGER (0 active,
-//     1 removed), created_at INTEGER, h1 INTEGER, h2 INTEGER, meta TEXT, "c_<member>"...)
+//     1 removed), created_at INTEGER, h1 INTEGER, h2 INTEGER, meta TEXT, removals INTEGER,
+//     "c_<member>"...)
 //   T_keys(key PRIMARY KEY, params, remote_id)      idempotency keys, kept forever
 //   T_state(name PRIMARY KEY, value)                last_seq, last_id, horizon
-// `compact(s)` drops tombstones with seq <= s; a cursor below that horizon is refused with
+// `compact(s)` compacts the removals with seq <= s; a cursor below that horizon is refused with
 // errc::cursor_rejected (a feed from there would miss removals): recover by a full scan.
+// Compaction keeps an identity's removal count, which the reconciler's create keys are derived from
+// (a row removed and re-created needs a key no earlier create used): tombstones without an identity
+// are dropped; those of one identity and owner are folded into one row standing for all of them
+// (`removals`), listed as that many removed records (seqs claimed when folding, so a listing's seqs
+// stay increasing and unique).
 
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,6 +46,7 @@
 #include <concord/mirror/checksum.hpp>
 #include <concord/mirror/detail/sqlite_rows.hpp>
 #include <concord/records.hpp>
+#include <concord/sqlite/store.hpp>  // detail::holds_nan: what SQLite cannot store as given
 
 namespace concord::mirror {
 
@@ -94,15 +102,19 @@ public:
     page<E> list(std::optional<std::uint64_t> after, std::size_t limit) {
         count_call();
         ++c_.list_calls;
-        if (after && static_cast<std::int64_t>(*after) < horizon_)
+        // A listing's next page may start below the horizon: only a cursor kept from before is stale.
+        if (after && static_cast<std::int64_t>(*after) < horizon_ && after != next_page_after_)
             throw error(errc::cursor_rejected, "replica '" + table_ + "' compacted its removals up to seq " +
                                                    std::to_string(horizon_) + "; a feed after " +
                                                    std::to_string(*after) + " would miss removals");
         auto& s = *stmts_->list;
         detail::reset_guard g{s};
         s.bind(1, static_cast<std::int64_t>(after.value_or(0)));
-        s.bind(2, static_cast<std::int64_t>(limit) + 1);
-        return read_page(s, limit);
+        s.bind(2, row_limit(limit));
+        auto p = read_page(s, limit, after);
+        next_page_after_.reset();
+        if (p.has_more) next_page_after_ = p.items.back().seq;
+        return p;
     }
 
     /// Rows created at or after `since` (replica clock), written after `after`, by increasing seq.
@@ -113,13 +125,15 @@ public:
         detail::reset_guard g{s};
         s.bind(1, since);
         s.bind(2, static_cast<std::int64_t>(after.value_or(0)));
-        s.bind(3, static_cast<std::int64_t>(limit) + 1);
-        return read_page(s, limit);
+        s.bind(3, row_limit(limit));
+        return read_page(s, limit, after);
     }
 
     // ------------------------------------------------------------------- RemoteSource: writes
 
+    /// Creates a row. A NaN member is refused (see check_values), like update().
     remote_record<E> create(const E& e, const metadata& m, const std::string& key) {
+        check_values(e);
         return keyed(key, "create|" + fingerprint(e).hex() + "|" + detail::encode_meta(m), [&] {
             check_metadata(m, limits());
             E v = e;
@@ -147,6 +161,7 @@ public:
     }
 
     remote_record<E> update(std::string_view remote_id, const E& e, const std::string& key) {
+        check_values(e);
         return keyed(key, "update|" + std::string(remote_id) + "|" + fingerprint(e).hex(), [&] {
             auto cur = fetch(remote_id);
             if (!cur) throw remote_error(errc::remote_not_found, "no replica row " + std::string(remote_id));
@@ -228,20 +243,84 @@ public:
             detail::reset_guard g{s};
             s.bind(1, std::string_view(r.lo));
             if (!r.hi.empty()) s.bind(2, std::string_view(r.hi));
-            while (s.step()) out.push_back(read_row(s));
+            while (s.step()) {
+                out.push_back(read_row(s));
+                expand(s, out, std::nullopt, std::numeric_limits<std::size_t>::max());
+            }
         }
         c_.rows_sent += out.size();
         return out;
     }
 
-    /// Drops tombstones with seq <= up_to; cursors below it are refused from then on.
+    /// Compacts the removals with seq <= up_to; cursors below it are refused from then on.
+    /// Tombstones without an identity are dropped. An identity's removal count survives: the
+    /// reconciler derives a re-creation's idempotency key from it, and a count that went down would
+    /// give the key of an earlier create (refused with idempotency_conflict on every sync). So the
+    /// tombstones of one identity and owner are folded into their newest, which stands for all of
+    /// them and moves to seqs claimed now (one per removal: a listing shows each as a removed record).
     void compact(std::uint64_t up_to) {
+        const auto top =
+            static_cast<std::int64_t>(std::min<std::uint64_t>(up_to, std::numeric_limits<std::int64_t>::max()));
         transaction t(*this);
-        detail::stmt s(db_, "DELETE FROM \"" + table_ + "\" WHERE state = 1 AND seq <= ?1");
-        s.bind(1, static_cast<std::int64_t>(up_to));
-        s.step();
-        if (static_cast<std::int64_t>(up_to) > horizon_) set_state("horizon", horizon_ = static_cast<std::int64_t>(up_to));
+        {
+            detail::stmt s(db_, "DELETE FROM \"" + table_ + "\" WHERE state = 1 AND seq <= ?1 AND identity = ''");
+            s.bind(1, top);
+            s.step();
+        }
+        struct tomb {
+            std::int64_t seq, removals;
+            std::string owner;
+        };
+        std::vector<tomb> group;
+        std::string group_id;
+        auto fold = [&] {
+            if (group.size() < 2) return;  // one row already stands for its removals
+            std::stable_sort(group.begin(), group.end(),
+                             [](const tomb& a, const tomb& b) { return a.owner < b.owner; });
+            for (std::size_t i = 0; i < group.size();) {
+                std::size_t j = i;
+                std::int64_t n = 0;
+                for (; j < group.size() && group[j].owner == group[i].owner; ++j) n += group[j].removals;
+                if (j - i >= 2) {  // by seq within an owner: group[j - 1] is the newest, kept
+                    for (std::size_t k = i; k + 1 < j; ++k) {
+                        detail::stmt d(db_, "DELETE FROM \"" + table_ + "\" WHERE seq = ?1");
+                        d.bind(1, group[k].seq);
+                        d.step();
+                    }
+                    last_seq_ += n;
+                    set_state("last_seq", last_seq_);
+                    detail::stmt u(db_, "UPDATE \"" + table_ + "\" SET seq = ?1, removals = ?2 WHERE seq = ?3");
+                    u.bind(1, last_seq_);
+                    u.bind(2, n);
+                    u.bind(3, group[j - 1].seq);
+                    u.step();
+                }
+                i = j;
+            }
+        };
+        {
+            detail::stmt s(db_, "SELECT seq, removals, identity, meta FROM \"" + table_ +
+                                    "\" WHERE state = 1 AND seq <= ?1 ORDER BY identity, seq");
+            s.bind(1, top);
+            std::vector<std::pair<std::string, tomb>> rows;  // read all first: fold() writes the table
+            while (s.step()) {
+                const auto meta = detail::decode_meta(s.text(3));
+                const auto o = meta.find(std::string(meta_keys::owner));
+                rows.push_back({s.text(2), {s.int64(0), s.int64(1), o == meta.end() ? std::string() : o->second}});
+            }
+            for (auto& [id, row] : rows) {
+                if (id != group_id) {
+                    fold();
+                    group.clear();
+                    group_id = id;
+                }
+                group.push_back(std::move(row));
+            }
+            fold();
+        }
+        if (top > horizon_) set_state("horizon", horizon_ = top);
         t.commit();
+        next_page_after_.reset();  // a listing that spans a compaction starts again
     }
 
     /// Runs f() with every write inside one SQLite transaction (bulk loads); rolled back if f throws.
@@ -268,6 +347,7 @@ public:
     }
     /// Someone edits a row behind concord's back, in place: no new seq, so no feed shows it.
     void edit_external(std::string_view remote_id, const E& e) {
+        check_values(e);
         auto cur = fetch(remote_id);
         if (!cur) throw remote_error(errc::remote_not_found, "no replica row " + std::string(remote_id));
         auto idt = cur->meta.find(std::string(meta_keys::identity));
@@ -324,7 +404,9 @@ private:
         entity_info<E>::for_each_content(sample, [&](std::string_view, const auto&) { ++n; });
         return n;
     }
-    static std::string select_cols() { return "seq, remote_id, state, created_at, meta, " + detail::content_columns<E>(); }
+    static std::string select_cols() {
+        return "seq, remote_id, state, created_at, meta, removals, " + detail::content_columns<E>();
+    }
     static std::string assign_cols(int first) {
         std::string out;
         int i = first;
@@ -354,7 +436,13 @@ private:
         detail::exec(db_, "CREATE TABLE IF NOT EXISTS " + t +
                               " (seq INTEGER PRIMARY KEY, remote_id TEXT NOT NULL UNIQUE, identity TEXT NOT NULL, "
                               "state INTEGER NOT NULL, created_at INTEGER NOT NULL, h1 INTEGER NOT NULL, h2 INTEGER "
-                              "NOT NULL, meta TEXT NOT NULL" + cols + ")");
+                              "NOT NULL, meta TEXT NOT NULL, removals INTEGER NOT NULL DEFAULT 1" + cols + ")");
+        {  // a replica written before removal counts were kept: every row stands for itself
+            detail::stmt c(db_, "SELECT count(*) FROM pragma_table_info(?1) WHERE name = 'removals'");
+            c.bind(1, std::string_view(table_));
+            if (c.step() && c.int64(0) == 0)
+                detail::exec(db_, "ALTER TABLE " + t + " ADD COLUMN removals INTEGER NOT NULL DEFAULT 1");
+        }
         detail::exec(db_, "CREATE INDEX IF NOT EXISTS \"" + table_ + "_identity\" ON " + t + " (identity, state, h1, h2)");
         detail::exec(db_, "CREATE INDEX IF NOT EXISTS \"" + table_ + "_created\" ON " + t + " (created_at)");
         detail::exec(db_, "CREATE TABLE IF NOT EXISTS \"" + table_ +
@@ -422,11 +510,44 @@ private:
         r.state = s.int64(2) == 0 ? remote_state::active : remote_state::cancelled;
         r.created_at = s.int64(3);
         r.meta = detail::decode_meta(s.text(4));
-        detail::read_content(s, 5, r.value);
+        detail::read_content(s, 6, r.value);
         return r;
     }
 
-    page<E> read_page(detail::stmt& s, std::size_t limit) {
+    /// A folded tombstone (see compact) standing for n removals holds seqs (seq - n, seq]: after
+    /// `out.back()` (the row as read), adds the removed records of the seqs above `after`, lowest
+    /// first, up to `limit` records in all; returns false when the limit cut the row short.
+    bool expand(const detail::stmt& s, std::vector<remote_record<E>>& out, std::optional<std::uint64_t> after,
+                std::size_t limit) const {
+        const auto n = static_cast<std::uint64_t>(s.int64(5));
+        if (n <= 1 || out.back().state != remote_state::cancelled) return true;
+        remote_record<E> row = std::move(out.back());
+        out.pop_back();
+        const std::uint64_t top = row.seq;
+        for (std::uint64_t k = n; k-- > 0;) {
+            const std::uint64_t seq = top - k;
+            if (after && seq <= *after) continue;
+            if (out.size() == limit) return false;
+            if (k == 0) {
+                out.push_back(std::move(row));
+                break;
+            }
+            auto r = row;
+            r.seq = seq;
+            r.remote_id += "~" + std::to_string(k);  // unique in the listing, names no row
+            out.push_back(std::move(r));
+        }
+        return true;
+    }
+
+    /// SQL LIMIT for a page of `limit` records (one more row says whether more follow), clamped:
+    /// a page size beyond int64 would overflow, and SIZE_MAX would wrap to LIMIT 0 (an empty page).
+    static std::int64_t row_limit(std::size_t limit) {
+        constexpr auto most = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) - 1;
+        return static_cast<std::int64_t>(std::min<std::uint64_t>(limit, most)) + 1;
+    }
+
+    page<E> read_page(detail::stmt& s, std::size_t limit, std::optional<std::uint64_t> after) {
         page<E> p;
         while (s.step()) {
             if (p.items.size() == limit) {
@@ -434,9 +555,26 @@ private:
                 break;
             }
             p.items.push_back(read_row(s));
+            if (!expand(s, p.items, after, limit)) {
+                p.has_more = true;
+                break;
+            }
         }
         c_.rows_sent += p.items.size();
         return p;
+    }
+
+    /// Refuses values SQLite would not store as given: a NaN is stored as NULL, read back as 0.0 (or
+    /// nullopt) while the row hash keeps the NaN, so every sync would push the row again.
+    void check_values(const E& e) const {
+        entity_info<E>::for_each_content(e, [&](std::string_view name, const auto& v) {
+            if (!concord::detail::holds_nan(v)) return;
+            throw remote_error(errc::invalid_argument,
+                               "mirror replica '" + table_ + "': member '" + std::string(name) + "' (column 'c_" +
+                                   std::string(name) + "') is NaN, which SQLite would store as NULL: the replica "
+                                   "refuses NaN, nothing was written (use std::nullopt in a std::optional member "
+                                   "for \"no value\")");
+        });
     }
 
     std::optional<remote_record<E>> fetch(std::string_view remote_id) {
@@ -490,6 +628,7 @@ private:
     std::function<std::int64_t()> now_;
     std::unique_ptr<statements> stmts_;
     std::int64_t last_seq_ = 0, last_id_ = 0, horizon_ = 0;
+    std::optional<std::uint64_t> next_page_after_;  ///< where the last list() page said more follow
     counters c_;
 };
 
