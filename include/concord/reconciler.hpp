@@ -240,9 +240,19 @@ public:
         const bool has_remote = std::any_of(p.actions.begin(), p.actions.end(),
                                             [](const auto& a) { return remote_effect(a.kind); });
         try {
-            if (has_remote)
+            if (has_remote) {
+                if (session.kind() == verdict::first_run) {
+                    // The store learns the lineage before the witness names it: a crash between the
+                    // witness's mark and the store's first commit would leave a witness whose lineage
+                    // the store never got, and every later session would see a different database.
+                    change_batch<E> b;
+                    b.new_checkpoint = session.next_checkpoint(store_->load_checkpoint());
+                    store_->commit(b);
+                    session.note_store_committed();
+                }
                 session.mark_in_progress("concord " + std::string(version) + " reconcile of " + opts_.entity_name +
                                          " generation " + std::to_string(p.timeline.generation));
+            }
             run_actions(p, session, rep);
         } catch (const error& e) {  // what adapters report; anything else passes through untouched, like a crash
             bool repeated = false;

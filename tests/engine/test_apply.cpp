@@ -651,3 +651,29 @@ TEST_CASE("remote_witness retries its marker calls, and cancels a marker it coul
         CHECK(markers(concord::remote_state::active) == 0);
     }
 }
+
+TEST_CASE("a crash in the first reconcile, after a remote effect, does not make the database a stranger", "[crash]") {
+    // Before its first commit the store has no checkpoint; a witness marked in progress with the new
+    // lineage would otherwise make the next session see a different database.
+    world w;
+    w.db.put(make_item("A"));
+    {
+        auto r = w.reconciler<policy::trust_local>();
+        r.set_step_hook([](std::string_view s) {
+            if (s == "before local commit") throw crash();
+        });
+        auto s = concord::begin_session(w.witness, w.db);
+        REQUIRE(s.kind() == concord::verdict::first_run);
+        auto p = r.plan(s);
+        CHECK_THROWS_AS(r.apply(p, s), crash);
+    }
+    CHECK(w.remote.stats().creates == 1);
+    auto next = concord::begin_session(w.witness, w.db);
+    CHECK(next.kind() != concord::verdict::different_database);
+    CHECK(next.status().interrupted);
+    auto rep = w.sync<policy::trust_local>();  // converges without adopting anything by hand
+    CHECK(rep.problems.empty());
+    CHECK(w.db.links().size() == 1);
+    CHECK(w.remote.stats().creates == 1);
+    CHECK(w.active("A").size() == 1);
+}
