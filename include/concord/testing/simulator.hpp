@@ -286,6 +286,7 @@ public:
     }
 
     remote_record<E> create(const E& e, const metadata& m, const std::string& key) {
+        ++calls_;
         inner_->set_takes_money(takes_money_(e));
         const auto before = inner_->stats().creates;
         auto note = [&](const remote_record<E>& r) {
@@ -306,8 +307,14 @@ public:
             throw;
         }
     }
-    remote_record<E> update(std::string_view id, const E& e, const std::string& key) { return inner_->update(id, e, key); }
-    remote_record<E> cancel(std::string_view id, const std::string& key) { return inner_->cancel(id, key); }
+    remote_record<E> update(std::string_view id, const E& e, const std::string& key) {
+        ++calls_;
+        return inner_->update(id, e, key);
+    }
+    remote_record<E> cancel(std::string_view id, const std::string& key) {
+        ++calls_;
+        return inner_->cancel(id, key);
+    }
     std::optional<remote_record<E>> find_by_key(const std::string& key) { return inner_->find_by_key(key); }
 
     memory_remote<E>& inner() noexcept { return *inner_; }
@@ -315,6 +322,8 @@ public:
     const std::set<std::string>& created() const noexcept { return created_; }
     /// Extra copies the remote produced by delivering a create twice.
     const std::set<std::string>& duplicated() const noexcept { return duplicated_; }
+    /// Mutating calls made so far (create, update, cancel), whatever their outcome.
+    std::size_t mutating_calls() const noexcept { return calls_; }
 
 private:
     bool draw(fault_class f) { return profile_ && rng_->chance(profile_->rate(f)); }
@@ -326,6 +335,7 @@ private:
     coverage* probes_ = nullptr;
     std::function<void()> plant_foreign_;
     std::set<std::string> created_, duplicated_;
+    std::size_t calls_ = 0;
 };
 
 // ------------------------------------------------------------------------------------ backends
@@ -916,6 +926,7 @@ private:
                 probes.fault(fault_class::store_failure);
                 store_fault = true;
             }
+            const std::size_t calls_before = remote.mutating_calls();
             try {
                 auto rep = rec.apply(p, session);
                 session.commit();
@@ -944,7 +955,7 @@ private:
                 else if (e.code() != errc::store_failure || !store_fault) throw;
                 os << " failed: " << to_string(e.code());
                 // The remote may hold this apply's effects: the next session must be told it was interrupted.
-                if (std::any_of(p.actions.begin(), p.actions.end(), [](const action<E>& a) { return remote_effect(a.kind); })) {
+                if (remote.mutating_calls() != calls_before) {
                     const auto w = witness.load();
                     if (!w || w->in_progress.empty())
                         fail("an apply with remote effects failed (" + std::string(to_string(e.code())) +
