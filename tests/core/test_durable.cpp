@@ -686,3 +686,19 @@ TEST_CASE("resolution names round-trip", "[decisions]") {
     CHECK(m.size() == 1);
     CHECK(m.answer("x") == concord::resolution::ask);
 }
+
+TEST_CASE("a long failure recorded twice is a repeated failure, though the witness keeps it shortened", "[witness]") {
+    scratch s;
+    concord::memory_store<row> store;
+    concord::file_witness witness(s.dir / "w");
+    const std::string what = "store_failure: " + std::string(50000, 'x');  // past what the file keeps
+    {
+        auto session = concord::begin_session(witness, store);
+        CHECK_FALSE(session.record_failure(what));
+    }
+    REQUIRE(witness.load()->failure.size() < what.size());
+    auto session = concord::begin_session(witness, store);
+    CHECK(session.record_failure(what));
+    auto other = concord::begin_session(witness, store);
+    CHECK_FALSE(other.record_failure("store_failure: " + std::string(50000, 'y')));
+}
