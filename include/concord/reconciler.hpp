@@ -39,6 +39,7 @@
 #include <concord/decision_book.hpp>
 #include <concord/detail/key_sort.hpp>
 #include <concord/detail/parallel.hpp>
+#include <concord/detail/retry.hpp>
 #include <concord/entity.hpp>
 #include <concord/error.hpp>
 #include <concord/identity.hpp>
@@ -242,12 +243,7 @@ public:
         try {
             if (has_remote) {
                 if (session.kind() == verdict::first_run) {
-                    // The store learns the lineage before the witness names it: a crash between the
-                    // witness's mark and the store's first commit would leave a witness whose lineage
-                    // the store never got, and every later session would see a different database.
-                    change_batch<E> b;
-                    b.new_checkpoint = session.next_checkpoint(store_->load_checkpoint());
-                    store_->commit(b);
+                    session.commit_checkpoint(*store_);  // the store learns the lineage before the witness names it
                     session.note_store_committed();
                 }
                 session.mark_in_progress("concord " + std::string(version) + " reconcile of " + opts_.entity_name +
@@ -708,9 +704,7 @@ private:
         for (const auto& c : p.cases) {
             if (c.kind != case_kind::foreign) continue;
             foreign.push_back(&c);
-            const stamp_view s = read_stamp(c.remote.front().meta);
-            key128 id;
-            if (s.owner && *s.owner == owner_text_ && s.identity && id.parse_hex(*s.identity)) stamped.emplace_back(id, &c);
+            if (const auto id = stamped_identity(read_stamp(c.remote.front().meta), owner_text_)) stamped.emplace_back(*id, &c);
         }
         auto rid = [](const classified<E>* c) -> const std::string& { return c->remote.front().remote_id; };
         std::sort(foreign.begin(), foreign.end(), [&](const auto* a, const auto* b) { return rid(a) < rid(b); });
@@ -1271,31 +1265,22 @@ private:
         return stamp_metadata(opts_.owner, id, generation);
     }
 
-    /// Calls f with bounded retries; a timeout is settled by `settle` (a look-up) before retrying.
+    /// Calls f with bounded retries under its key (detail::call_with_retries); a timeout is settled by
+    /// `settle` (a look-up) before retrying.
     template <class F, class S>
     remote_record<E> with_retries(F&& f, S&& settle, action_outcome& out) {
-        for (int attempt = 1;; ++attempt) {
-            out.attempts = attempt;
-            try {
-                auto r = f();
-                out.outcome = "done";
-                return r;
-            } catch (const remote_error& e) {
-                if (e.code() == errc::remote_timeout) {
-                    if (auto found = settle()) {
-                        out.outcome = "settled";
-                        out.detail = "timeout settled by look-up";
-                        return *found;
-                    }
-                }
-                if (!e.retryable())
-                    std::throw_with_nested(remote_error(e.code(), "remote refused: " + std::string(e.what())));
-                if (attempt >= opts_.retry.max_attempts)
-                    std::throw_with_nested(remote_error(errc::retries_exhausted, "gave up after " + std::to_string(attempt) +
-                                                                                    " attempts with the same key: " + e.what()));
-                sleep_(opts_.retry.delay(attempt - 1));
-            }
-        }
+        bool settled = false;
+        remote_record<E> r = detail::call_with_retries(
+            opts_.retry, sleep_, f,
+            [&] {
+                auto found = settle();
+                settled = found.has_value();
+                return found;
+            },
+            out.attempts, {}, "remote refused: ");
+        out.outcome = settled ? "settled" : "done";
+        if (settled) out.detail = "timeout settled by look-up";
+        return r;
     }
 
     std::optional<remote_record<E>> look_up(const std::string& key, const std::function<bool(const remote_record<E>&)>& match) {
@@ -1317,10 +1302,9 @@ private:
     bool made_by_create(const remote_record<E>& r, const key128& id, std::uint64_t gen, const E& value) const {
         if (r.state != remote_state::active) return false;
         const stamp_view s = read_stamp(r.meta);
-        key128 stamped;
         std::uint64_t g = 0;
-        return s.owner && *s.owner == owner_text_ && s.identity && stamped.parse_hex(*s.identity) && stamped == id &&
-               s.generation && detail::parse_u64(*s.generation, g) && g == gen && fingerprint(r.value) == fingerprint(value);
+        return stamped_identity(s, owner_text_) == id && s.generation && detail::parse_u64(*s.generation, g) && g == gen &&
+               fingerprint(r.value) == fingerprint(value);
     }
 
     /// A create's answer must be an object of the identity it was asked for: a remote that replays an

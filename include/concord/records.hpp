@@ -185,6 +185,15 @@ inline stamp_view read_stamp(const metadata& m) noexcept {
     return v;
 }
 
+/// The identity key the stamp carries when its owner tag is exactly `owner_text` (ours) and the key
+/// parses; none otherwise. Only what the tag claims: whether the object is provably ours is check_stamp's
+/// and the content's to say.
+inline std::optional<key128> stamped_identity(const stamp_view& s, std::string_view owner_text) noexcept {
+    key128 id;
+    if (!s.owner || *s.owner != owner_text || !s.identity || !id.parse_hex(*s.identity)) return std::nullopt;
+    return id;
+}
+
 /// What the stamp alone says about an object whose owner tag is ours (brief section 8: a tag is
 /// evidence, not proof). `accounted` needs an identity key that parses (into `id`) and a generation
 /// concord committed (1..max_generation); the caller then recomputes the identity from the content.

@@ -34,6 +34,7 @@
 #include <concord/clock.hpp>
 #include <concord/concepts/remote_source.hpp>
 #include <concord/concepts/witness.hpp>
+#include <concord/detail/retry.hpp>
 #include <concord/error.hpp>
 #include <concord/hash.hpp>
 #include <concord/paging.hpp>
@@ -145,18 +146,8 @@ private:
     /// f() with bounded retries under the same key, for failures a retry may cure.
     template <class F>
     auto with_retries(F&& f) {
-        for (int attempt = 1;; ++attempt) {
-            try {
-                return f();
-            } catch (const remote_error& e) {
-                if (!e.retryable()) throw;
-                if (attempt >= retry_.max_attempts)
-                    std::throw_with_nested(remote_error(errc::retries_exhausted, "witness marker: gave up after " +
-                                                                                     std::to_string(attempt) +
-                                                                                     " attempts with the same key: " + e.what()));
-                sleep_(retry_.delay(attempt - 1));
-            }
-        }
+        int attempts = 0;
+        return detail::call_with_retries(retry_, sleep_, f, detail::no_settle{}, attempts, "witness marker: ");
     }
 
     static std::string chunk_key(std::size_t i) {

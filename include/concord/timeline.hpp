@@ -141,6 +141,20 @@ public:
         return c;
     }
 
+    /// Gives `store` the session's checkpoint in a transaction of its own, unless it holds it already.
+    /// Done before the first remote effect of a database's first session: the witness's mark names the
+    /// session's new lineage, and a crash after it with a store that never got that lineage would make
+    /// every later session a different database. With the store ahead, the next session repairs the
+    /// witness instead.
+    template <class Store>
+    void commit_checkpoint(Store& store) {
+        auto cur = store.load_checkpoint();
+        if (cur && cur->lineage == status_.lineage && cur->generation == status_.generation) return;
+        change_batch<typename Store::entity_type> b;
+        b.new_checkpoint = next_checkpoint(cur);
+        store.commit(b);
+    }
+
     /// Durably records that a reconcile is under way (before any remote effect).
     void mark_in_progress(std::string_view what) {
         in_progress_ = std::string(what);

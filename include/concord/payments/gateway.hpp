@@ -38,6 +38,7 @@
 #include <concord/clock.hpp>
 #include <concord/concepts/store.hpp>
 #include <concord/concepts/witness.hpp>
+#include <concord/detail/retry.hpp>
 #include <concord/error.hpp>
 #include <concord/identity.hpp>
 #include <concord/paging.hpp>
@@ -125,8 +126,8 @@ public:
     /// Brings every store's checkpoint to the session's generation, then writes the witness.
     void commit(session_type& s) {
         if (!s.database_adopted()) return;  // a different database without consent: leave both sides as they are
-        align(*plans_, s);
-        align(*charges_, s);
+        s.commit_checkpoint(*plans_);
+        s.commit_checkpoint(*charges_);
         s.note_store_committed();  // every store now holds the session's generation
         s.commit();
     }
@@ -195,15 +196,6 @@ private:
         return s;
     }
 
-    template <class S>
-    void align(S& st, session_type& s) {
-        auto cur = st.load_checkpoint();
-        if (cur && cur->lineage == s.status().lineage && cur->generation == s.status().generation) return;
-        change_batch<typename S::entity_type> b;
-        b.new_checkpoint = s.next_checkpoint(cur);
-        st.commit(b);
-    }
-
     /// Marks the action in progress in the witness, right before its first remote effect. On the
     /// database's first session the stores get the session's checkpoint first: the mark names the
     /// session's new lineage, and a crash after it with a store that never received that lineage
@@ -211,8 +203,8 @@ private:
     /// the store ahead, the next session finds the witness behind and repairs it.
     void mark_remote_effect(session_type& s, const std::string& what) {
         if (s.status().kind == verdict::first_run) {
-            align(*plans_, s);
-            align(*charges_, s);
+            s.commit_checkpoint(*plans_);
+            s.commit_checkpoint(*charges_);
         }
         s.mark_in_progress(what);
     }
@@ -264,9 +256,7 @@ private:
             if (ident.key(r.value) == id) return true;
         } catch (const error&) {
         }
-        const stamp_view s = read_stamp(r.meta);
-        key128 stamped;
-        return s.owner && *s.owner == opts_.owner.text() && s.identity && stamped.parse_hex(*s.identity) && stamped == id;
+        return stamped_identity(read_stamp(r.meta), opts_.owner.text()) == id;
     }
 
     template <class S, class Id>
@@ -288,20 +278,7 @@ private:
 
     template <class F, class Settle, class E>
     remote_record<E> with_retries(F&& call, Settle&& settle, outcome<E>& out) {
-        for (int attempt = 1;; ++attempt) {
-            out.attempts = attempt;
-            try {
-                return call();
-            } catch (const remote_error& e) {
-                if (e.code() == errc::remote_timeout)
-                    if (auto found = settle()) return *found;
-                if (!e.retryable()) throw;
-                if (attempt >= opts_.retry.max_attempts)
-                    std::throw_with_nested(remote_error(errc::retries_exhausted, "gave up after " + std::to_string(attempt) +
-                                                                                    " attempts with the same key: " + e.what()));
-                sleep_(opts_.retry.delay(attempt - 1));
-            }
-        }
+        return detail::call_with_retries(opts_.retry, sleep_, call, settle, out.attempts);
     }
 
     /// Writes the local row and its link with the session's checkpoint, then the witness.
