@@ -510,3 +510,23 @@ TEMPLATE_TEST_CASE("a crash in the first action before any reconcile does not ma
     CHECK(w.last_charges_plan.decisions.empty());
     CHECK(w.bank.money_taken("cus-1") == 1500);
 }
+
+TEMPLATE_TEST_CASE("a linked plan taken over by another system is neither cancelled nor called done",
+                   "[payments][foreign]", PAYMENTS_DB) {
+    world<TestType> w;
+    auto plan = w.gw.create_plan(w.monthly("alice", "P-A", 1000));
+    // Another system holding the account key re-purposes the plan for a customer of its own; our tag
+    // and stamp stay in its metadata, the link still names it.
+    w.bank.plans().update(plan.remote_id, pay::payment_plan{0, "zed", "THEIR-PLAN", 4200, month}, "their-key-1");
+
+    CHECK(code_of([&] { w.gw.cancel_plan("alice", "P-A"); }) == concord::errc::blocked);
+    CHECK(message_of([&] { w.gw.cancel_plan("alice", "P-A"); }).find("not provably ours") != std::string::npos);
+    auto p = w.bank.template get<pay::payment_plan>(plan.remote_id);
+    REQUIRE(p);
+    CHECK(p->state == concord::remote_state::active);
+    CHECK(p->value.customer == "zed");
+    // Redoing the plan is not "already done" against zed's object, nor a second plan beside it.
+    CHECK(code_of([&] { w.gw.create_plan(w.monthly("alice", "P-A", 1000)); }) == concord::errc::blocked);
+    CHECK(w.bank.template all<pay::payment_plan>().size() == 1);
+    CHECK(w.db.plans.size() == 1);  // the local row stays until the user settles it in a reconcile
+}

@@ -334,7 +334,11 @@ private:
             set_local_id(value, local_id_of(*existing));
             if (auto l = link_of(links, id)) {
                 auto src_rec = provider_->template get<E>(l->remote_id);
-                if (src_rec && src_rec->state == remote_state::active) {
+                // Done only if the linked object is still provably ours: one taken over since, or
+                // another installation's (its folder opened here), falls to the listing below,
+                // which refuses beside an object that stands for this identity.
+                if (src_rec && src_rec->state == remote_state::active &&
+                    why_not_ours(*src_rec, ident, id, s.status().generation).empty()) {
                     clear(std::string_view(l->remote_id));
                     require_same(ident, value, src_rec->value, src_rec->remote_id);
                     out.what = how::already_done;
@@ -412,6 +416,15 @@ private:
         if (!local || !l)
             throw error(errc::invalid_argument, std::string(kind) + " refused: no linked local " + ident.describe(probe) +
                                                     " (nothing concord can prove it owns)");
+        // The link says which object; only the object can say it is still ours. One taken over since
+        // (its content edited into another identity) or another installation's is left alone.
+        if (auto rec = provider_->template get<E>(l->remote_id)) {
+            if (auto why = why_not_ours(*rec, ident, id, s.status().generation); !why.empty())
+                throw error(errc::blocked, std::string(kind) + " refused: " + l->remote_id + ", linked to " +
+                                               ident.describe(probe) + ", is not provably ours (" + why +
+                                               "); concord cancels only what it can prove it owns. Reconcile, "
+                                               "where the user is asked about it, or cancel it at the provider");
+        }
         const std::string key = idempotency_key(opts_.owner.text(), id, operation{"cancel", 0, l->remote_id});
         out.idempotency_key = key;
         out.remote_id = l->remote_id;
