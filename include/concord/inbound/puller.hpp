@@ -15,6 +15,13 @@
 // cursor the remote refuses (errc::cursor_rejected) stops the pull before anything is classified;
 // the documented recovery is full_rescan(), which lists everything and resets the cursor.
 //
+// pull() and full_rescan() hold the store's reconcile lock (when the store offers
+// lock_reconcile(scope), e.g. sqlite_store and postgres_store) for their whole session, under the
+// reconciler's reconciler_options::lock_scope, as reconciler::reconcile() does: a second pull or
+// reconcile of the same database stops with errc::concurrent_reconcile before it reads anything.
+// Two pulls interleaved would both import every new record. Hosts driving plan()/apply() in a
+// session of their own hold the lock themselves.
+//
 //   concord::inbound::puller pull(labels_reconciler);       // reconciler_options::inbound = true
 //   auto r = pull.pull(witness);                             // incremental
 //   auto r2 = pull.full_rescan(witness);                     // recovery, or a periodic check
@@ -24,6 +31,8 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include <concord/concepts/witness.hpp>
@@ -111,7 +120,9 @@ public:
         return rep;
     }
 
-    /// One incremental pull in its own session: plan, apply, witness.
+    /// One incremental pull in its own session: plan, apply, witness. Holds the store's reconcile
+    /// lock for the session when it has one (errc::concurrent_reconcile, nothing done, when another
+    /// pull or reconcile of the same database holds it).
     template <witness W>
     pull_result pull(W& w) {
         return run(w, false);
@@ -119,7 +130,7 @@ public:
 
     /// The recovery from errc::bad_page and errc::cursor_rejected, and a periodic completeness
     /// check: lists everything, classifies everything (references broken by host deletes are found
-    /// here, not by an incremental pull), resets the cursor.
+    /// here, not by an incremental pull), resets the cursor. Locked like pull().
     template <witness W>
     pull_result full_rescan(W& w) {
         return run(w, true);
@@ -156,8 +167,22 @@ private:
         if (from_start) cur.reset();
     }
 
+    using store_type = std::remove_reference_t<decltype(std::declval<Reconciler&>().store())>;
+
+    /// One whole session under the store's reconcile lock, when the store has one (the way
+    /// reconciler::reconcile() takes it, with the same scope).
     template <witness W>
     pull_result run(W& w, bool full) {
+        if constexpr (requires(store_type& st, std::string_view scope) { st.lock_reconcile(scope); }) {
+            auto lock = r_->store().lock_reconcile(r_->options().lock_scope);
+            return run_unlocked(w, full);
+        } else {
+            return run_unlocked(w, full);
+        }
+    }
+
+    template <witness W>
+    pull_result run_unlocked(W& w, bool full) {
         pull_result res;
         res.full = full;
         auto s = begin_session(w, r_->store());

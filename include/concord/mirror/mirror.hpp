@@ -24,12 +24,20 @@
 // there is reconciled), or to the head after the apply when the seqs in between are exactly the
 // sync's own writes. It never moves past a record whose case waits for a decision or whose action
 // failed: the next feed sees it again (sync_result::held counts them).
+//
+// sync(witness) holds the store's reconcile lock (when the store offers lock_reconcile(scope), e.g.
+// sqlite_store and postgres_store) for its whole session, under the reconciler's
+// reconciler_options::lock_scope, as reconciler::reconcile() does: a second sync or reconcile of the
+// same database stops with errc::concurrent_reconcile before it reads anything. sync(session)
+// runs inside the caller's session, and the caller holds the lock.
 
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -109,15 +117,20 @@ public:
     std::optional<std::uint64_t> cursor() { return cursor_of(r_->store().load_checkpoint(), r_->cursor_name()); }
 
     /// Brings the replica to match the host in one session (plan, apply, checkpoint, witness).
+    /// Holds the store's reconcile lock for the session when it has one (errc::concurrent_reconcile,
+    /// nothing done, when another sync or reconcile of the same database holds it).
     template <witness W>
     sync_result sync(W& w, method m = method::automatic) {
-        auto s = begin_session(w, r_->store());
-        auto res = sync(s, m);
-        s.commit();
-        return res;
+        if constexpr (requires(store_type& st, std::string_view scope) { st.lock_reconcile(scope); }) {
+            auto lock = r_->store().lock_reconcile(r_->options().lock_scope);
+            return sync_unlocked(w, m);
+        } else {
+            return sync_unlocked(w, m);
+        }
     }
 
-    /// Same, inside a session shared with other reconcilers; the caller commits the session.
+    /// Same, inside a session shared with other reconcilers; the caller commits the session (and
+    /// holds the store's reconcile lock around it).
     template <witness W>
     sync_result sync(timeline_session<W>& s, method m = method::automatic) {
         sync_result res;
@@ -210,6 +223,16 @@ public:
     }
 
 private:
+    using store_type = std::remove_reference_t<decltype(std::declval<Reconciler&>().store())>;
+
+    template <witness W>
+    sync_result sync_unlocked(W& w, method m) {
+        auto s = begin_session(w, r_->store());
+        auto res = sync(s, m);
+        s.commit();
+        return res;
+    }
+
     static constexpr bool has_head = requires(remote_type& rr) {
         { rr.head() } -> std::convertible_to<std::uint64_t>;
     };

@@ -11,6 +11,11 @@
 //
 // A file that exists and is not an SQLite database is refused with errc::not_a_database before
 // SQLite is allowed to touch it, so nothing is ever written to it.
+//
+// lock_reconcile(scope) keeps two reconciles of one database file (two processes, or two
+// connections in one process) from both acting: a non-blocking exclusive flock on a lock file
+// beside the database, one per scope, held for the whole session; the second is refused with
+// errc::concurrent_reconcile before it reads or changes anything.
 
 #include <cstdint>
 #include <cstring>
@@ -23,9 +28,16 @@
 #include <utility>
 #include <vector>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include <sqlite3.h>
 
 #include <concord/error.hpp>
+#include <concord/hash.hpp>
 
 namespace concord {
 
@@ -233,6 +245,92 @@ public:
         return sqlite_statement(db_, it->second, true);
     }
 
+    /// Holds the reconcile lock of one scope (an flock on its lock file) until destroyed or
+    /// released; a lock of an in-memory or temporary database holds nothing. Move-only.
+    class reconcile_lock {
+    public:
+        reconcile_lock(reconcile_lock&& o) noexcept : fd_(std::exchange(o.fd_, -1)), path_(std::move(o.path_)) {}
+        reconcile_lock& operator=(reconcile_lock&& o) noexcept {
+            if (this != &o) {
+                release();
+                fd_ = std::exchange(o.fd_, -1);
+                path_ = std::move(o.path_);
+            }
+            return *this;
+        }
+        reconcile_lock(const reconcile_lock&) = delete;
+        reconcile_lock& operator=(const reconcile_lock&) = delete;
+        ~reconcile_lock() { release(); }
+        /// Releases early (idempotent). The lock file stays: removing it while another process
+        /// waits on it would let two processes lock two different files.
+        void release() noexcept {
+            if (fd_ >= 0) ::close(std::exchange(fd_, -1));  // closing the descriptor releases the flock
+        }
+        /// True while it holds a lock file (false after release(), and for in-memory databases).
+        bool held() const noexcept { return fd_ >= 0; }
+        /// The lock file (empty for an in-memory or temporary database).
+        const std::filesystem::path& path() const noexcept { return path_; }
+
+    private:
+        friend class sqlite_database;
+        reconcile_lock(int fd, std::filesystem::path p) noexcept : fd_(fd), path_(std::move(p)) {}
+        int fd_ = -1;
+        std::filesystem::path path_;
+    };
+
+    /// The lock file of a reconcile scope: "<database file>.concord-reconcile-<16 hex digits>.lock",
+    /// the digits being the high 64 bits of XXH3-128("concord/reconcile/v1/<scope>") (the key
+    /// postgres_database uses for the same scope). The database file is the full path SQLite
+    /// resolved when the connection opened, so every connection to one file names the same lock
+    /// file. Empty for an in-memory (":memory:") or temporary ("") database: no other connection
+    /// can open it, so it needs no lock.
+    std::filesystem::path reconcile_lock_path(std::string_view scope = "concord") const {
+        if (file_.empty()) return {};
+        static constexpr char digits[] = "0123456789abcdef";
+        const auto hi = xxh3_128("concord/reconcile/v1/" + std::string(scope)).hi;
+        std::string hex(16, '0');
+        for (int i = 0; i < 16; ++i) hex[static_cast<std::size_t>(i)] = digits[(hi >> (60 - 4 * i)) & 0xf];
+        auto p = file_;
+        p += ".concord-reconcile-" + hex + ".lock";
+        return p;
+    }
+
+    /// Takes the reconcile lock of `scope` without waiting: two reconciles of one database file (in
+    /// any process, or on two connections of one process) must not both act. An exclusive flock on
+    /// reconcile_lock_path(scope), created (mode 0644 less the umask) if missing and never removed.
+    /// Throws errc::concurrent_reconcile, naming the database and the lock file, when another
+    /// holder has it (another connection, another process, or an earlier lock of this connection
+    /// still alive: it is not re-entrant); store_error (errc::store_failure) naming the lock file
+    /// when it cannot be opened (permissions of the folder). Other scopes are independent. The
+    /// operating system releases the lock when its process ends, so a crashed host never leaves
+    /// it behind.
+    reconcile_lock lock_reconcile(std::string_view scope = "concord") {
+        auto p = reconcile_lock_path(scope);
+        if (p.empty()) return reconcile_lock(-1, {});
+        int fd = -1;
+        do {
+            fd = ::open(p.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);  // CLOEXEC: a child must not keep the lock
+        } while (fd < 0 && errno == EINTR);
+        if (fd < 0) {
+            const int e = errno;
+            throw store_error(errc::store_failure, "cannot open the reconcile lock file " + p.string() + " of " +
+                                                       file_.string() + ": " + std::strerror(e) +
+                                                       " (the folder must let this user create and read it)");
+        }
+        while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            const int e = errno;
+            if (e == EINTR) continue;
+            ::close(fd);
+            if (e == EWOULDBLOCK)
+                throw error(errc::concurrent_reconcile,
+                            "another reconcile is running on SQLite database " + file_.string() + ", scope '" +
+                                std::string(scope) + "' (it holds the lock file " + p.string() +
+                                "): this one did nothing; try again when it has finished");
+            throw store_error(errc::store_failure, "cannot lock " + p.string() + ": " + std::strerror(e));
+        }
+        return reconcile_lock(fd, std::move(p));
+    }
+
     /// Rows changed by the last statement.
     std::int64_t changes() noexcept { return db_ ? sqlite3_changes64(db_) : 0; }
     std::int64_t last_insert_rowid() noexcept { return db_ ? sqlite3_last_insert_rowid(db_) : 0; }
@@ -289,6 +387,8 @@ private:
                               "cannot open " + path_.string() + ": " + m);
         }
         db_ = h;
+        const char* file = sqlite3_db_filename(db_, "main");
+        file_ = file ? std::filesystem::path(file) : std::filesystem::path();  // "" for in-memory and temporary
         sqlite3_extended_result_codes(db_, 1);
         sqlite3_busy_timeout(db_, detail::sqlite_default_busy_timeout_ms);
         // Reading the schema makes SQLite validate the header now (a damaged file fails here, not
@@ -315,6 +415,7 @@ private:
     }
 
     std::filesystem::path path_;
+    std::filesystem::path file_;  ///< the database file as SQLite resolved it (absolute); empty: in memory
     sqlite3* db_ = nullptr;
     std::map<std::string, slot_ptr, std::less<>> cache_;
     std::vector<std::weak_ptr<detail::sqlite_stmt_slot>> own_;  ///< statements of their own still borrowed

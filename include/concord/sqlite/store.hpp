@@ -27,6 +27,11 @@
 //
 // commit() is one BEGIN IMMEDIATE transaction: entity rows, link changes and the new checkpoint
 // (generation bump and cursors) are written together or not at all.
+//
+// lock_reconcile(scope) is the database's reconcile lock (sqlite_database::lock_reconcile, an flock
+// on a lock file beside the database): reconciler::reconcile(), inbound::puller and mirror::mirror
+// hold it for their whole session, so a second one on the same file stops with
+// errc::concurrent_reconcile.
 
 #include <cstdint>
 #include <functional>
@@ -236,6 +241,11 @@ public:
 
     sqlite_database& database() noexcept { return *db_; }
     const sqlite_mapping& mapping() const noexcept { return map_; }
+
+    /// The database's reconcile lock (see sqlite_database::lock_reconcile): held around a whole
+    /// session so that a second reconcile of the same file reports errc::concurrent_reconcile.
+    /// Nothing to hold for an in-memory database.
+    sqlite_database::reconcile_lock lock_reconcile(std::string_view scope = "concord") { return db_->lock_reconcile(scope); }
 
     // ----------------------------------------------------------------------------- store concept
 
