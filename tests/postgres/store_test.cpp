@@ -611,40 +611,69 @@ TEST_CASE("a restore that fails while the database refuses connections reports i
     CHECK(db.name() == fresh.name());
 }
 
-TEST_CASE("pg_dump and pg_restore never see the password on their command line", "[postgres][store][restore]") {
+TEST_CASE("pg_dump and pg_restore never see a secret on their command line", "[postgres][store][restore]") {
     // Stand-ins for the tools record what any local user could read (/proc/<pid>/cmdline) and what
-    // only the same user could (the environment).
+    // only the same user could (the environment, the connection service file it names).
     temp_dir bin;
     for (const auto* tool : {"pg_dump", "pg_restore"}) {
         std::ofstream script(bin.path / tool);
         script << "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > \"$0.argv\"\n"
+                  "tr '\\0' '\\n' < /proc/$$/cmdline > \"$0.cmdline\"\n"
                   "printf '%s' \"${PGPASSWORD-<unset>}\" > \"$0.password\"\n"
+                  "printf '%s' \"${PGSERVICEFILE-}\" > \"$0.servicefile\"\n"
+                  "if [ -n \"${PGSERVICEFILE-}\" ]; then cat \"$PGSERVICEFILE\" > \"$0.service\"; fi\n"
                << (std::string_view(tool) == "pg_dump" ? "exit 0\n" : "echo 'stand-in refuses' >&2; exit 3\n");
         script.close();
         std::filesystem::permissions(bin.path / tool, std::filesystem::perms::owner_all);
     }
     pg_fresh_database fresh("argv");
-    postgres_database db(fresh.conninfo() + " password='s3cret pw'");  // trust authentication ignores it
+    // Trust authentication ignores the password; without SSL the client key's passphrase is unused.
+    postgres_database db(fresh.conninfo() + " password='s3cret pw' sslpassword='key passphrase'");
     postgres_store<order> s(db, "orders");
     s.put({0, "acme", "A-1", 1});
     const auto file = bin.path / "x.pgdump";
     postgres_dump(db, file, postgres_tools{bin.path});
-    auto argv = slurp(bin.path / "pg_dump.argv");
-    CHECK(argv.find("s3cret") == std::string::npos);
-    CHECK(argv.find("--dbname=dbname='" + fresh.name() + "'") != std::string::npos);  // the rest is kept
-    CHECK(argv.find("host='127.0.0.1'") != std::string::npos);
+    for (const auto* recorded : {"pg_dump.argv", "pg_dump.cmdline"}) {
+        const auto argv = slurp(bin.path / recorded);
+        INFO(argv);
+        CHECK(argv.find("s3cret") == std::string::npos);
+        CHECK(argv.find("passphrase") == std::string::npos);
+        CHECK(argv.find("--dbname=service=concord") != std::string::npos);  // the connection is in the service file
+    }
+    auto service = slurp(bin.path / "pg_dump.service");
+    CHECK(service.find("\ndbname=" + fresh.name() + "\n") != std::string::npos);
+    CHECK(service.find("\nhost=127.0.0.1\n") != std::string::npos);
+    CHECK(service.find("\nsslpassword=key passphrase\n") != std::string::npos);
+    CHECK(service.find("s3cret") == std::string::npos);
     CHECK(slurp(bin.path / "pg_dump.password") == "s3cret pw");
+    CHECK_FALSE(slurp(bin.path / "pg_dump.servicefile").empty());
+    CHECK_FALSE(std::filesystem::exists(slurp(bin.path / "pg_dump.servicefile")));  // removed after the tool ran
 
     std::ofstream(file) << "stand-in dump";
-    CHECK_THROWS_AS(postgres_restore(db, file, postgres_tools{bin.path}), store_error);
-    argv = slurp(bin.path / "pg_restore.argv");
-    CHECK(argv.find("s3cret") == std::string::npos);
-    CHECK(argv.find("--dbname=dbname=") != std::string::npos);
+    try {
+        postgres_restore(db, file, postgres_tools{bin.path});
+        FAIL("the stand-in pg_restore failed, the restore did not");
+    } catch (const store_error& e) {
+        CHECK(std::string(e.what()).find("stand-in refuses") != std::string::npos);
+        CHECK(std::string(e.what()).find("s3cret") == std::string::npos);
+        CHECK(std::string(e.what()).find("passphrase") == std::string::npos);
+    }
+    for (const auto* recorded : {"pg_restore.argv", "pg_restore.cmdline"}) {
+        const auto argv = slurp(bin.path / recorded);
+        INFO(argv);
+        CHECK(argv.find("s3cret") == std::string::npos);
+        CHECK(argv.find("passphrase") == std::string::npos);
+        CHECK(argv.find("--dbname=service=concord") != std::string::npos);
+    }
+    service = slurp(bin.path / "pg_restore.service");
+    CHECK(service.find("\ndbname=" + concord::test::pg_restore_helpers(fresh.name())[0] + "\n") != std::string::npos);
+    CHECK(service.find("\nsslpassword=key passphrase\n") != std::string::npos);
     CHECK(slurp(bin.path / "pg_restore.password") == "s3cret pw");
+    CHECK_FALSE(std::filesystem::exists(slurp(bin.path / "pg_restore.servicefile")));  // removed on failure too
     CHECK(db.connected());
     CHECK(s.size() == 1);
 
-    // The real tools work with the password apart from the conninfo.
+    // The real tools connect through the service file.
     postgres_dump(db, file);
     s.put({0, "acme", "A-2", 2});
     postgres_restore(db, file);

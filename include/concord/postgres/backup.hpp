@@ -14,8 +14,11 @@
 // The two helper databases of a swap have fixed-length names derived from the live name (see
 // pg_swap_names): PostgreSQL truncates names to 63 bytes, so "<name>_suffix" could equal the live
 // name or each other. A restore drops only databases it made, recognised by their comment.
-// The command-line tools run without a shell (posix_spawnp), the conninfo passed as --dbname without
-// its password, which goes to the child alone through PGPASSWORD (argv is public through ps).
+// The command-line tools run without a shell (posix_spawnp), and their command line, which every local
+// user can read (ps, /proc/<pid>/cmdline), holds no connection keyword: the password reaches the child
+// alone through PGPASSWORD, every other keyword (sslpassword, the client key's passphrase, among them)
+// through a connection service file of its own, mode 0600, named by PGSERVICEFILE in the child's
+// environment and removed when the tool has exited (see pg_tool_login).
 
 #include <cerrno>
 #include <cstdint>
@@ -31,6 +34,7 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,9 +54,11 @@ struct postgres_tools {
 
 namespace detail {
 /// Runs a program with arguments, no shell; throws store_failure with its stderr when it fails.
-/// `password`, when given, reaches the child alone as PGPASSWORD: an argument would be readable by
-/// every local user (ps, /proc/<pid>/cmdline), the environment only by the same user.
-inline void pg_run(const std::vector<std::string>& args, const std::optional<std::string>& password = std::nullopt) {
+/// `env` ("NAME=value" entries) is set in the child's environment alone, replacing the host's
+/// variables of the same names; the host process's own environment is never changed. Secrets go
+/// there: an argument would be readable by every local user (ps, /proc/<pid>/cmdline), the
+/// environment only by the same user.
+inline void pg_run(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
     // stderr goes to an unnamed temporary file: mkostemp creates it exclusively (no predictable name
     // another user could plant a link at), and it is unlinked before the child even starts.
     auto tmpl = (std::filesystem::temp_directory_path() / "concord-pg-tool-XXXXXX").string();
@@ -67,16 +73,19 @@ inline void pg_run(const std::vector<std::string>& args, const std::optional<std
         ~fd_closer() { ::close(fd); }
     } closer{err_fd};
 
-    std::vector<std::string> env_text;
-    std::vector<char*> env;
+    std::vector<char*> child_env;
     char** envp = environ;
-    if (password) {
+    if (!env.empty()) {
+        auto overridden = [&](std::string_view e) {
+            for (const std::string_view o : env)
+                if (e.rfind(o.substr(0, o.find('=') + 1), 0) == 0) return true;  // same "NAME="
+            return false;
+        };
         for (char** e = environ; *e; ++e)
-            if (std::string_view(*e).rfind("PGPASSWORD=", 0) != 0) env.push_back(*e);
-        env_text.push_back("PGPASSWORD=" + *password);
-        env.push_back(env_text.back().data());
-        env.push_back(nullptr);
-        envp = env.data();
+            if (!overridden(*e)) child_env.push_back(*e);
+        for (const auto& o : env) child_env.push_back(const_cast<char*>(o.c_str()));
+        child_env.push_back(nullptr);
+        envp = child_env.data();
     }
 
     posix_spawn_file_actions_t fa;
@@ -116,38 +125,149 @@ inline std::string pg_tool(const postgres_tools& t, std::string_view name) {
     return t.bindir.empty() ? std::string(name) : (t.bindir / std::string(name)).string();
 }
 
-/// What the command-line tools get: db's conninfo with another database name and without its
-/// password (as keyword=value text), and the password apart, for pg_run's child environment.
-struct pg_tool_conninfo {
-    std::string conninfo;
-    std::optional<std::string> password;
-};
+/// How pg_dump or pg_restore reaches database `dbname` of the server `conninfo` names, with nothing
+/// secret on its command line:
+///  * the password goes to the child's environment alone, as PGPASSWORD;
+///  * every other keyword, and dbname, go to a libpq connection service file of this object's own
+///    (group [concord], one key=value a line), created exclusively under an unpredictable name in the
+///    temp directory with mode 0600 and removed by the destructor, so also when the tool failed; the
+///    child finds it through PGSERVICEFILE in its environment, and its command line says only
+///    --dbname=service=concord.
+/// A service file has no quoting: a value holding a newline, ending in white space, or making a line
+/// longer than libpq reads (1021 bytes) cannot be written, and is refused (invalid_argument naming the
+/// keyword, never the value).
+/// A conninfo naming a service itself (service=..., or PGSERVICE in the environment) cannot be given a
+/// service of ours (libpq does not nest them): its keywords other than the password then go on the
+/// command line as before, and a secret among them other than the password is refused.
+class pg_tool_login {
+public:
+    static constexpr std::string_view service_name = "concord";
+    static constexpr std::size_t max_line = 1021;  // libpq 15 reads service file lines into 1024 bytes
 
-inline pg_tool_conninfo pg_conninfo_for(const postgres_database& db, const std::string& dbname) {
-    char* err = nullptr;
-    std::unique_ptr<PQconninfoOption, void (*)(PQconninfoOption*)> opts(PQconninfoParse(db.conninfo().c_str(), &err),
-                                                                       PQconninfoFree);
-    if (!opts) {
-        std::string m = pg_trim(err);
-        if (err) PQfreemem(err);
-        throw store_error(errc::invalid_argument, "bad PostgreSQL conninfo: " + m);
+    pg_tool_login(const std::string& conninfo, const std::string& dbname) {
+        char* err = nullptr;
+        std::unique_ptr<PQconninfoOption, void (*)(PQconninfoOption*)> opts(PQconninfoParse(conninfo.c_str(), &err),
+                                                                           PQconninfoFree);
+        if (!opts) {
+            // libpq's message may quote a piece of the conninfo, password included: it is not repeated.
+            if (err) PQfreemem(err);
+            throw store_error(errc::invalid_argument, "bad PostgreSQL conninfo (libpq cannot parse it; it is not "
+                                                      "repeated here because it may hold a password)");
+        }
+        bool named_service = false;
+        if (const char* s = std::getenv("PGSERVICE"); s && *s) named_service = true;
+        for (auto* o = opts.get(); o->keyword; ++o)
+            if (o->val && std::string_view(o->keyword) == "service") named_service = true;
+
+        std::vector<std::pair<std::string, std::string>> keys{{"dbname", dbname}};
+        for (auto* o = opts.get(); o->keyword; ++o) {
+            if (!o->val) continue;
+            const std::string_view k(o->keyword);
+            if (k == "password") password_ = o->val;
+            else if (k == "dbname") continue;
+            else if (named_service && pg_secret_keyword(*o))
+                throw store_error(errc::invalid_argument,
+                                  "the PostgreSQL conninfo names a connection service and gives " + std::string(k) +
+                                      ": pg_dump and pg_restore could only get it on their command line, which every "
+                                      "local user can read; put " + std::string(k) + " in the service's definition");
+            else keys.emplace_back(k, o->val);
+        }
+        if (password_) env_.push_back("PGPASSWORD=" + *password_);
+        if (named_service) {
+            dbname_arg_ = "--dbname=";
+            for (std::size_t i = 0; i < keys.size(); ++i)
+                dbname_arg_ += (i ? " " : "") + keys[i].first + "=" + quote(keys[i].second);
+            return;
+        }
+        std::string text = "[" + std::string(service_name) + "]\n";
+        for (const auto& [k, v] : keys) {
+            check_writable(k, v);
+            text += k + "=" + v + "\n";
+        }
+        write_service_file(text);
+        env_.push_back("PGSERVICEFILE=" + file_.path.string());
+        dbname_arg_ = "--dbname=service=" + std::string(service_name);
     }
-    auto quote = [](std::string_view v) {
+    pg_tool_login(const pg_tool_login&) = delete;
+    pg_tool_login& operator=(const pg_tool_login&) = delete;
+
+    /// The tool's --dbname argument: no secret.
+    const std::string& dbname_arg() const noexcept { return dbname_arg_; }
+    /// What pg_run sets in the child's environment: PGPASSWORD, PGSERVICEFILE.
+    const std::vector<std::string>& env() const noexcept { return env_; }
+    /// The service file (empty when the conninfo names a service of its own).
+    const std::filesystem::path& service_file() const noexcept { return file_.path; }
+
+private:
+    static std::string quote(std::string_view v) {
         std::string out = "'";
         for (char c : v) {
             if (c == '\'' || c == '\\') out += '\\';
             out += c;
         }
         return out + "'";
-    };
-    pg_tool_conninfo out{"dbname=" + quote(dbname), std::nullopt};
-    for (auto* o = opts.get(); o->keyword; ++o) {
-        if (!o->val) continue;
-        const std::string_view k(o->keyword);
-        if (k == "password") out.password = o->val;
-        else if (k != "dbname") out.conninfo += std::string(" ") + o->keyword + "=" + quote(o->val);
     }
-    return out;
+
+    // libpq reads a service file line by line, strips white space from both ends of the line, and
+    // takes all after the first '=' as the value: no quoting, no escapes.
+    static void check_writable(const std::string& key, const std::string& value) {
+        auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; };
+        const char* why = nullptr;
+        if (value.find('\n') != std::string::npos) why = "holds a newline";
+        else if (!value.empty() && space(value.back())) why = "ends in white space";
+        else if (key.size() + 1 + value.size() > max_line) why = "is too long";
+        if (why)
+            throw store_error(errc::invalid_argument, "the PostgreSQL conninfo's " + key + " value " + why +
+                                                          ": pg_dump and pg_restore get the connection through a libpq "
+                                                          "service file, which cannot hold it (the value is not shown)");
+    }
+
+    void write_service_file(const std::string& text) {
+        const auto dir = std::filesystem::temp_directory_path();
+        auto tmpl = (dir / "concord-pg-service-XXXXXX").string();
+        const int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);  // exclusive, unpredictable name, mode 0600
+        if (fd < 0)
+            throw store_error(errc::system_failure, "cannot create a temporary connection service file in " +
+                                                        dir.string() + ": " + std::strerror(errno));
+        file_.path = tmpl;  // removed by file_'s destructor from now on, also if the constructor throws
+        int failure = ::fchmod(fd, S_IRUSR | S_IWUSR) == 0 ? 0 : errno;
+        for (std::size_t done = 0; failure == 0 && done < text.size();) {
+            const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) failure = n < 0 ? errno : EIO;
+            else done += static_cast<std::size_t>(n);
+        }
+        if (::close(fd) != 0 && failure == 0) failure = errno;
+        if (failure != 0)
+            throw store_error(errc::system_failure, "cannot write the temporary connection service file " + tmpl +
+                                                        ": " + std::strerror(failure));
+    }
+
+    struct removed_at_end {
+        std::filesystem::path path;
+        removed_at_end() = default;
+        removed_at_end(const removed_at_end&) = delete;
+        removed_at_end& operator=(const removed_at_end&) = delete;
+        ~removed_at_end() {
+            if (!path.empty()) ::unlink(path.c_str());
+        }
+    };
+
+    removed_at_end file_;
+    std::string dbname_arg_;
+    std::vector<std::string> env_;
+    std::optional<std::string> password_;
+};
+
+/// The command lines of the tools (what every local user can read).
+inline std::vector<std::string> pg_dump_args(const postgres_tools& tools, const std::filesystem::path& file,
+                                             const pg_tool_login& login) {
+    return {pg_tool(tools, "pg_dump"), "--format=custom", "--no-owner", "--file=" + file.string(), login.dbname_arg()};
+}
+inline std::vector<std::string> pg_restore_args(const postgres_tools& tools, const std::filesystem::path& file,
+                                                const pg_tool_login& login) {
+    return {pg_tool(tools, "pg_restore"), "--single-transaction", "--exit-on-error", "--no-owner", login.dbname_arg(),
+            file.string()};
 }
 
 /// Runs one statement on the maintenance database of db's server.
@@ -292,10 +412,8 @@ void pg_offline(postgres_database& db, F&& body) {
 
 /// Writes a pg_dump backup (custom format) of db's database to `file`. The connection stays open.
 inline void postgres_dump(postgres_database& db, const std::filesystem::path& file, const postgres_tools& tools = {}) {
-    const auto ci = detail::pg_conninfo_for(db, db.name());
-    detail::pg_run({detail::pg_tool(tools, "pg_dump"), "--format=custom", "--no-owner", "--file=" + file.string(),
-                    "--dbname=" + ci.conninfo},
-                   ci.password);
+    const detail::pg_tool_login login(db.conninfo(), db.name());
+    detail::pg_run(detail::pg_dump_args(tools, file, login), login.env());
 }
 
 /// Restores a pg_dump backup: it is restored into a new database (pg_restore --single-transaction
@@ -313,10 +431,8 @@ inline void postgres_restore(postgres_database& db, const std::filesystem::path&
         detail::pg_clear_leftovers(db, name, n, maintenance_db);
         detail::pg_create_incoming(db, n, "TEMPLATE template0", maintenance_db);
         try {
-            const auto ci = detail::pg_conninfo_for(db, n.incoming);
-            detail::pg_run({detail::pg_tool(tools, "pg_restore"), "--single-transaction", "--exit-on-error", "--no-owner",
-                            "--dbname=" + ci.conninfo, file.string()},
-                           ci.password);
+            const detail::pg_tool_login login(db.conninfo(), n.incoming);
+            detail::pg_run(detail::pg_restore_args(tools, file, login), login.env());
         } catch (...) {
             detail::pg_maintenance_quietly(db, "DROP DATABASE " + pg_quote_name(n.incoming), maintenance_db);
             throw;

@@ -36,6 +36,33 @@ inline std::string pg_trim(const char* m) {
     return s;
 }
 
+/// A keyword whose value is a secret (libpq marks its password fields with '*'): it never goes on a
+/// command line.
+inline bool pg_secret_keyword(const PQconninfoOption& o) {
+    const std::string_view k(o.keyword);
+    return (o.dispchar && std::string_view(o.dispchar).find('*') != std::string_view::npos) || k == "password" ||
+           k == "sslpassword" || k == "scram_client_key" || k == "scram_server_key";
+}
+
+/// The connection described for a message: every keyword that has a value, secrets as "****", so an
+/// error text never carries a password.
+inline std::string pg_redacted(const PQconninfoOption* opts, const std::string* dbname) {
+    std::string out;
+    bool has_db = false;
+    for (auto* o = opts; o->keyword; ++o) {
+        const std::string_view k(o->keyword);
+        const char* v = o->val;
+        if (k == "dbname" && dbname) {
+            v = dbname->c_str();
+            has_db = true;
+        }
+        if (!v) continue;
+        out += (out.empty() ? "" : " ") + std::string(k) + "=" + (pg_secret_keyword(*o) ? std::string("****") : std::string(v));
+    }
+    if (dbname && !has_db) out += (out.empty() ? "dbname=" : " dbname=") + *dbname;
+    return out;
+}
+
 /// Connects with `conninfo`, replacing its dbname by `dbname` when given. Throws store_failure with
 /// libpq's message when the server cannot be reached.
 inline std::unique_ptr<PGconn, pg_conn_free> pg_connect(const std::string& conninfo, const std::string* dbname) {
@@ -43,9 +70,10 @@ inline std::unique_ptr<PGconn, pg_conn_free> pg_connect(const std::string& conni
     std::unique_ptr<PQconninfoOption, void (*)(PQconninfoOption*)> opts(PQconninfoParse(conninfo.c_str(), &err),
                                                                        PQconninfoFree);
     if (!opts) {
-        std::string m = pg_trim(err);
+        // libpq's message may quote a piece of the conninfo, password included: it is not repeated.
         if (err) PQfreemem(err);
-        throw store_error(errc::invalid_argument, "bad PostgreSQL conninfo: " + m);
+        throw store_error(errc::invalid_argument, "bad PostgreSQL conninfo (libpq cannot parse it; it is not "
+                                                  "repeated here because it may hold a password)");
     }
     std::vector<const char*> keys, values;
     bool has_db = false;
@@ -68,7 +96,7 @@ inline std::unique_ptr<PGconn, pg_conn_free> pg_connect(const std::string& conni
     std::unique_ptr<PGconn, pg_conn_free> c(PQconnectdbParams(keys.data(), values.data(), 0));
     if (!c) throw store_error(errc::store_failure, "libpq could not allocate a connection");
     if (PQstatus(c.get()) != CONNECTION_OK)
-        throw store_error(errc::store_failure, "cannot connect to PostgreSQL (" + (dbname ? "dbname=" + *dbname : conninfo) +
+        throw store_error(errc::store_failure, "cannot connect to PostgreSQL (" + pg_redacted(opts.get(), dbname) +
                                                    "): " + pg_trim(PQerrorMessage(c.get())));
     PQsetNoticeProcessor(c.get(), &pg_ignore_notice, nullptr);
     return c;
