@@ -38,6 +38,7 @@
 #include <concord/concepts/witness.hpp>
 #include <concord/decision_book.hpp>
 #include <concord/detail/key_sort.hpp>
+#include <concord/detail/case_order.hpp>
 #include <concord/detail/parallel.hpp>
 #include <concord/detail/retry.hpp>
 #include <concord/entity.hpp>
@@ -562,6 +563,7 @@ private:
             auto& problems = s == 0 ? p.problems : built[s].problems;
             std::vector<std::size_t> group;  // remote indices of one identity, by seq
             std::vector<std::size_t> apart;  // ... and those of them set apart as not ours
+            std::vector<key_row> by_seq;     // a group's rows keyed by seq, to sort it
             const auto [from, to] = detail::slice_of(todo.size(), kt, s);
             if (s != 0) cases.reserve(to - from);
             for (std::size_t t = from; t < to; ++t) {
@@ -612,9 +614,17 @@ private:
                     }
                 }
                 const key128 id = lp ? identity_.key(*lp) : owned_identity(remote[group.front()]);
-                if (group.size() > 1)
-                    std::stable_sort(group.begin(), group.end(),
-                                     [&](std::size_t a, std::size_t b) { return remote[a].seq < remote[b].seq; });
+                if (group.size() > 1) {
+                    // By seq, equal seqs in input order (a stable sort: the group is in input order, as
+                    // its rows were). Rows keyed by seq sort by (seq, input position) with
+                    // detail::sort_rows, which every plan compiles anyway; a std::stable_sort here would
+                    // be one more sort instantiated per reconciler type (compile time).
+                    by_seq.clear();
+                    for (const std::size_t k : group)
+                        by_seq.push_back({remote[k].seq, 0, static_cast<std::uint32_t>(k << 1), 0});
+                    detail::sort_rows(by_seq.data(), by_seq.size());
+                    for (std::size_t j = 0; j < by_seq.size(); ++j) group[j] = by_seq[j].index();
+                }
                 const auto other = std::find_if(group.begin(), group.end(),
                                                 [&](std::size_t k) { return owned_identity(remote[k]) != id; });
                 if (other != group.end()) {  // two identities equal in the 96 bits the rows join on
@@ -934,8 +944,21 @@ private:
             if (a.kind == case_kind::foreign) return a.remote.front().remote_id < b.remote.front().remote_id;
             return a.identity < b.identity;
         };
-        if (!std::is_sorted(p.cases.begin(), p.cases.end(), before))  // usually sorted: no moves then
-            std::stable_sort(p.cases.begin(), p.cases.end(), before);
+        if (!std::is_sorted(p.cases.begin(), p.cases.end(), before)) {  // usually sorted: no moves then
+            // A stable sort by `before`, through keys of their own (detail::sort_case_order, the same
+            // for every entity type) rather than a sort of classified<E> per reconciler type (compile time).
+            std::vector<detail::case_order_key> keys(p.cases.size());
+            for (std::size_t g = 0; g < keys.size(); ++g) {
+                const auto& c = p.cases[g];
+                const bool foreign = c.kind == case_kind::foreign;
+                keys[g] = {foreign, foreign ? &c.remote.front().remote_id : nullptr, c.identity, g};
+            }
+            detail::sort_case_order(keys);
+            std::vector<classified<E>> sorted;
+            sorted.reserve(p.cases.capacity());
+            for (const auto& k : keys) sorted.push_back(std::move(p.cases[k.index]));
+            p.cases = std::move(sorted);
+        }
         // In slices of cases (reconciler_options::threads): slice 0 writes into the plan, the others
         // into lists of their own that follow it in order; each case is settled by one slice only.
         const std::size_t n = p.cases.size();
@@ -1283,7 +1306,10 @@ private:
         return r;
     }
 
-    std::optional<remote_record<E>> look_up(const std::string& key, const std::function<bool(const remote_record<E>&)>& match) {
+    /// `match(const remote_record<E>&) -> bool` picks the records a listing may settle with (a template
+    /// rather than a std::function: no wrapper instantiated per call site, and none when unused).
+    template <class Match>
+    std::optional<remote_record<E>> look_up(const std::string& key, const Match& match) {
         if constexpr (remote_can_lookup_key<Remote>) {
             if (auto r = remote_->find_by_key(key)) return r;
             return std::nullopt;
