@@ -273,12 +273,7 @@ public:
     /// Stores that can lock out a concurrent reconcile (lock_reconcile) are locked for the whole call.
     template <witness W>
     report reconcile(W& w) {
-        if constexpr (requires(Store& s, std::string_view scope) { s.lock_reconcile(scope); }) {
-            auto lock = store_->lock_reconcile(opts_.lock_scope);
-            return reconcile_unlocked(w);
-        } else {
-            return reconcile_unlocked(w);
-        }
+        return with_reconcile_lock(*store_, opts_.lock_scope, [&] { return reconcile_unlocked(w); });
     }
 
     /// reconcile() without taking the store's lock (the caller holds it).

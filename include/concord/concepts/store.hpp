@@ -5,7 +5,9 @@
 
 #include <concepts>
 #include <optional>
+#include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <concord/entity.hpp>
@@ -27,6 +29,25 @@ concept store = requires { typename S::entity_type; } && entity<typename S::enti
                     { s.load_checkpoint() } -> std::same_as<std::optional<checkpoint>>;
                     s.commit(b);
                 };
+
+/// Optional: S can lock out a second reconcile of the same database, `lock_reconcile(std::string_view
+/// scope)` returning a guard that holds the lock until destroyed and throwing errc::concurrent_reconcile
+/// when another session holds it (sqlite_store, postgres_store).
+template <class S>
+concept store_can_lock = requires(S& s, std::string_view scope) { s.lock_reconcile(scope); };
+
+/// Calls f() under `s.lock_reconcile(scope)` when the store offers it (store_can_lock), else just
+/// calls it. Every whole-session entry point (reconciler::reconcile, inbound::puller::pull and
+/// full_rescan, mirror::mirror::sync(witness)) runs its session through this.
+template <class S, class F>
+decltype(auto) with_reconcile_lock(S& s, std::string_view scope, F&& f) {
+    if constexpr (store_can_lock<S>) {
+        auto lock = s.lock_reconcile(scope);
+        return std::forward<F>(f)();
+    } else {
+        return std::forward<F>(f)();
+    }
+}
 
 namespace detail {
 /// Named checks so a type that falls short gets a message saying what to add.

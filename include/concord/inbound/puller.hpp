@@ -35,6 +35,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <concord/concepts/store.hpp>
 #include <concord/concepts/witness.hpp>
 #include <concord/cursor.hpp>
 #include <concord/error.hpp>
@@ -167,18 +168,11 @@ private:
         if (from_start) cur.reset();
     }
 
-    using store_type = std::remove_reference_t<decltype(std::declval<Reconciler&>().store())>;
-
     /// One whole session under the store's reconcile lock, when the store has one (the way
     /// reconciler::reconcile() takes it, with the same scope).
     template <witness W>
     pull_result run(W& w, bool full) {
-        if constexpr (requires(store_type& st, std::string_view scope) { st.lock_reconcile(scope); }) {
-            auto lock = r_->store().lock_reconcile(r_->options().lock_scope);
-            return run_unlocked(w, full);
-        } else {
-            return run_unlocked(w, full);
-        }
+        return with_reconcile_lock(r_->store(), r_->options().lock_scope, [&] { return run_unlocked(w, full); });
     }
 
     template <witness W>

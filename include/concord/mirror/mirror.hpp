@@ -41,6 +41,7 @@
 #include <utility>
 #include <vector>
 
+#include <concord/concepts/store.hpp>
 #include <concord/concepts/witness.hpp>
 #include <concord/cursor.hpp>
 #include <concord/mirror/bisect.hpp>
@@ -121,12 +122,7 @@ public:
     /// nothing done, when another sync or reconcile of the same database holds it).
     template <witness W>
     sync_result sync(W& w, method m = method::automatic) {
-        if constexpr (requires(store_type& st, std::string_view scope) { st.lock_reconcile(scope); }) {
-            auto lock = r_->store().lock_reconcile(r_->options().lock_scope);
-            return sync_unlocked(w, m);
-        } else {
-            return sync_unlocked(w, m);
-        }
+        return with_reconcile_lock(r_->store(), r_->options().lock_scope, [&] { return sync_unlocked(w, m); });
     }
 
     /// Same, inside a session shared with other reconcilers; the caller commits the session (and
@@ -223,8 +219,6 @@ public:
     }
 
 private:
-    using store_type = std::remove_reference_t<decltype(std::declval<Reconciler&>().store())>;
-
     template <witness W>
     sync_result sync_unlocked(W& w, method m) {
         auto s = begin_session(w, r_->store());

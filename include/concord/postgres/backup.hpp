@@ -145,15 +145,7 @@ public:
     static constexpr std::size_t max_line = 1021;  // libpq 15 reads service file lines into 1024 bytes
 
     pg_tool_login(const std::string& conninfo, const std::string& dbname) {
-        char* err = nullptr;
-        std::unique_ptr<PQconninfoOption, void (*)(PQconninfoOption*)> opts(PQconninfoParse(conninfo.c_str(), &err),
-                                                                           PQconninfoFree);
-        if (!opts) {
-            // libpq's message may quote a piece of the conninfo, password included: it is not repeated.
-            if (err) PQfreemem(err);
-            throw store_error(errc::invalid_argument, "bad PostgreSQL conninfo (libpq cannot parse it; it is not "
-                                                      "repeated here because it may hold a password)");
-        }
+        const auto opts = pg_parse_conninfo(conninfo);
         bool named_service = false;
         if (const char* s = std::getenv("PGSERVICE"); s && *s) named_service = true;
         for (auto* o = opts.get(); o->keyword; ++o)

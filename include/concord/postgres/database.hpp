@@ -44,6 +44,21 @@ inline bool pg_secret_keyword(const PQconninfoOption& o) {
            k == "sslpassword" || k == "scram_client_key" || k == "scram_server_key";
 }
 
+using pg_conninfo_options = std::unique_ptr<PQconninfoOption, void (*)(PQconninfoOption*)>;
+
+/// `conninfo` parsed by libpq. One it cannot parse is refused (invalid_argument) without repeating it
+/// or libpq's message, which may quote a piece of it, password included.
+inline pg_conninfo_options pg_parse_conninfo(const std::string& conninfo) {
+    char* err = nullptr;
+    pg_conninfo_options opts(PQconninfoParse(conninfo.c_str(), &err), PQconninfoFree);
+    if (!opts) {
+        if (err) PQfreemem(err);
+        throw store_error(errc::invalid_argument, "bad PostgreSQL conninfo (libpq cannot parse it; it is not "
+                                                  "repeated here because it may hold a password)");
+    }
+    return opts;
+}
+
 /// The connection described for a message: every keyword that has a value, secrets as "****", so an
 /// error text never carries a password.
 inline std::string pg_redacted(const PQconninfoOption* opts, const std::string* dbname) {
@@ -66,15 +81,7 @@ inline std::string pg_redacted(const PQconninfoOption* opts, const std::string* 
 /// Connects with `conninfo`, replacing its dbname by `dbname` when given. Throws store_failure with
 /// libpq's message when the server cannot be reached.
 inline std::unique_ptr<PGconn, pg_conn_free> pg_connect(const std::string& conninfo, const std::string* dbname) {
-    char* err = nullptr;
-    std::unique_ptr<PQconninfoOption, void (*)(PQconninfoOption*)> opts(PQconninfoParse(conninfo.c_str(), &err),
-                                                                       PQconninfoFree);
-    if (!opts) {
-        // libpq's message may quote a piece of the conninfo, password included: it is not repeated.
-        if (err) PQfreemem(err);
-        throw store_error(errc::invalid_argument, "bad PostgreSQL conninfo (libpq cannot parse it; it is not "
-                                                  "repeated here because it may hold a password)");
-    }
+    auto opts = pg_parse_conninfo(conninfo);
     std::vector<const char*> keys, values;
     bool has_db = false;
     for (auto* o = opts.get(); o->keyword; ++o) {
