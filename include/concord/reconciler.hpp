@@ -93,203 +93,18 @@ inline unsigned hardware_threads() noexcept {
 /// simulate a crash.
 using step_hook = std::function<void(std::string_view)>;
 
-// Store and Remote are unconstrained on purpose: the static_asserts below then tell a user whose
-// type falls short what to add, where a concept constraint would only say "constraints not satisfied".
-template <entity E, class Store, class Remote, class Identity, class Policy>
-class reconciler {
-    static_assert(detail::check_store<Store>());
-    static_assert(detail::check_remote_source<Remote>());
-    static_assert(std::is_same_v<typename Store::entity_type, E>, "concord reconciler: Store::entity_type must be E");
-    static_assert(std::is_same_v<typename Remote::entity_type, E>, "concord reconciler: Remote::entity_type must be E");
-    static_assert(identity_policy<Identity, E>,
-                  "concord reconciler: Identity must provide `identity_key key(const E&) const`, `std::string "
-                  "describe(const E&) const` and `static constexpr bool stable_across_restores`");
-    static_assert(detail::check_conflict_policy<Policy, E>());
+namespace detail {
 
-public:
-    using entity_type = E;
+/// The part of a reconciler that depends on the entity type and its identity policy alone: the
+/// classification (the join, ownership, the cases), decision ids and texts, and reports. A base of
+/// its own so that a program with several reconcilers of one entity type (one per conflict policy,
+/// store or remote) compiles this code once per entity type instead of once per reconciler type.
+template <entity E, class Identity>
+class reconciler_base {
+protected:
     using plan_type = concord::plan<E>;
 
-    reconciler(Store& s, Remote& r, reconciler_options opts, Identity id = {}, Policy p = {})
-        : store_(&s), remote_(&r), opts_(std::move(opts)), identity_(std::move(id)), policy_(std::move(p)) {
-        opts_.owner.validate();
-        owner_text_ = opts_.owner.text();
-        if (opts_.page_size == 0 || opts_.batch_size == 0)
-            throw error(errc::invalid_argument, "page_size and batch_size must be at least 1");
-        if (opts_.threads == 0 || opts_.min_slice == 0)
-            throw error(errc::invalid_argument, "threads and min_slice must be at least 1");
-        // Captured by shared pointer, not `this`: a reconciler is returned by value (make_reconciler)
-        // and may be moved; a lambda holding `this` would dangle after the move.
-        auto book = std::make_shared<memory_decision_book>();
-        builtin_book_ = book;
-        book_answer_ = [book](std::string_view id) { return book->answer(id); };
-        book_record_ = [book](std::string_view id, resolution res) { book->record(id, res); };
-        sleep_ = [](std::chrono::milliseconds d) { system_clock{}.sleep_for(d); };
-    }
-
-    const reconciler_options& options() const noexcept { return opts_; }
-    Store& store() noexcept { return *store_; }
-    Remote& remote() noexcept { return *remote_; }
-    const Identity& identity() const noexcept { return identity_; }
-
-    /// Keep answers in `book` (outside the restore scope) instead of the built-in memory book.
-    template <decision_book B>
-    void use_decision_book(B& book) {
-        book_answer_ = [&book](std::string_view id) { return book.answer(id); };
-        book_record_ = [&book](std::string_view id, resolution res) { book.record(id, res); };
-        own_book_ = false;
-    }
-    /// Back off on `c` between retries (tests: concord::manual_clock).
-    template <clock_source C>
-    void use_clock(C& c) {
-        sleep_ = [&c](std::chrono::milliseconds d) { c.sleep_for(d); };
-    }
-    /// References: returns false when an entity refers to local data that no longer exists
-    /// (stale_inbound). Unset: no entity has references.
-    void set_reference_check(std::function<bool(const E&)> f) { refs_ok_ = std::move(f); }
-    /// Crash injection for tests.
-    void set_step_hook(step_hook h) { hook_ = std::move(h); }
-
-    /// Name of this reconciler's cursor in the checkpoint.
-    std::string cursor_name() const { return opts_.owner.integration + "/" + opts_.entity_name; }
-
-    // ----------------------------------------------------------------------------------- plan
-
-    /// Reads both sides and returns the classification and the actions the policy chose. Pure: it
-    /// changes neither side. Throws errc::bad_page if the remote listing cannot be trusted.
-    /// With reconciler_options::threads > 1 the store is read on a second thread while this one lists
-    /// the remote (a network-bound listing then hides the local scan).
-    template <witness W>
-    plan_type plan(const timeline_session<W>& session) const {
-        if (opts_.threads > 1) {
-            std::vector<E> local;
-            std::vector<link> links;
-            std::vector<remote_record<E>> remote;
-            detail::run_slices(2, [&](unsigned s) {
-                if (s == 0) {
-                    remote = list_all(*remote_, opts_.page_size);
-                } else {
-                    local = store_->scan();
-                    links = store_->links();
-                }
-            });
-            return plan_from(session.status(), session.database_adopted(), local, links, remote);
-        }
-        return plan_from(session.status(), session.database_adopted(), store_->scan(), store_->links(),
-                         list_all(*remote_, opts_.page_size));
-    }
-
-    /// Same, from already loaded data (benchmarks, streaming front ends, tests).
-    /// The inputs are only read: entities are copied into the few cases that are not in sync.
-    plan_type plan_from(const timeline_status& status, bool database_adopted, const std::vector<E>& local,
-                        const std::vector<link>& links, const std::vector<remote_record<E>>& remote) const {
-        plan_type p;
-        p.timeline = status;
-        classify(p, local, links, remote);
-        decide_all(p, database_adopted);
-        return p;
-    }
-
-    // ----------------------------------------------------------------------------------- decisions
-
-    /// Records the user's answer to a decision of `p`. Answering twice with the same choice changes
-    /// nothing; a choice the decision does not offer is errc::decision_unknown; a different choice for
-    /// an already answered decision is errc::invalid_argument (answers are final: they outlive restores).
-    void answer(const plan_type& p, std::string_view decision_id, resolution choice) {
-        for (const auto& d : p.decisions) {
-            if (d.id != decision_id) continue;
-            for (const auto& o : d.options)
-                if (o.choice == choice) {
-                    if (auto prev = book_answer_(decision_id)) {
-                        if (*prev == choice) return;  // idempotent
-                        throw error(errc::invalid_argument, "decision " + std::string(decision_id) +
-                                                                " was already answered '" +
-                                                                std::string(to_string(*prev)) + "'; answers are final");
-                    }
-                    book_record_(decision_id, choice);
-                    return;
-                }
-            throw error(errc::decision_unknown, "decision " + std::string(decision_id) + " does not offer '" +
-                                                    std::string(to_string(choice)) + "'");
-        }
-        throw error(errc::decision_unknown, "no open decision with id " + std::string(decision_id));
-    }
-
-    /// Answers every open decision of `p` with `ask(decision) -> resolution` (a callback or a
-    /// terminal_prompt). A callback returning resolution::ask leaves that decision open. Returns the
-    /// number of decisions answered.
-    template <class F>
-    std::size_t answer_all(const plan_type& p, F&& ask) {
-        std::size_t n = 0;
-        for (const auto& d : p.decisions) {
-            const resolution r = ask(d);
-            if (r == resolution::ask) continue;
-            answer(p, d.id, r);
-            ++n;
-        }
-        return n;
-    }
-
-    // ----------------------------------------------------------------------------------- apply
-
-    /// Executes the plan's actions. Remote effects first (idempotent), then the local changes in
-    /// bounded batches, each batch one store transaction that also writes the checkpoint.
-    template <witness W>
-    report apply(const plan_type& p, timeline_session<W>& session) {
-        if (p.timeline.generation != session.status().generation || p.timeline.lineage != session.status().lineage)
-            throw error(errc::invalid_argument, "the plan was made in another timeline session; plan again");
-        report rep = make_report(p, false);
-        const bool has_remote = std::any_of(p.actions.begin(), p.actions.end(),
-                                            [](const auto& a) { return remote_effect(a.kind); });
-        try {
-            if (has_remote) {
-                if (session.kind() == verdict::first_run) {
-                    session.commit_checkpoint(*store_);  // the store learns the lineage before the witness names it
-                    session.note_store_committed();
-                }
-                session.mark_in_progress("concord " + std::string(version) + " reconcile of " + opts_.entity_name +
-                                         " generation " + std::to_string(p.timeline.generation));
-            }
-            run_actions(p, session, rep);
-        } catch (const error& e) {  // what adapters report; anything else passes through untouched, like a crash
-            bool repeated = false;
-            const auto cause = std::current_exception();
-            try {
-                repeated = session.record_failure(e.what());
-            } catch (...) {
-                std::rethrow_exception(cause);  // the witness failed too: the first failure is the one to report
-            }
-            if (repeated)
-                std::throw_with_nested(error(errc::repeated_failure,
-                                             "the reconcile failed the same way as the interrupted one before it: " +
-                                                 std::string(e.what())));
-            throw;
-        }
-        return rep;
-    }
-
-    /// plan + apply in one session, then the witness. For hosts with one entity type; several types
-    /// share one session (begin_session, plan/apply each, session.commit()).
-    /// Stores that can lock out a concurrent reconcile (lock_reconcile) are locked for the whole call.
-    template <witness W>
-    report reconcile(W& w) {
-        return with_reconcile_lock(*store_, opts_.lock_scope, [&] { return reconcile_unlocked(w); });
-    }
-
-    /// reconcile() without taking the store's lock (the caller holds it).
-    template <witness W>
-    report reconcile_unlocked(W& w) {
-        auto session = begin_session(w, *store_);
-        auto p = plan(session);
-        auto rep = apply(p, session);
-        session.commit();
-        return rep;
-    }
-
-    /// The dry-run report of a plan.
-    report describe(const plan_type& p) const { return make_report(p, true); }
-
-private:
+    reconciler_base(reconciler_options opts, Identity id) : opts_(std::move(opts)), identity_(std::move(id)) {}
     bool recomputable() const { return Identity::stable_across_restores; }
 
     /// 64-bit summary of a remote id, folded into join rows: a pair is in sync when the local row's
@@ -926,6 +741,251 @@ private:
         return s;
     }
 
+    report make_report(const plan_type& p, bool dry) const {
+        report rep;
+        rep.entity = opts_.entity_name;
+        rep.dry_run = dry;
+        rep.timeline = p.timeline.kind;
+        rep.timeline_detail = p.timeline.detail;
+        rep.generation = p.timeline.generation;
+        rep.counts = p.counts;
+        for (const auto& a : p.actions) {
+            action_outcome o;
+            o.action = std::string(to_string(a.kind));
+            o.resolution = std::string(to_string(a.why));
+            o.identity = a.identity.hex();
+            if (a.group < p.cases.size()) o.identity_text = p.cases[a.group].identity_text;
+            o.remote_id = a.remote_id;
+            o.idempotency_key = a.idempotency_key;
+            o.outcome = "planned";
+            rep.actions.push_back(std::move(o));
+        }
+        for (const auto& d : p.decisions) {
+            decision_summary s;
+            s.id = d.id;
+            s.kind = std::string(to_string(d.kind));
+            s.identity = d.identity.hex();
+            s.summary = d.summary;
+            for (const auto& o : d.options) s.options.push_back(std::string(to_string(o.choice)) + ": " + o.effect);
+            rep.decisions.push_back(std::move(s));
+        }
+        for (const auto& c : p.cases)
+            if (c.kind == case_kind::foreign)
+                rep.problems.push_back("foreign " + c.remote.front().remote_id + " (" + c.note + "): reported, not touched");
+        for (const auto& pr : p.problems) rep.problems.push_back(std::string(to_string(pr.code)) + ": " + pr.message);
+        return rep;
+    }
+
+    reconciler_options opts_;
+    std::string owner_text_;  ///< opts_.owner.text(), compared against every remote record's tag
+    Identity identity_;
+    std::function<bool(const E&)> refs_ok_;
+};
+
+} // namespace detail
+
+// Store and Remote are unconstrained on purpose: the static_asserts below then tell a user whose
+// type falls short what to add, where a concept constraint would only say "constraints not satisfied".
+template <entity E, class Store, class Remote, class Identity, class Policy>
+class reconciler : private detail::reconciler_base<E, Identity> {
+    static_assert(detail::check_store<Store>());
+    static_assert(detail::check_remote_source<Remote>());
+    static_assert(std::is_same_v<typename Store::entity_type, E>, "concord reconciler: Store::entity_type must be E");
+    static_assert(std::is_same_v<typename Remote::entity_type, E>, "concord reconciler: Remote::entity_type must be E");
+    static_assert(identity_policy<Identity, E>,
+                  "concord reconciler: Identity must provide `identity_key key(const E&) const`, `std::string "
+                  "describe(const E&) const` and `static constexpr bool stable_across_restores`");
+    static_assert(detail::check_conflict_policy<Policy, E>());
+
+    using base = detail::reconciler_base<E, Identity>;
+    using base::opts_, base::owner_text_, base::identity_, base::refs_ok_;
+    using base::recomputable, base::classify, base::count_linked_set_apart, base::owned, base::owned_identity,
+        base::generation_of, base::decision_id, base::effect_of, base::summary_of, base::make_report;
+
+public:
+    using entity_type = E;
+    using plan_type = concord::plan<E>;
+
+    reconciler(Store& s, Remote& r, reconciler_options opts, Identity id = {}, Policy p = {})
+        : base(std::move(opts), std::move(id)), store_(&s), remote_(&r), policy_(std::move(p)) {
+        opts_.owner.validate();
+        owner_text_ = opts_.owner.text();
+        if (opts_.page_size == 0 || opts_.batch_size == 0)
+            throw error(errc::invalid_argument, "page_size and batch_size must be at least 1");
+        if (opts_.threads == 0 || opts_.min_slice == 0)
+            throw error(errc::invalid_argument, "threads and min_slice must be at least 1");
+        // Captured by shared pointer, not `this`: a reconciler is returned by value (make_reconciler)
+        // and may be moved; a lambda holding `this` would dangle after the move.
+        auto book = std::make_shared<memory_decision_book>();
+        builtin_book_ = book;
+        book_answer_ = [book](std::string_view id) { return book->answer(id); };
+        book_record_ = [book](std::string_view id, resolution res) { book->record(id, res); };
+        sleep_ = [](std::chrono::milliseconds d) { system_clock{}.sleep_for(d); };
+    }
+
+    const reconciler_options& options() const noexcept { return opts_; }
+    Store& store() noexcept { return *store_; }
+    Remote& remote() noexcept { return *remote_; }
+    const Identity& identity() const noexcept { return identity_; }
+
+    /// Keep answers in `book` (outside the restore scope) instead of the built-in memory book.
+    template <decision_book B>
+    void use_decision_book(B& book) {
+        book_answer_ = [&book](std::string_view id) { return book.answer(id); };
+        book_record_ = [&book](std::string_view id, resolution res) { book.record(id, res); };
+        own_book_ = false;
+    }
+    /// Back off on `c` between retries (tests: concord::manual_clock).
+    template <clock_source C>
+    void use_clock(C& c) {
+        sleep_ = [&c](std::chrono::milliseconds d) { c.sleep_for(d); };
+    }
+    /// References: returns false when an entity refers to local data that no longer exists
+    /// (stale_inbound). Unset: no entity has references.
+    void set_reference_check(std::function<bool(const E&)> f) { refs_ok_ = std::move(f); }
+    /// Crash injection for tests.
+    void set_step_hook(step_hook h) { hook_ = std::move(h); }
+
+    /// Name of this reconciler's cursor in the checkpoint.
+    std::string cursor_name() const { return opts_.owner.integration + "/" + opts_.entity_name; }
+
+    // ----------------------------------------------------------------------------------- plan
+
+    /// Reads both sides and returns the classification and the actions the policy chose. Pure: it
+    /// changes neither side. Throws errc::bad_page if the remote listing cannot be trusted.
+    /// With reconciler_options::threads > 1 the store is read on a second thread while this one lists
+    /// the remote (a network-bound listing then hides the local scan).
+    template <witness W>
+    plan_type plan(const timeline_session<W>& session) const {
+        if (opts_.threads > 1) {
+            std::vector<E> local;
+            std::vector<link> links;
+            std::vector<remote_record<E>> remote;
+            detail::run_slices(2, [&](unsigned s) {
+                if (s == 0) {
+                    remote = list_all(*remote_, opts_.page_size);
+                } else {
+                    local = store_->scan();
+                    links = store_->links();
+                }
+            });
+            return plan_from(session.status(), session.database_adopted(), local, links, remote);
+        }
+        return plan_from(session.status(), session.database_adopted(), store_->scan(), store_->links(),
+                         list_all(*remote_, opts_.page_size));
+    }
+
+    /// Same, from already loaded data (benchmarks, streaming front ends, tests).
+    /// The inputs are only read: entities are copied into the few cases that are not in sync.
+    plan_type plan_from(const timeline_status& status, bool database_adopted, const std::vector<E>& local,
+                        const std::vector<link>& links, const std::vector<remote_record<E>>& remote) const {
+        plan_type p;
+        p.timeline = status;
+        classify(p, local, links, remote);
+        decide_all(p, database_adopted);
+        return p;
+    }
+
+    // ----------------------------------------------------------------------------------- decisions
+
+    /// Records the user's answer to a decision of `p`. Answering twice with the same choice changes
+    /// nothing; a choice the decision does not offer is errc::decision_unknown; a different choice for
+    /// an already answered decision is errc::invalid_argument (answers are final: they outlive restores).
+    void answer(const plan_type& p, std::string_view decision_id, resolution choice) {
+        for (const auto& d : p.decisions) {
+            if (d.id != decision_id) continue;
+            for (const auto& o : d.options)
+                if (o.choice == choice) {
+                    if (auto prev = book_answer_(decision_id)) {
+                        if (*prev == choice) return;  // idempotent
+                        throw error(errc::invalid_argument, "decision " + std::string(decision_id) +
+                                                                " was already answered '" +
+                                                                std::string(to_string(*prev)) + "'; answers are final");
+                    }
+                    book_record_(decision_id, choice);
+                    return;
+                }
+            throw error(errc::decision_unknown, "decision " + std::string(decision_id) + " does not offer '" +
+                                                    std::string(to_string(choice)) + "'");
+        }
+        throw error(errc::decision_unknown, "no open decision with id " + std::string(decision_id));
+    }
+
+    /// Answers every open decision of `p` with `ask(decision) -> resolution` (a callback or a
+    /// terminal_prompt). A callback returning resolution::ask leaves that decision open. Returns the
+    /// number of decisions answered.
+    template <class F>
+    std::size_t answer_all(const plan_type& p, F&& ask) {
+        std::size_t n = 0;
+        for (const auto& d : p.decisions) {
+            const resolution r = ask(d);
+            if (r == resolution::ask) continue;
+            answer(p, d.id, r);
+            ++n;
+        }
+        return n;
+    }
+
+    // ----------------------------------------------------------------------------------- apply
+
+    /// Executes the plan's actions. Remote effects first (idempotent), then the local changes in
+    /// bounded batches, each batch one store transaction that also writes the checkpoint.
+    template <witness W>
+    report apply(const plan_type& p, timeline_session<W>& session) {
+        if (p.timeline.generation != session.status().generation || p.timeline.lineage != session.status().lineage)
+            throw error(errc::invalid_argument, "the plan was made in another timeline session; plan again");
+        report rep = make_report(p, false);
+        const bool has_remote = std::any_of(p.actions.begin(), p.actions.end(),
+                                            [](const auto& a) { return remote_effect(a.kind); });
+        try {
+            if (has_remote) {
+                if (session.kind() == verdict::first_run) {
+                    session.commit_checkpoint(*store_);  // the store learns the lineage before the witness names it
+                    session.note_store_committed();
+                }
+                session.mark_in_progress("concord " + std::string(version) + " reconcile of " + opts_.entity_name +
+                                         " generation " + std::to_string(p.timeline.generation));
+            }
+            run_actions(p, session, rep);
+        } catch (const error& e) {  // what adapters report; anything else passes through untouched, like a crash
+            bool repeated = false;
+            const auto cause = std::current_exception();
+            try {
+                repeated = session.record_failure(e.what());
+            } catch (...) {
+                std::rethrow_exception(cause);  // the witness failed too: the first failure is the one to report
+            }
+            if (repeated)
+                std::throw_with_nested(error(errc::repeated_failure,
+                                             "the reconcile failed the same way as the interrupted one before it: " +
+                                                 std::string(e.what())));
+            throw;
+        }
+        return rep;
+    }
+
+    /// plan + apply in one session, then the witness. For hosts with one entity type; several types
+    /// share one session (begin_session, plan/apply each, session.commit()).
+    /// Stores that can lock out a concurrent reconcile (lock_reconcile) are locked for the whole call.
+    template <witness W>
+    report reconcile(W& w) {
+        return with_reconcile_lock(*store_, opts_.lock_scope, [&] { return reconcile_unlocked(w); });
+    }
+
+    /// reconcile() without taking the store's lock (the caller holds it).
+    template <witness W>
+    report reconcile_unlocked(W& w) {
+        auto session = begin_session(w, *store_);
+        auto p = plan(session);
+        auto rep = apply(p, session);
+        session.commit();
+        return rep;
+    }
+
+    /// The dry-run report of a plan.
+    report describe(const plan_type& p) const { return make_report(p, true); }
+
+private:
     static bool valid_for(case_kind k, resolution r) {
         if (r == resolution::ask || r == resolution::report) return true;
         auto o = options_for(k);
@@ -1497,53 +1557,14 @@ private:
             flush(true);
     }
 
-    report make_report(const plan_type& p, bool dry) const {
-        report rep;
-        rep.entity = opts_.entity_name;
-        rep.dry_run = dry;
-        rep.timeline = p.timeline.kind;
-        rep.timeline_detail = p.timeline.detail;
-        rep.generation = p.timeline.generation;
-        rep.counts = p.counts;
-        for (const auto& a : p.actions) {
-            action_outcome o;
-            o.action = std::string(to_string(a.kind));
-            o.resolution = std::string(to_string(a.why));
-            o.identity = a.identity.hex();
-            if (a.group < p.cases.size()) o.identity_text = p.cases[a.group].identity_text;
-            o.remote_id = a.remote_id;
-            o.idempotency_key = a.idempotency_key;
-            o.outcome = "planned";
-            rep.actions.push_back(std::move(o));
-        }
-        for (const auto& d : p.decisions) {
-            decision_summary s;
-            s.id = d.id;
-            s.kind = std::string(to_string(d.kind));
-            s.identity = d.identity.hex();
-            s.summary = d.summary;
-            for (const auto& o : d.options) s.options.push_back(std::string(to_string(o.choice)) + ": " + o.effect);
-            rep.decisions.push_back(std::move(s));
-        }
-        for (const auto& c : p.cases)
-            if (c.kind == case_kind::foreign)
-                rep.problems.push_back("foreign " + c.remote.front().remote_id + " (" + c.note + "): reported, not touched");
-        for (const auto& pr : p.problems) rep.problems.push_back(std::string(to_string(pr.code)) + ": " + pr.message);
-        return rep;
-    }
-
     Store* store_;
     Remote* remote_;
-    reconciler_options opts_;
-    std::string owner_text_;  ///< opts_.owner.text(), compared against every remote record's tag
-    Identity identity_;
     Policy policy_;
     std::function<std::optional<resolution>(std::string_view)> book_answer_;
     std::function<void(std::string_view, resolution)> book_record_;
     std::shared_ptr<const memory_decision_book> builtin_book_;  ///< the one the constructor made
     bool own_book_ = true;  ///< the built-in memory book: plans only read it, so slices read it without the lock
     std::function<void(std::chrono::milliseconds)> sleep_;
-    std::function<bool(const E&)> refs_ok_;
     step_hook hook_;
 };
 
