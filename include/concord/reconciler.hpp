@@ -776,8 +776,374 @@ protected:
         return rep;
     }
 
+    /// The conflict policy as choose() calls it: one function pointer, so the decide phase (choose,
+    /// emit and the decisions' texts) compiles once per entity type, not once per policy.
+    struct policy_ref {
+        const void* policy;
+        resolution (*call)(const void*, const classified<E>&, const timeline_status&);
+        resolution operator()(const classified<E>& c, const timeline_status& t) const { return call(policy, c, t); }
+    };
+    /// What the remote offers, as emit() needs it (the remote_can_* concepts of the reconciler's Remote).
+    struct remote_caps {
+        bool cancel, update, create;
+    };
+
+    static bool valid_for(case_kind k, resolution r) {
+        if (r == resolution::ask || r == resolution::report) return true;
+        auto o = options_for(k);
+        return r == o[0] || r == o[1];
+    }
+
+    void decide_all(plan_type& p, bool database_adopted, policy_ref decide, remote_caps caps) const {
+        // Cases are in identity order already (merge order); foreign ones first, by remote id.
+        auto before = [](const classified<E>& a, const classified<E>& b) {
+            if ((a.kind == case_kind::foreign) != (b.kind == case_kind::foreign)) return a.kind == case_kind::foreign;
+            if (a.kind == case_kind::foreign) return a.remote.front().remote_id < b.remote.front().remote_id;
+            return a.identity < b.identity;
+        };
+        if (!std::is_sorted(p.cases.begin(), p.cases.end(), before)) {  // usually sorted: no moves then
+            // A stable sort by `before`, through keys of their own (detail::sort_case_order, the same
+            // for every entity type) rather than a sort of classified<E> per reconciler type (compile time).
+            std::vector<detail::case_order_key> keys(p.cases.size());
+            for (std::size_t g = 0; g < keys.size(); ++g) {
+                const auto& c = p.cases[g];
+                const bool foreign = c.kind == case_kind::foreign;
+                keys[g] = {foreign, foreign ? &c.remote.front().remote_id : nullptr, c.identity, g};
+            }
+            detail::sort_case_order(keys);
+            std::vector<classified<E>> sorted;
+            sorted.reserve(p.cases.capacity());
+            for (const auto& k : keys) sorted.push_back(std::move(p.cases[k.index]));
+            p.cases = std::move(sorted);
+        }
+        // In slices of cases (reconciler_options::threads): slice 0 writes into the plan, the others
+        // into lists of their own that follow it in order; each case is settled by one slice only.
+        const std::size_t n = p.cases.size();
+        const unsigned unproven = unproven_cases(p.counts);
+        if (unproven) {
+            std::size_t asked = 0;
+            for (const auto& c : p.cases) asked += (unproven >> static_cast<unsigned>(c.kind)) & 1U;
+            p.problems.push_back(
+                {errc::unstable_identity,
+                 std::to_string(asked) + " case(s) put to the user instead of the policy: the identity policy is not "
+                 "stable across restores (a restore hands database ids out again), so a relinkable match may be "
+                 "another entity that took an old id, and a local_only entity may be the redo of one whose remote "
+                 "object is still there (as an orphan or matched by another entity): acting would make a second one"});
+        }
+        const unsigned k = detail::slices_for(n, opts_.threads, std::max<std::size_t>(opts_.min_slice / 16, 1));
+        struct slice_out {
+            std::vector<action<E>> actions;
+            std::vector<decision<E>> decisions;
+            std::vector<problem> problems;
+        };
+        std::vector<slice_out> outs(k);
+        detail::slice_mutex book_lock;
+        detail::run_slices(k, [&](unsigned s) {
+            auto& o = outs[s];
+            const bool here = s == 0;
+            decide_sink sink{p.cases, p.timeline, here ? p.actions : o.actions, here ? p.decisions : o.decisions,
+                             here ? p.problems : o.problems, k > 1 && !own_book_ ? &book_lock : nullptr, unproven,
+                             decide, caps};
+            const auto [from, to] = detail::slice_of(n, k, s);
+            sink.actions.reserve(sink.actions.size() + (to - from));  // about one action a case: no moves while it grows
+            for (std::size_t g = from; g < to; ++g) {
+                const auto& c = p.cases[g];
+                resolution r;
+                if (c.kind == case_kind::foreign) continue;  // never touched, whatever the policy
+                if (c.kind == case_kind::relinkable)  // always adopt, never create twice; unless the match proves nothing
+                    r = sink.unproven(c.kind) ? choose(sink, g, c.kind, database_adopted) : resolution::adopt;
+                else if (c.kind == case_kind::orphan && opts_.inbound) r = resolution::import_local;
+                else r = choose(sink, g, c.kind, database_adopted);
+                if (r == resolution::ask || r == resolution::report || r == resolution::nothing) continue;
+                emit(sink, g, r, database_adopted);
+            }
+        });
+        for (std::size_t s = 1; s < k; ++s) {
+            auto& o = outs[s];
+            std::move(o.actions.begin(), o.actions.end(), std::back_inserter(p.actions));
+            std::move(o.decisions.begin(), o.decisions.end(), std::back_inserter(p.decisions));
+            std::move(o.problems.begin(), o.problems.end(), std::back_inserter(p.problems));
+        }
+    }
+
+    /// The case kinds an identity that is not stable across restores (database ids) cannot settle, as
+    /// a bit set: a match without a link (relinkable: another entity may have taken the id); and,
+    /// while the plan has both, entities and objects found on one side only, since a redo gets a new
+    /// id and leaves its first object orphaned or matched by another entity. Without the other side's
+    /// cases, a local_only is plain new work and an orphan has no redo to stand for. Stateless, so the
+    /// questions stay until answered, also in the sessions after the restore.
+    static unsigned unproven_cases(const std::array<std::size_t, case_count>& counts) noexcept {
+        if constexpr (Identity::stable_across_restores) {
+            return 0;
+        } else {
+            auto bit = [](case_kind k) { return 1U << static_cast<unsigned>(k); };
+            auto n = [&](case_kind k) { return counts[static_cast<std::size_t>(k)]; };
+            unsigned m = n(case_kind::relinkable) ? bit(case_kind::relinkable) : 0U;
+            if (n(case_kind::local_only) && (n(case_kind::orphan) || n(case_kind::relinkable))) m |= bit(case_kind::local_only);
+            if (n(case_kind::orphan) && n(case_kind::local_only)) m |= bit(case_kind::orphan);
+            return m;
+        }
+    }
+
+    /// Where choose() and emit() put what they decide: the plan itself, or one slice's lists.
+    struct decide_sink {
+        std::vector<classified<E>>& cases;  ///< emit() settles parts of case g in place: g is one slice's
+        const timeline_status& timeline;
+        std::vector<action<E>>& actions;
+        std::vector<decision<E>>& decisions;
+        std::vector<problem>& problems;
+        detail::slice_mutex* book_lock;     ///< with several slices: the decision book, one look-up at a time
+        unsigned unproven_kinds = 0;        ///< bit k: cases of kind k are asked, not decided (unproven_cases)
+        policy_ref decide;                  ///< the conflict policy
+        remote_caps caps;                   ///< what the remote offers
+        bool unproven(case_kind k) const noexcept { return (unproven_kinds >> static_cast<unsigned>(k)) & 1U; }
+    };
+
+    /// Resolution for case g viewed as kind k: a recorded answer wins, else the policy.
+    resolution choose(decide_sink& p, std::size_t g, case_kind k, bool database_adopted) const {
+        // The case as kind k: a copy only when k differs (adopt and keep_oldest settle a diverged part).
+        std::optional<classified<E>> as_k;
+        if (p.cases[g].kind != k) {
+            as_k.emplace(p.cases[g]);
+            as_k->kind = k;
+        }
+        const classified<E>& view = as_k ? *as_k : p.cases[g];  // p.cases does not change below
+        // The id hashes the situation (for diverged, both contents again): only worth it while the
+        // book may hold an answer, or to open a decision below.
+        std::string did;
+        std::optional<resolution> a;
+        if (!own_book_ || !builtin_book_->empty()) {
+            did = decision_id(view);
+            detail::slice_mutex::guard hold(p.book_lock);
+            a = book_answer_(did);
+        }
+        resolution r;
+        if (a) {
+            r = *a;
+            if (!valid_for(k, r)) {
+                p.problems.push_back({errc::decision_unknown, "recorded answer '" + std::string(to_string(r)) +
+                                                                  "' does not fit a " + std::string(to_string(k)) + " case"});
+                r = resolution::ask;
+            } else {
+                return r;  // the user's answer is consent, also on a different database
+            }
+        } else if (p.unproven(k)) {
+            r = resolution::ask;  // the policy would act on a match the identity cannot vouch for
+        } else if (view.set_apart) {
+            r = resolution::ask;  // the remote holds records of it, not provably ours: see classified::set_apart
+        } else {
+            r = p.decide(view, p.timeline);
+        }
+        if (!valid_for(k, r)) {
+            p.problems.push_back({errc::invalid_argument, "policy chose '" + std::string(to_string(r)) + "' for a " +
+                                                              std::string(to_string(k)) + " case: asking instead"});
+            r = resolution::ask;
+        }
+        if (destructive(r) && !database_adopted) r = resolution::ask;  // different database: never on our own
+        if (r == resolution::ask) {
+            decision<E> d;
+            d.id = did.empty() ? decision_id(view) : std::move(did);
+            d.group = g;
+            d.kind = k;
+            d.identity = view.identity;
+            d.summary = summary_of(view);
+            if (!database_adopted) d.summary += "; NOTE: a different database was opened";
+            d.options.reserve(options_for(k).size());
+            for (auto o : options_for(k)) {
+                if (!d.options.empty() && d.options.back().choice == o) continue;
+                d.options.push_back({o, effect_of(view, o)});
+            }
+            p.decisions.push_back(std::move(d));
+        }
+        return r;
+    }
+
+    std::string key_for(const key128& id, std::string_view kind, std::uint64_t instance, std::string_view params) const {
+        return idempotency_key(owner_text_, id, operation{kind, instance, params});
+    }
+
+    void unsupported(decide_sink& p, const classified<E>& c, std::string_view what) const {
+        p.problems.push_back({errc::unsupported, "cannot " + std::string(what) + " " + c.identity_text +
+                                                     ": the remote does not offer it"});
+    }
+
+    void emit(decide_sink& p, std::size_t g, resolution r, bool database_adopted) const {
+        const auto& c = p.cases[g];
+        auto add = [&](action<E> a) {
+            a.group = g;
+            a.identity = c.identity;
+            a.why = r;
+            p.actions.push_back(std::move(a));
+        };
+        auto link_to = [&](const std::string& rid) {
+            if (!c.linked_remote || *c.linked_remote != rid) {
+                action<E> a;
+                a.kind = action_kind::link;
+                a.remote_id = rid;
+                add(std::move(a));
+            }
+        };
+        auto cancel = [&](const remote_record<E>& rec) {
+            if (p.caps.cancel) {
+                action<E> a;
+                a.kind = action_kind::cancel_remote;
+                a.remote_id = rec.remote_id;
+                a.idempotency_key = key_for(c.identity, "cancel", 0, rec.remote_id);
+                add(std::move(a));
+            } else {
+                unsupported(p, c, "cancel");
+            }
+        };
+        auto remove_local = [&] {
+            action<E> a;
+            a.kind = action_kind::remove_local;
+            a.local_id = local_id_of(*c.local);
+            add(std::move(a));
+        };
+        auto unlink = [&] {
+            if (c.linked_remote) {
+                action<E> a;
+                a.kind = action_kind::unlink;
+                add(std::move(a));
+            }
+        };
+        switch (r) {
+        case resolution::push:
+            if (p.caps.update) {
+                const auto& rec = c.remote.front();
+                action<E> a;
+                a.kind = action_kind::update_remote;
+                a.remote_id = rec.remote_id;
+                a.value = *c.local;
+                const auto from = fingerprint(rec.value), to = fingerprint(*c.local);
+                char params[32 + 32 + 1 + 20];  // the two fingerprints in hex, '@', the attempt in decimal
+                char* end = to.write_hex(from.write_hex(params));
+                *end++ = '@';
+                end = std::to_chars(end, params + sizeof params, p.timeline.attempt).ptr;
+                // The generation is the operation instance: an edit undone by a restore and made again
+                // is a new update, not a replay of the first (found by simulation, seed 3). Sessions that
+                // crash before committing retry the same generation, so the session's attempt number
+                // (persisted in the witness before any remote effect) keeps A->B, B->A, A->B apart
+                // (seeds 18133 and 19399: the third update replayed the first and changed nothing).
+                a.idempotency_key = key_for(c.identity, "update", p.timeline.generation,
+                                            std::string_view(params, static_cast<std::size_t>(end - params)));
+                add(std::move(a));
+                link_to(rec.remote_id);
+            } else {
+                unsupported(p, c, "update");
+            }
+            break;
+        case resolution::pull: {
+            action<E> a;
+            a.kind = action_kind::upsert_local;
+            E v = c.remote.front().value;
+            set_local_id(v, local_id_of(*c.local));
+            a.local_id = local_id_of(*c.local);
+            a.value = std::move(v);
+            add(std::move(a));
+            link_to(c.remote.front().remote_id);
+            break;
+        }
+        case resolution::create_remote:
+            if (p.caps.create) {
+                action<E> a;
+                a.kind = action_kind::create_remote;
+                a.value = *c.local;
+                // Records set apart count as used instances: a create the user chose beside them is a
+                // new request, never a replay of (or a clash with) the one that made them.
+                char params[32];  // the content's fingerprint in hex
+                fingerprint(*c.local).write_hex(params);
+                a.idempotency_key = key_for(c.identity, "create", c.cancelled_before + c.set_apart,
+                                            std::string_view(params, sizeof params));
+                add(std::move(a));
+            } else {
+                unsupported(p, c, "create");
+            }
+            break;
+        case resolution::remove_local:
+            remove_local();
+            unlink();
+            break;
+        case resolution::cancel_remote:
+            for (const auto& rec : c.remote) cancel(rec);
+            unlink();
+            break;
+        case resolution::import_local: {
+            action<E> a;
+            a.kind = action_kind::upsert_local;
+            E v = c.remote.front().value;
+            set_local_id(v, 0);
+            a.value = std::move(v);
+            add(std::move(a));
+            action<E> l;
+            l.kind = action_kind::link;
+            l.remote_id = c.remote.front().remote_id;
+            add(std::move(l));
+            break;
+        }
+        case resolution::adopt: {
+            link_to(c.remote.front().remote_id);
+            if (!c.fields.empty()) {  // adopted, but the contents differ: settle it now as diverged
+                // Viewed as linked (the link is being written), so the decision is the one the next
+                // plan will show for the linked entity and an answer to either applies to both.
+                auto saved_link = p.cases[g].linked_remote;
+                p.cases[g].linked_remote = p.cases[g].remote.front().remote_id;
+                auto r2 = choose(p, g, case_kind::diverged, database_adopted);
+                if (r2 == resolution::push || r2 == resolution::pull) emit(p, g, r2, database_adopted);
+                p.cases[g].linked_remote = saved_link;
+            }
+            break;
+        }
+        case resolution::keep_oldest: {
+            const auto& keep = c.remote.front();  // sorted by seq: the oldest first
+            for (std::size_t k = 1; k < c.remote.size(); ++k) cancel(c.remote[k]);
+            if (c.local) {
+                link_to(keep.remote_id);
+                if (fingerprint(*c.local) != fingerprint(keep.value)) {  // settle the survivor as diverged now (simulation, seed 7925)
+                    p.cases[g].fields = differing_fields(*c.local, keep.value);
+                    auto r2 = choose(p, g, case_kind::diverged, database_adopted);
+                    if (r2 == resolution::push || r2 == resolution::pull) {
+                        auto saved_link = p.cases[g].linked_remote;
+                        p.cases[g].linked_remote = keep.remote_id;  // the link is being written
+                        emit(p, g, r2, database_adopted);
+                        p.cases[g].linked_remote = saved_link;
+                    }
+                }
+            } else {  // the survivor has no local owner: settle it now as an orphan
+                classified<E> saved = p.cases[g];
+                p.cases[g].remote = {keep};
+                // Inbound: the remote is the source, so the survivor is a new inbound entity (imported).
+                auto r2 = opts_.inbound ? resolution::import_local : choose(p, g, case_kind::orphan, database_adopted);
+                if (r2 == resolution::cancel_remote || r2 == resolution::import_local) emit(p, g, r2, database_adopted);
+                p.cases[g].remote = saved.remote;
+            }
+            break;
+        }
+        case resolution::discard:
+            for (const auto& rec : c.remote)
+                if (rec.state == remote_state::active) cancel(rec);
+            if (c.local) remove_local();
+            unlink();
+            break;
+        case resolution::keep:
+            if (!c.local && !c.remote.empty()) emit(p, g, resolution::import_local, database_adopted);
+            break;
+        case resolution::keep_all:
+            if (!c.local) {  // copies without a local owner are orphans: settle them as one (simulation, seed 6)
+                auto r2 = opts_.inbound ? resolution::import_local : choose(p, g, case_kind::orphan, database_adopted);
+                if (r2 == resolution::cancel_remote || r2 == resolution::import_local) emit(p, g, r2, database_adopted);
+            }
+            break;
+        default: break;
+        }
+    }
+
     reconciler_options opts_;
     std::string owner_text_;  ///< opts_.owner.text(), compared against every remote record's tag
+    std::function<std::optional<resolution>(std::string_view)> book_answer_;
+    std::function<void(std::string_view, resolution)> book_record_;
+    std::shared_ptr<const memory_decision_book> builtin_book_;  ///< the one the constructor made
+    bool own_book_ = true;  ///< the built-in memory book: plans only read it, so slices read it without the lock
     Identity identity_;
     std::function<bool(const E&)> refs_ok_;
 };
@@ -801,6 +1167,8 @@ class reconciler : private detail::reconciler_base<E, Identity> {
     using base::opts_, base::owner_text_, base::identity_, base::refs_ok_;
     using base::recomputable, base::classify, base::count_linked_set_apart, base::owned, base::owned_identity,
         base::generation_of, base::decision_id, base::effect_of, base::summary_of, base::make_report;
+    using base::book_answer_, base::book_record_, base::builtin_book_, base::own_book_;
+    using base::valid_for, base::decide_all, base::key_for;
 
 public:
     using entity_type = E;
@@ -882,7 +1250,12 @@ public:
         plan_type p;
         p.timeline = status;
         classify(p, local, links, remote);
-        decide_all(p, database_adopted);
+        decide_all(p, database_adopted,
+                   {&policy_,
+                    [](const void* pol, const classified<E>& c, const timeline_status& t) {
+                        return static_cast<const Policy*>(pol)->decide(c, t);
+                    }},
+                   {remote_can_cancel<Remote>, remote_can_update<Remote>, remote_can_create<Remote>});
         return p;
     }
 
@@ -986,353 +1359,6 @@ public:
     report describe(const plan_type& p) const { return make_report(p, true); }
 
 private:
-    static bool valid_for(case_kind k, resolution r) {
-        if (r == resolution::ask || r == resolution::report) return true;
-        auto o = options_for(k);
-        return r == o[0] || r == o[1];
-    }
-
-    void decide_all(plan_type& p, bool database_adopted) const {
-        // Cases are in identity order already (merge order); foreign ones first, by remote id.
-        auto before = [](const classified<E>& a, const classified<E>& b) {
-            if ((a.kind == case_kind::foreign) != (b.kind == case_kind::foreign)) return a.kind == case_kind::foreign;
-            if (a.kind == case_kind::foreign) return a.remote.front().remote_id < b.remote.front().remote_id;
-            return a.identity < b.identity;
-        };
-        if (!std::is_sorted(p.cases.begin(), p.cases.end(), before)) {  // usually sorted: no moves then
-            // A stable sort by `before`, through keys of their own (detail::sort_case_order, the same
-            // for every entity type) rather than a sort of classified<E> per reconciler type (compile time).
-            std::vector<detail::case_order_key> keys(p.cases.size());
-            for (std::size_t g = 0; g < keys.size(); ++g) {
-                const auto& c = p.cases[g];
-                const bool foreign = c.kind == case_kind::foreign;
-                keys[g] = {foreign, foreign ? &c.remote.front().remote_id : nullptr, c.identity, g};
-            }
-            detail::sort_case_order(keys);
-            std::vector<classified<E>> sorted;
-            sorted.reserve(p.cases.capacity());
-            for (const auto& k : keys) sorted.push_back(std::move(p.cases[k.index]));
-            p.cases = std::move(sorted);
-        }
-        // In slices of cases (reconciler_options::threads): slice 0 writes into the plan, the others
-        // into lists of their own that follow it in order; each case is settled by one slice only.
-        const std::size_t n = p.cases.size();
-        const unsigned unproven = unproven_cases(p.counts);
-        if (unproven) {
-            std::size_t asked = 0;
-            for (const auto& c : p.cases) asked += (unproven >> static_cast<unsigned>(c.kind)) & 1U;
-            p.problems.push_back(
-                {errc::unstable_identity,
-                 std::to_string(asked) + " case(s) put to the user instead of the policy: the identity policy is not "
-                 "stable across restores (a restore hands database ids out again), so a relinkable match may be "
-                 "another entity that took an old id, and a local_only entity may be the redo of one whose remote "
-                 "object is still there (as an orphan or matched by another entity): acting would make a second one"});
-        }
-        const unsigned k = detail::slices_for(n, opts_.threads, std::max<std::size_t>(opts_.min_slice / 16, 1));
-        struct slice_out {
-            std::vector<action<E>> actions;
-            std::vector<decision<E>> decisions;
-            std::vector<problem> problems;
-        };
-        std::vector<slice_out> outs(k);
-        detail::slice_mutex book_lock;
-        detail::run_slices(k, [&](unsigned s) {
-            auto& o = outs[s];
-            const bool here = s == 0;
-            decide_sink sink{p.cases, p.timeline, here ? p.actions : o.actions, here ? p.decisions : o.decisions,
-                             here ? p.problems : o.problems, k > 1 && !own_book_ ? &book_lock : nullptr, unproven};
-            const auto [from, to] = detail::slice_of(n, k, s);
-            sink.actions.reserve(sink.actions.size() + (to - from));  // about one action a case: no moves while it grows
-            for (std::size_t g = from; g < to; ++g) {
-                const auto& c = p.cases[g];
-                resolution r;
-                if (c.kind == case_kind::foreign) continue;  // never touched, whatever the policy
-                if (c.kind == case_kind::relinkable)  // always adopt, never create twice; unless the match proves nothing
-                    r = sink.unproven(c.kind) ? choose(sink, g, c.kind, database_adopted) : resolution::adopt;
-                else if (c.kind == case_kind::orphan && opts_.inbound) r = resolution::import_local;
-                else r = choose(sink, g, c.kind, database_adopted);
-                if (r == resolution::ask || r == resolution::report || r == resolution::nothing) continue;
-                emit(sink, g, r, database_adopted);
-            }
-        });
-        for (std::size_t s = 1; s < k; ++s) {
-            auto& o = outs[s];
-            std::move(o.actions.begin(), o.actions.end(), std::back_inserter(p.actions));
-            std::move(o.decisions.begin(), o.decisions.end(), std::back_inserter(p.decisions));
-            std::move(o.problems.begin(), o.problems.end(), std::back_inserter(p.problems));
-        }
-    }
-
-    /// The case kinds an identity that is not stable across restores (database ids) cannot settle, as
-    /// a bit set: a match without a link (relinkable: another entity may have taken the id); and,
-    /// while the plan has both, entities and objects found on one side only, since a redo gets a new
-    /// id and leaves its first object orphaned or matched by another entity. Without the other side's
-    /// cases, a local_only is plain new work and an orphan has no redo to stand for. Stateless, so the
-    /// questions stay until answered, also in the sessions after the restore.
-    static unsigned unproven_cases(const std::array<std::size_t, case_count>& counts) noexcept {
-        if constexpr (Identity::stable_across_restores) {
-            return 0;
-        } else {
-            auto bit = [](case_kind k) { return 1U << static_cast<unsigned>(k); };
-            auto n = [&](case_kind k) { return counts[static_cast<std::size_t>(k)]; };
-            unsigned m = n(case_kind::relinkable) ? bit(case_kind::relinkable) : 0U;
-            if (n(case_kind::local_only) && (n(case_kind::orphan) || n(case_kind::relinkable))) m |= bit(case_kind::local_only);
-            if (n(case_kind::orphan) && n(case_kind::local_only)) m |= bit(case_kind::orphan);
-            return m;
-        }
-    }
-
-    /// Where choose() and emit() put what they decide: the plan itself, or one slice's lists.
-    struct decide_sink {
-        std::vector<classified<E>>& cases;  ///< emit() settles parts of case g in place: g is one slice's
-        const timeline_status& timeline;
-        std::vector<action<E>>& actions;
-        std::vector<decision<E>>& decisions;
-        std::vector<problem>& problems;
-        detail::slice_mutex* book_lock;     ///< with several slices: the decision book, one look-up at a time
-        unsigned unproven_kinds = 0;        ///< bit k: cases of kind k are asked, not decided (unproven_cases)
-        bool unproven(case_kind k) const noexcept { return (unproven_kinds >> static_cast<unsigned>(k)) & 1U; }
-    };
-
-    /// Resolution for case g viewed as kind k: a recorded answer wins, else the policy.
-    resolution choose(decide_sink& p, std::size_t g, case_kind k, bool database_adopted) const {
-        // The case as kind k: a copy only when k differs (adopt and keep_oldest settle a diverged part).
-        std::optional<classified<E>> as_k;
-        if (p.cases[g].kind != k) {
-            as_k.emplace(p.cases[g]);
-            as_k->kind = k;
-        }
-        const classified<E>& view = as_k ? *as_k : p.cases[g];  // p.cases does not change below
-        // The id hashes the situation (for diverged, both contents again): only worth it while the
-        // book may hold an answer, or to open a decision below.
-        std::string did;
-        std::optional<resolution> a;
-        if (!own_book_ || !builtin_book_->empty()) {
-            did = decision_id(view);
-            detail::slice_mutex::guard hold(p.book_lock);
-            a = book_answer_(did);
-        }
-        resolution r;
-        if (a) {
-            r = *a;
-            if (!valid_for(k, r)) {
-                p.problems.push_back({errc::decision_unknown, "recorded answer '" + std::string(to_string(r)) +
-                                                                  "' does not fit a " + std::string(to_string(k)) + " case"});
-                r = resolution::ask;
-            } else {
-                return r;  // the user's answer is consent, also on a different database
-            }
-        } else if (p.unproven(k)) {
-            r = resolution::ask;  // the policy would act on a match the identity cannot vouch for
-        } else if (view.set_apart) {
-            r = resolution::ask;  // the remote holds records of it, not provably ours: see classified::set_apart
-        } else {
-            r = policy_.decide(view, p.timeline);
-        }
-        if (!valid_for(k, r)) {
-            p.problems.push_back({errc::invalid_argument, "policy chose '" + std::string(to_string(r)) + "' for a " +
-                                                              std::string(to_string(k)) + " case: asking instead"});
-            r = resolution::ask;
-        }
-        if (destructive(r) && !database_adopted) r = resolution::ask;  // different database: never on our own
-        if (r == resolution::ask) {
-            decision<E> d;
-            d.id = did.empty() ? decision_id(view) : std::move(did);
-            d.group = g;
-            d.kind = k;
-            d.identity = view.identity;
-            d.summary = summary_of(view);
-            if (!database_adopted) d.summary += "; NOTE: a different database was opened";
-            d.options.reserve(options_for(k).size());
-            for (auto o : options_for(k)) {
-                if (!d.options.empty() && d.options.back().choice == o) continue;
-                d.options.push_back({o, effect_of(view, o)});
-            }
-            p.decisions.push_back(std::move(d));
-        }
-        return r;
-    }
-
-    std::string key_for(const key128& id, std::string_view kind, std::uint64_t instance, std::string_view params) const {
-        return idempotency_key(owner_text_, id, operation{kind, instance, params});
-    }
-
-    void unsupported(decide_sink& p, const classified<E>& c, std::string_view what) const {
-        p.problems.push_back({errc::unsupported, "cannot " + std::string(what) + " " + c.identity_text +
-                                                     ": the remote does not offer it"});
-    }
-
-    void emit(decide_sink& p, std::size_t g, resolution r, bool database_adopted) const {
-        const auto& c = p.cases[g];
-        auto add = [&](action<E> a) {
-            a.group = g;
-            a.identity = c.identity;
-            a.why = r;
-            p.actions.push_back(std::move(a));
-        };
-        auto link_to = [&](const std::string& rid) {
-            if (!c.linked_remote || *c.linked_remote != rid) {
-                action<E> a;
-                a.kind = action_kind::link;
-                a.remote_id = rid;
-                add(std::move(a));
-            }
-        };
-        auto cancel = [&](const remote_record<E>& rec) {
-            if constexpr (remote_can_cancel<Remote>) {
-                action<E> a;
-                a.kind = action_kind::cancel_remote;
-                a.remote_id = rec.remote_id;
-                a.idempotency_key = key_for(c.identity, "cancel", 0, rec.remote_id);
-                add(std::move(a));
-            } else {
-                unsupported(p, c, "cancel");
-            }
-        };
-        auto remove_local = [&] {
-            action<E> a;
-            a.kind = action_kind::remove_local;
-            a.local_id = local_id_of(*c.local);
-            add(std::move(a));
-        };
-        auto unlink = [&] {
-            if (c.linked_remote) {
-                action<E> a;
-                a.kind = action_kind::unlink;
-                add(std::move(a));
-            }
-        };
-        switch (r) {
-        case resolution::push:
-            if constexpr (remote_can_update<Remote>) {
-                const auto& rec = c.remote.front();
-                action<E> a;
-                a.kind = action_kind::update_remote;
-                a.remote_id = rec.remote_id;
-                a.value = *c.local;
-                const auto from = fingerprint(rec.value), to = fingerprint(*c.local);
-                char params[32 + 32 + 1 + 20];  // the two fingerprints in hex, '@', the attempt in decimal
-                char* end = to.write_hex(from.write_hex(params));
-                *end++ = '@';
-                end = std::to_chars(end, params + sizeof params, p.timeline.attempt).ptr;
-                // The generation is the operation instance: an edit undone by a restore and made again
-                // is a new update, not a replay of the first (found by simulation, seed 3). Sessions that
-                // crash before committing retry the same generation, so the session's attempt number
-                // (persisted in the witness before any remote effect) keeps A->B, B->A, A->B apart
-                // (seeds 18133 and 19399: the third update replayed the first and changed nothing).
-                a.idempotency_key = key_for(c.identity, "update", p.timeline.generation,
-                                            std::string_view(params, static_cast<std::size_t>(end - params)));
-                add(std::move(a));
-                link_to(rec.remote_id);
-            } else {
-                unsupported(p, c, "update");
-            }
-            break;
-        case resolution::pull: {
-            action<E> a;
-            a.kind = action_kind::upsert_local;
-            E v = c.remote.front().value;
-            set_local_id(v, local_id_of(*c.local));
-            a.local_id = local_id_of(*c.local);
-            a.value = std::move(v);
-            add(std::move(a));
-            link_to(c.remote.front().remote_id);
-            break;
-        }
-        case resolution::create_remote:
-            if constexpr (remote_can_create<Remote>) {
-                action<E> a;
-                a.kind = action_kind::create_remote;
-                a.value = *c.local;
-                // Records set apart count as used instances: a create the user chose beside them is a
-                // new request, never a replay of (or a clash with) the one that made them.
-                char params[32];  // the content's fingerprint in hex
-                fingerprint(*c.local).write_hex(params);
-                a.idempotency_key = key_for(c.identity, "create", c.cancelled_before + c.set_apart,
-                                            std::string_view(params, sizeof params));
-                add(std::move(a));
-            } else {
-                unsupported(p, c, "create");
-            }
-            break;
-        case resolution::remove_local:
-            remove_local();
-            unlink();
-            break;
-        case resolution::cancel_remote:
-            for (const auto& rec : c.remote) cancel(rec);
-            unlink();
-            break;
-        case resolution::import_local: {
-            action<E> a;
-            a.kind = action_kind::upsert_local;
-            E v = c.remote.front().value;
-            set_local_id(v, 0);
-            a.value = std::move(v);
-            add(std::move(a));
-            action<E> l;
-            l.kind = action_kind::link;
-            l.remote_id = c.remote.front().remote_id;
-            add(std::move(l));
-            break;
-        }
-        case resolution::adopt: {
-            link_to(c.remote.front().remote_id);
-            if (!c.fields.empty()) {  // adopted, but the contents differ: settle it now as diverged
-                // Viewed as linked (the link is being written), so the decision is the one the next
-                // plan will show for the linked entity and an answer to either applies to both.
-                auto saved_link = p.cases[g].linked_remote;
-                p.cases[g].linked_remote = p.cases[g].remote.front().remote_id;
-                auto r2 = choose(p, g, case_kind::diverged, database_adopted);
-                if (r2 == resolution::push || r2 == resolution::pull) emit(p, g, r2, database_adopted);
-                p.cases[g].linked_remote = saved_link;
-            }
-            break;
-        }
-        case resolution::keep_oldest: {
-            const auto& keep = c.remote.front();  // sorted by seq: the oldest first
-            for (std::size_t k = 1; k < c.remote.size(); ++k) cancel(c.remote[k]);
-            if (c.local) {
-                link_to(keep.remote_id);
-                if (fingerprint(*c.local) != fingerprint(keep.value)) {  // settle the survivor as diverged now (simulation, seed 7925)
-                    p.cases[g].fields = differing_fields(*c.local, keep.value);
-                    auto r2 = choose(p, g, case_kind::diverged, database_adopted);
-                    if (r2 == resolution::push || r2 == resolution::pull) {
-                        auto saved_link = p.cases[g].linked_remote;
-                        p.cases[g].linked_remote = keep.remote_id;  // the link is being written
-                        emit(p, g, r2, database_adopted);
-                        p.cases[g].linked_remote = saved_link;
-                    }
-                }
-            } else {  // the survivor has no local owner: settle it now as an orphan
-                classified<E> saved = p.cases[g];
-                p.cases[g].remote = {keep};
-                // Inbound: the remote is the source, so the survivor is a new inbound entity (imported).
-                auto r2 = opts_.inbound ? resolution::import_local : choose(p, g, case_kind::orphan, database_adopted);
-                if (r2 == resolution::cancel_remote || r2 == resolution::import_local) emit(p, g, r2, database_adopted);
-                p.cases[g].remote = saved.remote;
-            }
-            break;
-        }
-        case resolution::discard:
-            for (const auto& rec : c.remote)
-                if (rec.state == remote_state::active) cancel(rec);
-            if (c.local) remove_local();
-            unlink();
-            break;
-        case resolution::keep:
-            if (!c.local && !c.remote.empty()) emit(p, g, resolution::import_local, database_adopted);
-            break;
-        case resolution::keep_all:
-            if (!c.local) {  // copies without a local owner are orphans: settle them as one (simulation, seed 6)
-                auto r2 = opts_.inbound ? resolution::import_local : choose(p, g, case_kind::orphan, database_adopted);
-                if (r2 == resolution::cancel_remote || r2 == resolution::import_local) emit(p, g, r2, database_adopted);
-            }
-            break;
-        default: break;
-        }
-    }
-
     // ----------------------------------------------------------------------------------- apply
 
     void step(std::string_view what) const {
@@ -1560,10 +1586,6 @@ private:
     Store* store_;
     Remote* remote_;
     Policy policy_;
-    std::function<std::optional<resolution>(std::string_view)> book_answer_;
-    std::function<void(std::string_view, resolution)> book_record_;
-    std::shared_ptr<const memory_decision_book> builtin_book_;  ///< the one the constructor made
-    bool own_book_ = true;  ///< the built-in memory book: plans only read it, so slices read it without the lock
     std::function<void(std::chrono::milliseconds)> sleep_;
     step_hook hook_;
 };
