@@ -20,17 +20,21 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include <concord/concepts/remote_source.hpp>
 #include <concord/entity.hpp>
 #include <concord/error.hpp>
 #include <concord/paging.hpp>
+#include <concord/plan.hpp>
 #include <concord/records.hpp>
 #include <concord/timeline.hpp>
 
@@ -199,24 +203,90 @@ std::optional<key128> claimed_identity(const Identity& id, const remote_record<E
 /// Correct whenever the caller knows every other identity is unchanged (an incremental pull, a
 /// checksum-equal range, a bounded scan that only looks for orphans). The plan never moves the
 /// cursor: callers write it themselves (finish_commit).
+///
+/// A partial listing cannot show that an object is gone. Unless `complete` (the listing holds every
+/// record of each identity it mentions: whole key ranges, whole identities), an identity whose link
+/// names an object the listing does not show is left out of the plan with its listed records and an
+/// errc::partial_listing problem: classified here, its entity would look as if its object were gone
+/// (local_only: removed or created again) or as if a second object were its own (relinkable:
+/// adopted, the first one left unlinked). A full scan settles it. `left_out` receives the identity
+/// and seq of each record left out, so a caller with a cursor can keep it below them.
 template <class Reconciler, class E>
 auto plan_subset(Reconciler& r, const timeline_status& st, bool adopted, std::vector<remote_record<E>> remote,
-                 const std::set<key128>& extra = {}) {
+                 const std::set<key128>& extra = {}, bool complete = false,
+                 std::vector<std::pair<key128, std::uint64_t>>* left_out = nullptr) {
+    // Every identity a record may join under: the one its stamp claims and, where the identity
+    // policy can recompute it (inbound remotes, stable policies), the one its content has.
+    const bool by_content = r.options().inbound || std::remove_cvref_t<decltype(r.identity())>::stable_across_restores;
+    auto identities_of = [&](const remote_record<E>& rec) {
+        std::vector<key128> out;
+        if (auto k = claimed_identity(r.identity(), rec, false)) out.push_back(*k);
+        if (by_content) {
+            try {
+                const auto k = r.identity().key(rec.value);
+                if (out.empty() || out.front() != k) out.push_back(k);
+            } catch (const error&) {
+                // no identity by content: only the claim, if any
+            }
+        }
+        return out;
+    };
+    std::vector<std::vector<key128>> rec_ids;
+    rec_ids.reserve(remote.size());
     std::set<key128> ids = extra;
-    for (const auto& rec : remote)
-        if (auto k = claimed_identity(r.identity(), rec, r.options().inbound)) ids.insert(*k);
-    std::vector<E> local;
+    std::set<std::string_view> listed;
+    for (const auto& rec : remote) {
+        rec_ids.push_back(identities_of(rec));
+        ids.insert(rec_ids.back().begin(), rec_ids.back().end());
+        listed.insert(rec.remote_id);
+    }
     auto& store = r.store();
+    auto links = store.links();
+    std::map<key128, std::string> unsettled;  // identity -> the remote id its link names, not listed
+    if (!complete)
+        for (const auto& l : links)
+            if (ids.count(l.identity) && !extra.count(l.identity) && !listed.count(l.remote_id))
+                unsettled.emplace(l.identity, l.remote_id);
+    std::vector<problem> problems;
+    if (!unsettled.empty()) {
+        std::map<key128, std::string> shown;  // identity -> the remote ids listed for it
+        std::vector<remote_record<E>> kept;
+        kept.reserve(remote.size());
+        for (std::size_t i = 0; i < remote.size(); ++i) {
+            const key128* hit = nullptr;
+            for (const auto& k : rec_ids[i])
+                if (unsettled.count(k)) hit = &k;
+            if (!hit) {
+                kept.push_back(std::move(remote[i]));
+                continue;
+            }
+            auto& list = shown[*hit];
+            list += (list.empty() ? "" : ", ") + remote[i].remote_id;
+            if (left_out) left_out->emplace_back(*hit, remote[i].seq);
+        }
+        remote = std::move(kept);
+        for (const auto& [k, rid] : unsettled) {
+            auto it = shown.find(k);
+            if (it == shown.end()) continue;  // no listed record of it is left out: nothing to say
+            problems.push_back({errc::partial_listing,
+                                "identity " + k.hex() + " is linked to " + rid + ", which this partial listing does not "
+                                "show, while it lists " + it->second + ": left alone (the listing cannot tell whether " +
+                                rid + " still exists); a full scan settles it"});
+        }
+    }
+    std::vector<E> local;
     if (!ids.empty())
         for (auto& e : store.scan()) {
             try {
-                if (ids.count(r.identity().key(e))) local.push_back(std::move(e));
+                const auto k = r.identity().key(e);
+                if (ids.count(k) && !unsettled.count(k)) local.push_back(std::move(e));
             } catch (const error&) {
                 // an entity without identity is reported by a full plan; a partial plan skips it
             }
         }
-    auto p = r.plan_from(st, adopted, std::move(local), store.links(), std::move(remote));
+    auto p = r.plan_from(st, adopted, std::move(local), links, std::move(remote));
     p.cursor.reset();
+    p.problems.insert(p.problems.end(), problems.begin(), problems.end());
     return p;
 }
 

@@ -38,6 +38,7 @@ enum class errc {
     identity_collision,      ///< two identity keys agree in the 96 bits plan() joins on: both are left alone
     system_failure,          ///< a system facility failed (the kernel's random source, libcrypto)
     unstable_identity,       ///< the identity policy is not stable across restores: its matches are put to the user
+    partial_listing,         ///< a partial listing cannot settle an identity (its link names an object it does not show): left for a full scan
 };
 
 /// Short stable name of an error code, used in reports and JSON.
@@ -70,6 +71,7 @@ constexpr std::string_view to_string(errc e) noexcept {
     case errc::identity_collision: return "identity_collision";
     case errc::system_failure: return "system_failure";
     case errc::unstable_identity: return "unstable_identity";
+    case errc::partial_listing: return "partial_listing";
     }
     return "unknown";
 }

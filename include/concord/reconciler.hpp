@@ -918,7 +918,9 @@ protected:
             a = book_answer_(did);
         }
         resolution r;
-        if (a) {
+        // "ask", "report" and "nothing" settle nothing: a book holding one (a custom book; the
+        // built-in ones refuse them) leaves the decision open instead of making the case vanish.
+        if (a && *a != resolution::ask && *a != resolution::report && *a != resolution::nothing) {
             r = *a;
             if (!valid_for(k, r)) {
                 p.problems.push_back({errc::decision_unknown, "recorded answer '" + std::string(to_string(r)) +

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
+#include <string_view>
 
 #include <catch2/catch.hpp>
 
@@ -511,4 +513,31 @@ TEST_CASE("decision ids name the entity type: one book shared by two types keeps
     plans.answer(pp, pp.decisions[0].id, resolution::create_remote);
     CHECK(plans.plan(session).decisions.empty());
     CHECK(charges.plan(session).decisions.size() == 1);  // still the charge's own question
+}
+
+namespace {
+/// A host's own decision book that holds a non-answer for every decision (found by the third
+/// audit: the built-in books stored "ask" as if it were an answer).
+struct non_answer_book {
+    resolution held;
+    std::optional<resolution> answer(std::string_view) const { return held; }
+    void record(std::string_view, resolution) {}
+};
+} // namespace
+
+TEST_CASE("a book that holds ask, report or nothing leaves the decision open instead of making the case vanish",
+          "[decisions]") {
+    for (auto held : {resolution::ask, resolution::report, resolution::nothing}) {
+        CAPTURE(to_string(held));
+        world w;
+        restored_world(w);
+        auto r = w.reconciler<policy::ask_user>();
+        non_answer_book book{held};
+        r.use_decision_book(book);
+        auto session = concord::begin_session(w.witness, w.db);
+        auto p = r.plan(session);
+        CHECK(p.decisions.size() == 4);  // the same questions as with an empty book
+        CHECK(p.actions.empty());
+        CHECK(p.problems.empty());
+    }
 }

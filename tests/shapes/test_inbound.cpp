@@ -1,6 +1,7 @@
 // Cursor paging that refuses bad pages, and the inbound shape: labels a remote service makes from
 // the host's orders, pulled incrementally, re-classified after a restore.
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -13,6 +14,8 @@
 #include <concord/cursor.hpp>
 #include <concord/inbound/puller.hpp>
 #include <concord/memory/remote.hpp>
+#include <concord/memory/store.hpp>
+#include <concord/memory/witness.hpp>
 #include <concord/policy/per_case.hpp>
 #include <concord/policy/strategies.hpp>
 #include <concord/reconciler.hpp>
@@ -460,4 +463,186 @@ TEST_CASE("list_all refuses a page that announces more records but holds none", 
     std::string msg;
     CHECK(code_of([&] { concord::list_all(r, 1); }, &msg) == concord::errc::bad_page);
     CHECK_THAT(msg, Catch::Contains("more records follow but sent none") && Catch::Contains("after seq 5"));
+}
+
+// ------------------------------------------------------------------ what a partial listing cannot show
+// An incremental pull lists what changed since the cursor, not every record of an identity: it cannot
+// show that the object a label is linked to is gone. The audit's probes found three ways the plan
+// acted on that absence anyway (removing or creating a label, adopting a second delivery).
+
+namespace {
+
+/// Problems of the report named `code` (concord::to_string of an errc).
+std::size_t count_code(const concord::report& r, std::string_view code) {
+    std::size_t n = 0;
+    for (const auto& p : r.problems) n += p.rfind(std::string(code) + ":", 0) == 0;
+    return n;
+}
+
+std::size_t kind_count(const concord::report& r, concord::case_kind k) { return r.counts[static_cast<std::size_t>(k)]; }
+
+} // namespace
+
+TEMPLATE_TEST_CASE("inbound: another integrator's record with an imported label's identity neither removes nor "
+                   "creates the label",
+                   "[inbound][partial]", concord::policy::trust_remote, concord::policy::trust_local) {
+    inbound_world<TestType> w;
+    w.db.add_order("A-1");
+    const auto own = w.make_label("A-1");
+    w.pull.pull(w.witness);
+    REQUIRE(w.db.labels().size() == 1);
+    concord::metadata m;
+    m[std::string(concord::meta_keys::owner)] = concord::owner_tag{"other-host", "other"}.text();
+    const auto other = w.service.put_external({0, "A-1", "post", "TRK-A-1"}, m).remote_id;
+
+    auto r = w.pull.pull(w.witness);
+    CHECK(r.rep.actions.empty());
+    CHECK(kind_count(r.rep, concord::case_kind::local_only) == 0);
+    CHECK(count_code(r.rep, to_string(concord::errc::partial_listing)) == 1);
+    CHECK(r.held == 1);  // listed again until a full scan settles it
+    CHECK(w.db.labels().size() == 1);
+    CHECK(w.service.active_count() == 2);
+    auto again = w.pull.pull(w.witness);
+    CHECK(again.listing.rows == 1);
+    CHECK(count_code(again.rep, to_string(concord::errc::partial_listing)) == 1);
+
+    auto full = w.pull.full_rescan(w.witness);  // sees both records: the label in sync, the other foreign
+    CHECK(full.rep.actions.empty());
+    CHECK(kind_count(full.rep, concord::case_kind::in_sync) == 1);
+    CHECK(kind_count(full.rep, concord::case_kind::foreign) == 1);
+    CHECK(w.service.current(own)->state == concord::remote_state::active);
+    CHECK(w.service.current(other)->state == concord::remote_state::active);
+    auto after = w.pull.pull(w.witness);
+    CHECK(after.listing.rows == 0);
+    CHECK(after.rep.problems.empty());
+}
+
+TEST_CASE("inbound: a record whose stamp names an imported label but whose content is another label does not "
+          "remove the named one",
+          "[inbound][partial]") {
+    inbound_world<concord::policy::trust_remote> w;
+    w.db.add_order("A-1");
+    w.db.add_order("A-9");
+    w.make_label("A-1");
+    w.pull.pull(w.witness);
+    concord::metadata m;  // no owner tag: ours in inbound mode; the stamp names TRK-A-1's identity
+    m[std::string(concord::meta_keys::identity)] =
+        concord::identity::natural_key<&label::tracking>{}.key(label{0, "A-1", "post", "TRK-A-1"}).hex();
+    w.service.put_external({0, "A-9", "post", "TRK-A-9"}, m);
+
+    auto r = w.pull.pull(w.witness);
+    CHECK(r.rep.actions.empty());
+    CHECK(count_code(r.rep, to_string(concord::errc::partial_listing)) == 1);
+    REQUIRE(w.db.labels().size() == 1);
+    CHECK(w.db.labels().scan()[0].tracking == "TRK-A-1");
+
+    auto full = w.pull.full_rescan(w.witness);  // joins the record by its content: a new label
+    std::vector<std::string> tracking;
+    for (const auto& l : w.db.labels().scan()) tracking.push_back(l.tracking);
+    std::sort(tracking.begin(), tracking.end());
+    CHECK(tracking == std::vector<std::string>{"TRK-A-1", "TRK-A-9"});
+}
+
+TEST_CASE("inbound: a second delivery seen by a later pull is not adopted in place of the first", "[inbound][partial]") {
+    inbound_world<concord::policy::trust_local> w;
+    w.db.add_order("A-1");
+    const auto first = w.make_label("A-1");
+    w.pull.pull(w.witness);
+    const auto second = w.make_label("A-1");  // delivered again, after the first was imported
+
+    auto r = w.pull.pull(w.witness);
+    CHECK(r.rep.actions.empty());
+    CHECK(kind_count(r.rep, concord::case_kind::relinkable) == 0);
+    CHECK(count_code(r.rep, to_string(concord::errc::partial_listing)) == 1);
+    REQUIRE(w.db.labels().links().size() == 1);
+    CHECK(w.db.labels().links()[0].remote_id == first);
+
+    auto full = w.pull.full_rescan(w.witness);  // both copies in view: a duplicate, the oldest kept
+    CHECK(kind_count(full.rep, concord::case_kind::duplicate) == 1);
+    CHECK(w.service.current(first)->state == concord::remote_state::active);
+    CHECK(w.service.current(second)->state == concord::remote_state::cancelled);
+    REQUIRE(w.db.labels().links().size() == 1);
+    CHECK(w.db.labels().links()[0].remote_id == first);
+    CHECK(w.db.labels().size() == 1);
+}
+
+namespace {
+/// zero_based_remote whose cancels fail.
+struct zero_based_failing_remote {
+    using entity_type = label;
+    concord::memory_remote<label>* r;
+    concord::page<label> list(std::optional<std::uint64_t> after, std::size_t limit) {
+        auto p = r->list(after ? std::optional<std::uint64_t>(*after + 1) : std::nullopt, limit);
+        for (auto& x : p.items) x.seq -= 1;
+        return p;
+    }
+    concord::remote_record<label> cancel(std::string_view, const std::string&) {
+        throw concord::remote_error(concord::errc::remote_permanent, "cancel refused");
+    }
+};
+} // namespace
+
+TEST_CASE("inbound: a failed action does not lift a dropped cursor past a seq-0 record waiting for a decision",
+          "[inbound][cursor]") {
+    using ask_stale = concord::policy::per_case<concord::policy::trust_local,
+                                                concord::policy::case_<concord::stale_inbound, concord::policy::ask_user>>;
+    host_db db;
+    concord::memory_remote<label> service;
+    concord::memory_witness witness;
+    zero_based_failing_remote zr{&service};
+    service.put_external({0, "GONE", "post", "TRK-0"});  // seq 0: its order does not exist: asked about
+    db.add_order("A-1");
+    service.put_external({0, "A-1", "post", "TRK-1"});  // seq 1
+    service.put_external({0, "A-1", "post", "TRK-1"});  // seq 2: delivered twice; cancelling the copy fails
+    concord::reconciler<label, host_db::label_store, zero_based_failing_remote,
+                        concord::identity::natural_key<&label::tracking>, ask_stale>
+        rec(db.labels(), zr, {.owner = {"host-1", "labels"}, .entity_name = "label", .page_size = 10, .inbound = true});
+    rec.set_reference_check([&](const label& l) { return db.has_order(l.order_number); });
+    concord::inbound::puller<decltype(rec)> pull(rec);
+
+    auto r1 = pull.pull(witness);
+    REQUIRE(r1.rep.decisions.size() == 1);
+    CHECK(r1.rep.failed() == 1);
+    CHECK_FALSE(r1.cursor_after.has_value());  // not seq - 1 of the failed copy: that would pass the question
+
+    auto r2 = pull.pull(witness);
+    CHECK(r2.listing.rows == 3);
+    REQUIRE(r2.rep.decisions.size() == 1);  // the question is put again
+    CHECK(r2.rep.decisions[0].id == r1.rep.decisions[0].id);
+}
+
+namespace {
+struct contact {
+    BOOST_HANA_DEFINE_STRUCT(contact, (std::int64_t, id), (std::string, email), (std::string, name));
+};
+} // namespace
+
+TEST_CASE("plan_orphans_since: a cancelled record created after the bound does not make its linked entity "
+          "local_only",
+          "[cursor][partial]") {
+    std::int64_t now = 1000;
+    concord::memory_store<contact> db;
+    concord::memory_remote<contact> svc([&] { return now; });
+    concord::memory_witness w;
+    concord::identity::natural_key<&contact::email> ident;
+    const concord::owner_tag owner{"host", "book"};
+    auto rec = concord::make_reconciler<concord::policy::trust_local>(db, svc, {.owner = owner}, ident);
+    db.put({0, "x@example.com", "X"});
+    rec.reconcile(w);  // its object is created at t=1000 and linked
+    REQUIRE(svc.active_count() == 1);
+    now = 2000;
+    const auto gen = db.load_checkpoint()->generation;
+    const auto copy = svc.create({0, "x@example.com", "X"},
+                                 concord::stamp_metadata(owner, ident.key(contact{0, "x@example.com", "X"}), gen), "k2");
+    svc.cancel(copy.remote_id, "k3");  // a copy made and cancelled after the bound
+
+    auto s = concord::begin_session(w, db);
+    auto full = rec.plan(s);
+    REQUIRE(full.actions.empty());
+    auto p = concord::plan_orphans_since(rec, s.status(), s.database_adopted(), 1500);
+    CHECK(p.count(concord::case_kind::local_only) == 0);
+    CHECK(p.actions.empty());
+    rec.apply(p, s);
+    CHECK(svc.active_count() == 1);
+    CHECK(svc.stats().creates == 2);  // the first create and the copy: nothing created again
 }

@@ -31,9 +31,8 @@
 #include <functional>
 #include <optional>
 #include <string>
-#include <string_view>
-#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include <concord/concepts/store.hpp>
 #include <concord/concepts/witness.hpp>
@@ -85,9 +84,10 @@ public:
         const auto after = cursor_of(s.status().store, r_->cursor_name());
         auto recs = pull_since(r_->remote(), after, r_->options().page_size, stats);
         auto top = max_seq(recs, after);
-        auto p = detail::plan_subset(*r_, s.status(), s.database_adopted(), std::move(recs));
+        std::vector<std::pair<key128, std::uint64_t>> left_out;  // records a partial listing cannot settle
+        auto p = detail::plan_subset(*r_, s.status(), s.database_adopted(), std::move(recs), {}, false, &left_out);
         p.cursor = top;
-        hold(p, p.cursor);
+        hold(p, p.cursor, left_out);
         return p;
     }
 
@@ -149,22 +149,25 @@ private:
     /// Lowers `cur` to just below `seq`; returns 1 if it did. Nothing lies below seq 0: holding such
     /// a record sets `from_start`, and the caller then drops the cursor, so the next pull starts over.
     static std::size_t lower(std::optional<std::uint64_t>& cur, std::uint64_t seq, bool& from_start) {
-        if (from_start) return 0;
+        if (from_start || !cur) return 0;  // no cursor: the next pull starts over anyway
         if (seq == 0) {
             from_start = true;
-            return cur ? 1 : 0;
+            return 1;
         }
-        if (cur && *cur < seq) return 0;
+        if (*cur < seq) return 0;
         cur = seq - 1;
         return 1;
     }
 
-    /// Keeps the cursor below every record whose case waits for a decision.
-    void hold(plan_type& p, std::optional<std::uint64_t>& cur) {
+    /// Keeps the cursor below every record whose case waits for a decision, and below the records
+    /// the partial listing could not settle (`left_out`: identity and seq).
+    void hold(plan_type& p, std::optional<std::uint64_t>& cur,
+              const std::vector<std::pair<key128, std::uint64_t>>& left_out = {}) {
         held_count_ = 0;
         bool from_start = false;
         for (const auto& d : p.decisions)
             for (const auto& rec : p.cases[d.group].remote) held_count_ += lower(cur, rec.seq, from_start);
+        for (const auto& rec : left_out) held_count_ += lower(cur, rec.second, from_start);
         if (from_start) cur.reset();
     }
 

@@ -166,6 +166,8 @@ public:
                 if (out == "failed") held_case(*p, p->actions[a].group, res.cursor_before, hold);
             }
             for (const auto& d : p->decisions) held_case(*p, d.group, res.cursor_before, hold);
+            for (const auto& rec : left_out_)  // what the feed showed but could not settle: shown again
+                if (!res.cursor_before || rec.second > *res.cursor_before) hold.push_back(rec);
             res.passes.push_back(std::move(pr));
         }
         if constexpr (has_head) {
@@ -183,6 +185,7 @@ public:
     /// The plan of one pass (a dry run when not applied). `pr` receives what the pass read.
     template <witness W>
     plan_type plan(const timeline_session<W>& s, method m, pass_result& pr) {
+        left_out_.clear();
         auto& store = r_->store();
         const auto after = cursor_of(s.status().store, r_->cursor_name());
         if (m == method::change_feed && !after) m = method::full_scan;  // nothing to continue from
@@ -192,7 +195,10 @@ public:
             auto recs = pull_since(r_->remote(), after, r_->options().page_size, &pr.listing);
             if constexpr (remote_can_checksum<remote_type>) recs = whole_identities(std::move(recs), pr.listing);
             note_listed(recs, after);
-            return detail::plan_subset(*r_, s.status(), s.database_adopted(), std::move(recs));
+            // With checksums the feed was widened to whole identities, so it shows every record of
+            // each identity it mentions; without, it cannot show an object gone (plan_subset).
+            return detail::plan_subset(*r_, s.status(), s.database_adopted(), std::move(recs), {},
+                                       remote_can_checksum<remote_type>, &left_out_);
         }
         case method::checksums:
             if constexpr (remote_can_checksum<remote_type>) {
@@ -203,7 +209,8 @@ public:
                 for (const auto& range : found.ranges)
                     for (const auto& k : local.ids_in(range)) extra.insert(k);
                 note_listed(found.remote, after);
-                return detail::plan_subset(*r_, s.status(), s.database_adopted(), std::move(found.remote), extra);
+                // Whole key ranges: every record of each identity in them is listed.
+                return detail::plan_subset(*r_, s.status(), s.database_adopted(), std::move(found.remote), extra, true);
             } else {
                 throw error(errc::unsupported, "mirror: the replica cannot compute range checksums");
             }
@@ -304,6 +311,7 @@ private:
     Reconciler* r_;
     mirror_options opts_;
     std::vector<std::pair<key128, std::uint64_t>> listed_;  ///< of the last plan(), see note_listed
+    std::vector<std::pair<key128, std::uint64_t>> left_out_;  ///< of the last plan(): records plan_subset left out
 };
 
 } // namespace concord::mirror
