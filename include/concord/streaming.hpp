@@ -172,7 +172,16 @@ struct stream_side {
 /// `next_local()` and `next_remote()` return std::optional<E> (std::nullopt at the end). An input that
 /// goes backwards is refused with errc::bad_page: a silent mis-order would turn every later entity
 /// into a false local_only / orphan pair. An order that treats two different identities as equal is
-/// errc::invalid_argument. Memory: two entities per side, whatever the input size.
+/// errc::invalid_argument, and so is one that separates entities of one identity (finer than the
+/// identity policy, e.g. by_members<&E::sku, &E::qty> with natural_key<&E::sku>), when the merge
+/// meets it: two such entities next to each other on one side, or one at each side's head (the
+/// merge holds O(1) entities, so the same identity further apart goes unseen). Memory: two entities
+/// per side, whatever the input size.
+///
+/// Cases reach the sink as they are found, before the rest of the inputs is read, so they are
+/// provisional until stream_merge() returns: when it throws, cases already passed to the sink may be
+/// false (an input out of order is seen only where it goes backwards, after an entity it placed too
+/// early was reported as local_only or orphan). Collect them and act once it has returned.
 template <entity E, class Identity, class NextLocal, class NextRemote, class Sink, class Order = by_identity_key>
 stream_counts stream_merge(const Identity& identity, NextLocal&& next_local, NextRemote&& next_remote, Sink&& sink,
                            Order order = {}) {
@@ -189,6 +198,12 @@ stream_counts stream_merge(const Identity& identity, NextLocal&& next_local, Nex
         else return s.key[at];
     };
 
+    // An order finer than the identity would report one identity as several cases (local_only and
+    // orphan for one pair, a duplicate missed): detected where both keys are in hand (not lazy).
+    static constexpr const char* separates_hint =
+        " input): entities of one identity must be equivalent under the order; is the order finer than the "
+        "identity policy (e.g. by_members on more members than the natural key)?";
+
     // Takes the group of entities equivalent to the head of `s` (consecutive, same identity): its
     // first entity stays in its slot, returned in `first`; the side reads on in the other slot.
     // Returns the group's size and checks the order of what follows.
@@ -202,7 +217,15 @@ stream_counts stream_merge(const Identity& identity, NextLocal&& next_local, Nex
             s.template advance<lazy>(identity);
             const E* next = s.head();
             if (!next) return n;
-            if (order(*first, key, *next, s.head_key())) return n;
+            if (order(*first, key, *next, s.head_key())) {
+                // Next group on this side; with keys in hand, check that it is another identity.
+                if constexpr (!lazy)
+                    if (s.head_key() == key)
+                        throw error(errc::invalid_argument,
+                                    std::string("stream_merge: the order separates entities of one identity (") +
+                                        key.hex() + ", twice in a row in the " + side + separates_hint);
+                return n;
+            }
             if (order(*next, s.head_key(), *first, key))
                 throw error(errc::bad_page, std::string("stream_merge: the ") + side +
                                                 " input is not in order: identity " + key_of(s, s.h).hex() +
@@ -223,9 +246,17 @@ stream_counts stream_merge(const Identity& identity, NextLocal&& next_local, Nex
         const bool r_first = lh && rh && order(*rh, r.head_key(), *lh, l.head_key());
         const bool take_l = lh && !r_first;
         const bool take_r = rh && (!lh || r_first || !order(*lh, l.head_key(), *rh, r.head_key()));
-        if (!lazy && take_l && take_r && !(l.head_key() == r.head_key()))
-            throw error(errc::invalid_argument, "stream_merge: the order treats two different identities as equal (" +
-                                                    l.head_key().hex() + ", " + r.head_key().hex() + ")");
+        if constexpr (!lazy) {  // keys in hand: the heads make one group exactly when they are one identity
+            if (take_l && take_r && !(l.head_key() == r.head_key()))
+                throw error(errc::invalid_argument,
+                            "stream_merge: the order treats two different identities as equal (" +
+                                l.head_key().hex() + ", " + r.head_key().hex() + ")");
+            if (lh && rh && take_l != take_r && l.head_key() == r.head_key())
+                throw error(errc::invalid_argument,
+                            std::string("stream_merge: the order separates entities of one identity (") +
+                                l.head_key().hex() + ", at the head of both the local and the remote" +
+                                separates_hint);
+        }
         const unsigned key_slot = take_l ? l.h : r.h;  // the group's first entity stays in this slot
         const E* lv = nullptr;
         const E* rv = nullptr;

@@ -256,3 +256,99 @@ TEST_CASE("stream_merge by members: a NaN key member is one value, after every n
         CHECK(c.in_sync == 4);
     }
 }
+
+namespace {
+
+/// An order finer than sku_identity: by SKU, then by price. Keys are derived per entity.
+using sku_then_cents = concord::by_members<&item::sku, &item::cents>;
+/// The same members the other way round: one SKU's entities need not even be neighbours.
+using cents_then_sku = concord::by_members<&item::cents, &item::sku>;
+
+/// Runs stream_merge and expects errc::invalid_argument for an order that separates one identity,
+/// naming that identity and `where`, before any case of that identity reached the sink.
+template <class Order>
+void expect_separated(const std::vector<item>& local, const std::vector<item>& remote, const std::string& sku,
+                      const std::string& where) {
+    const concord::key128 key = sku_identity{}.key(make_item(sku));
+    std::vector<concord::key128> sunk;
+    try {
+        concord::stream_merge<item>(
+            sku_identity{}, reader(local), reader(remote),
+            [&](const concord::stream_case<item>& c) { sunk.push_back(c.identity); }, Order{});
+        FAIL("an order that separates entities of one identity was accepted");
+    } catch (const concord::error& e) {
+        CHECK(e.code() == concord::errc::invalid_argument);
+        const std::string msg = e.what();
+        INFO(msg);
+        CHECK(msg.find("the order separates entities of one identity") != std::string::npos);
+        CHECK(msg.find(key.hex()) != std::string::npos);
+        CHECK(msg.find(where) != std::string::npos);
+        CHECK(msg.find("finer than the identity policy") != std::string::npos);
+    }
+    CHECK(std::find(sunk.begin(), sunk.end(), key) == sunk.end());  // no false local_only / orphan first
+}
+
+} // namespace
+
+TEST_CASE("stream_merge refuses an order finer than the identity: two entities of one identity on one side",
+          "[engine][streaming][finer_order]") {
+    const std::vector<item> none;
+    // Two "x" apart under the order (price 1, then 2): a duplicate, not two local_only cases.
+    const std::vector<item> two_x = {make_item("x", "n", 1), make_item("x", "n", 2)};
+    SECTION("local") { expect_separated<sku_then_cents>(two_x, none, "x", "twice in a row in the local input"); }
+    SECTION("remote") { expect_separated<sku_then_cents>(none, two_x, "x", "twice in a row in the remote input"); }
+    SECTION("the auditor's probe: two local and one remote") {
+        // Seen at the heads already: x@1 local, x@3 remote.
+        expect_separated<sku_then_cents>(two_x, {make_item("x", "n", 3)}, "x",
+                                         "at the head of both the local and the remote input");
+    }
+    SECTION("after a group of equivalent entities (a true duplicate) and before other identities") {
+        const std::vector<item> local = {make_item("w"), make_item("x", "a", 1), make_item("x", "b", 1),
+                                         make_item("x", "c", 2), make_item("y")};
+        expect_separated<sku_then_cents>(local, {make_item("w")}, "x", "twice in a row in the local input");
+    }
+}
+
+TEST_CASE("stream_merge refuses an order finer than the identity: one identity at both heads, apart",
+          "[engine][streaming][finer_order]") {
+    // One local and one remote "x" with different prices: a diverged pair, not local_only + orphan.
+    SECTION("local first") {
+        expect_separated<sku_then_cents>({make_item("x", "n", 1)}, {make_item("x", "n", 2)}, "x",
+                                         "at the head of both the local and the remote input");
+    }
+    SECTION("remote first") {
+        expect_separated<sku_then_cents>({make_item("x", "n", 2)}, {make_item("x", "n", 1)}, "x",
+                                         "at the head of both the local and the remote input");
+    }
+    SECTION("not neighbours in the merged order, but at both heads") {
+        // cents then SKU: local x@1, y@1; remote x@2. The merged order is x@1, y@1, x@2.
+        expect_separated<cents_then_sku>({make_item("x", "n", 1), make_item("y", "n", 1)}, {make_item("x", "n", 2)},
+                                         "x", "at the head of both the local and the remote input");
+    }
+    SECTION("behind other cases, which reach the sink") {
+        expect_separated<sku_then_cents>({make_item("a"), make_item("b", "n", 5), make_item("x", "n", 1)},
+                                         {make_item("a"), make_item("c"), make_item("x", "n", 2)}, "x",
+                                         "at the head of both the local and the remote input");
+    }
+}
+
+TEST_CASE("stream_merge with an order finer than the identity still merges inputs it does not split",
+          "[engine][streaming][finer_order]") {
+    // The check refuses only what the order actually separates: distinct SKUs, equal prices within one
+    // SKU, and true duplicates (equivalent under the order) are classified as before.
+    using concord::case_kind;
+    const std::vector<item> local = {make_item("a", "n", 1), make_item("b", "b1", 7), make_item("b", "b2", 7),
+                                     make_item("c", "n", 3), make_item("d", "n", 4)};
+    const std::vector<item> remote = {make_item("a", "n", 1), make_item("b", "b", 7), make_item("c", "m", 3),
+                                      make_item("e", "n", 5)};
+    const sku_identity id;
+    const std::vector<seen_case> want = {
+        {case_kind::duplicate, id.key(local[1]), "b1", "b", 2, 1},
+        {case_kind::diverged, id.key(local[3]), "n", "m", 1, 1},
+        {case_kind::local_only, id.key(local[4]), "n", "-", 1, 0},
+        {case_kind::orphan, id.key(remote[3]), "-", "n", 0, 1},
+    };
+    concord::stream_counts c;
+    CHECK(merge(local, remote, sku_then_cents{}, &c) == want);
+    CHECK(c.in_sync == 1);
+}
