@@ -9,11 +9,12 @@
 // restore and a re-creation change it while the entity stays the same conceptual thing.
 
 #include <bit>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <ostream>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -34,12 +35,19 @@ namespace concord {
 
 namespace hana = boost::hana;
 
-/// Customisation point: which member holds the local (database-assigned) id.
-/// Specialise with `static constexpr std::string_view local_id = "";` for an entity without one.
-template <class E>
-struct entity_traits {
+namespace detail {
+/// The default of entity_traits: a member named `id`, if the entity has one. A specialisation
+/// (which does not derive from this) must name a member that exists, or "" for none.
+struct default_entity_traits {
     static constexpr std::string_view local_id = "id";
 };
+} // namespace detail
+
+/// Customisation point: which member holds the local (database-assigned) id.
+/// Specialise with `static constexpr std::string_view local_id = "";` for an entity without one, or
+/// with the name of another member (a name that matches no member is a compile error).
+template <class E>
+struct entity_traits : detail::default_entity_traits {};
 
 /// Satisfied by structs described with Boost.Hana.
 template <class E>
@@ -50,9 +58,22 @@ namespace detail {
 template <class T> struct is_optional : std::false_type {};
 template <class T> struct is_optional<std::optional<T>> : std::true_type {};
 
+/// Integers wider than 64 bits (__int128 under -std=gnu++20 counts as integral): the encoding has
+/// 8 bytes per integer, so they are refused rather than silently truncated.
 template <class T>
-constexpr bool encodable_scalar = std::is_integral_v<T> || std::is_enum_v<T> || std::is_floating_point_v<T> ||
-                                  std::is_same_v<T, std::string>;
+constexpr bool wide_integer = std::is_integral_v<T> && (sizeof(T) > 8);
+
+#define CONCORD_WIDE_INTEGER_MESSAGE                                                                           \
+    "concord: integers wider than 64 bits (such as __int128) cannot be encoded: the canonical encoding has 8 "  \
+    "bytes per integer and would truncate them. Store the value as two 64-bit members (high and low halves) or " \
+    "as its decimal text in a std::string."
+
+template <class T>
+constexpr bool encodable_scalar = (std::is_integral_v<T> && !wide_integer<T>) || std::is_enum_v<T> ||
+                                  std::is_floating_point_v<T> || std::is_same_v<T, std::string>;
+
+template <class T> struct scalar_of { using type = T; };
+template <class T> struct scalar_of<std::optional<T>> { using type = T; };
 
 template <class T>
 constexpr bool encodable() {
@@ -86,7 +107,9 @@ decltype(auto) member_ref(E& e) {
 /// hana::string, for custom Struct descriptions whose accessors are lambdas).
 template <class E, class MemberName, class T, class Accessor = void>
 struct check_member_type {
-    static_assert(encodable<T>(),
+    static_assert(!wide_integer<typename scalar_of<T>::type>, CONCORD_WIDE_INTEGER_MESSAGE
+                  " (the member is named in the instantiation above: &Entity::member / MemberName)");
+    static_assert(wide_integer<typename scalar_of<T>::type> || encodable<T>(),
                   "concord: this entity member has a type concord cannot encode (the member is named in the "
                   "instantiation above: &Entity::member / MemberName). Supported: integral, enum, floating point, "
                   "std::string and std::optional of those.");
@@ -175,6 +198,9 @@ char* encode_to(char* p, const T& v) noexcept {
         return encode_to(p, static_cast<std::underlying_type_t<T>>(v));
     } else if constexpr (std::is_same_v<T, char> || std::is_same_v<T, wchar_t>) {
         return put_u64(p, static_cast<std::uint64_t>(static_cast<std::make_unsigned_t<T>>(v)));
+    } else if constexpr (wide_integer<T>) {
+        static_assert(!wide_integer<T>, CONCORD_WIDE_INTEGER_MESSAGE);
+        return p;
     } else if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
         return put_u64(p, static_cast<std::uint64_t>(static_cast<std::int64_t>(v)));
     } else if constexpr (std::is_integral_v<T>) {
@@ -217,11 +243,29 @@ key128 hash_encoding(std::size_t size, Write&& write) {
 /// 1 present) then the value.
 template <class T>
 void encode_value(std::string& out, const T& v) {
-    static_assert(detail::encodable<T>(), "concord: type cannot be encoded");
+    static_assert(!detail::wide_integer<typename detail::scalar_of<T>::type>, CONCORD_WIDE_INTEGER_MESSAGE);
+    static_assert(detail::wide_integer<typename detail::scalar_of<T>::type> || detail::encodable<T>(),
+                  "concord: type cannot be encoded");
     const std::size_t at = out.size();
     out.resize(at + detail::encoded_size(v));
     detail::encode_to(out.data() + at, v);
 }
+
+namespace detail {
+/// True when a specialisation of entity_traits<E> names a local id member that E does not have (the
+/// default traits' `id` may be absent: the entity then has no local id).
+template <class E>
+constexpr bool local_id_misspelt = [] {
+    if constexpr (std::is_base_of_v<default_entity_traits, entity_traits<E>>) {
+        return false;
+    } else {
+        if (entity_traits<E>::local_id.empty()) return false;
+        return ![]<std::size_t... I>(std::index_sequence<I...>) {
+            return ((member_name<E, I>() == entity_traits<E>::local_id) || ...);
+        }(std::make_index_sequence<member_count<E>>{});
+    }
+}();
+} // namespace detail
 
 /// Compile-time facts about a Hana-described entity.
 template <entity E>
@@ -243,6 +287,14 @@ struct entity_info {
     }();
 
     static constexpr bool has_local_id = local_id_index < size;
+
+    // The default traits look for a member named `id` and accept an entity without one; a
+    // specialisation names its member on purpose, so a name that matches no member (a typo) would
+    // silently make the database id content: refused.
+    static_assert(!detail::local_id_misspelt<E>,
+                  "concord: entity_traits<E>::local_id names no member of the entity E. Check its spelling "
+                  "against the BOOST_HANA_DEFINE_STRUCT / BOOST_HANA_ADAPT_STRUCT description, or set it to \"\" "
+                  "for an entity without a local database id.");
 
     /// Calls f(name, value_ref) for every member, in declaration order.
     template <class Ent, class F>
@@ -356,13 +408,80 @@ std::vector<std::string> differing_fields(const E& a, const E& b) {
 }
 
 namespace detail {
-/// Appends `s` as a JSON string literal (quoted; quotes, backslashes and control characters escaped).
-inline void append_json_string(std::string& out, std::string_view s) {
-    out += '"';
+/// Length of the well-formed UTF-8 sequence that starts at s[i] (a byte >= 0x80), or 0 when it is
+/// ill-formed; then `bad` is the length of its maximal subpart (Unicode ch. 3, "U+FFFD Substitution
+/// of Maximal Subparts"): the bytes one U+FFFD replaces. Overlong forms, surrogates (U+D800-DFFF)
+/// and code points above U+10FFFF are ill-formed.
+inline std::size_t utf8_sequence(std::string_view s, std::size_t i, std::size_t& bad) noexcept {
+    const auto b0 = static_cast<unsigned char>(s[i]);
+    std::size_t n = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+    if (b0 >= 0xC2 && b0 <= 0xDF) {
+        n = 2;
+    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+        n = 3;
+        if (b0 == 0xE0) lo = 0xA0;       // overlong below U+0800
+        else if (b0 == 0xED) hi = 0x9F;  // surrogates
+    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+        n = 4;
+        if (b0 == 0xF0) lo = 0x90;       // overlong below U+10000
+        else if (b0 == 0xF4) hi = 0x8F;  // above U+10FFFF
+    } else {
+        bad = 1;  // a continuation byte, C0/C1 (overlong) or F5-FF
+        return 0;
+    }
+    std::size_t k = 1;
+    for (; k < n && i + k < s.size(); ++k) {
+        const auto b = static_cast<unsigned char>(s[i + k]);
+        if (b < lo || b > hi) break;
+        lo = 0x80;
+        hi = 0xBF;
+    }
+    if (k == n) return n;
+    bad = k;
+    return 0;
+}
+
+/// Appends `s` escaped so that it is valid UTF-8 and holds no control character: C0 controls, DEL
+/// and the C1 controls U+0080-U+009F as \u00XX (\n, \r, \t short), each ill-formed UTF-8
+/// sequence as \ufffd. With Json, also `"` and `\` are escaped and the text is quoted (a JSON
+/// string literal); without, the text is for a terminal (remote-provided text can neither forge
+/// lines nor send escape sequences) and quotes and backslashes stay as they are.
+template <bool Json>
+void append_escaped(std::string& out, std::string_view s) {
+    if constexpr (Json) out += '"';
     std::size_t plain = 0;  // start of the run of characters that need no escape, appended at once
-    for (std::size_t i = 0; i < s.size(); ++i) {
+    static constexpr char hexd[] = "0123456789abcdef";
+    auto escape_u00 = [&](unsigned c) {
+        out += "\\u00";
+        out += hexd[c >> 4];
+        out += hexd[c & 0xF];
+    };
+    for (std::size_t i = 0; i < s.size();) {
         const auto c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        if (c >= 0x20 && c < 0x7F && (!Json || (c != '"' && c != '\\'))) {
+            ++i;
+            continue;
+        }
+        if (c >= 0x80) {
+            std::size_t bad = 0;
+            const std::size_t n = utf8_sequence(s, i, bad);
+            // U+0080-U+009F (C1 controls, "\xC2\x80"-"\xC2\x9F") are escaped, other characters kept.
+            if (n != 0 && !(c == 0xC2 && static_cast<unsigned char>(s[i + 1]) < 0xA0)) {
+                i += n;
+                continue;
+            }
+            out.append(s, plain, i - plain);
+            if (n != 0) {
+                escape_u00(static_cast<unsigned char>(s[i + 1]));
+                i += n;
+            } else {
+                out += "\\ufffd";
+                i += bad;
+            }
+            plain = i;
+            continue;
+        }
         out.append(s, plain, i - plain);
         plain = i + 1;
         switch (c) {
@@ -371,15 +490,28 @@ inline void append_json_string(std::string& out, std::string_view s) {
         case '\n': out += "\\n"; break;
         case '\r': out += "\\r"; break;
         case '\t': out += "\\t"; break;
-        default:
-            static constexpr char hexd[] = "0123456789abcdef";
-            out += "\\u00";
-            out += hexd[c >> 4];
-            out += hexd[c & 0xF];
+        default: escape_u00(c);
         }
+        ++i;
     }
     out.append(s, plain, s.size() - plain);
-    out += '"';
+    if constexpr (Json) out += '"';
+}
+
+/// Appends `s` as a JSON string literal (quoted; quotes, backslashes and control characters
+/// escaped, ill-formed UTF-8 replaced by \ufffd): valid JSON whatever the bytes.
+inline void append_json_string(std::string& out, std::string_view s) { append_escaped<true>(out, s); }
+
+/// Appends `s` for a terminal: control characters escaped, ill-formed UTF-8 replaced by \ufffd,
+/// everything else unchanged (see append_escaped).
+inline void append_display_text(std::string& out, std::string_view s) { append_escaped<false>(out, s); }
+
+/// append_display_text() as a new string.
+inline std::string display_text(std::string_view s) {
+    std::string t;
+    t.reserve(s.size());
+    append_display_text(t, s);
+    return t;
 }
 
 inline void write_json_string(std::ostream& os, std::string_view s) {
@@ -388,35 +520,75 @@ inline void write_json_string(std::ostream& os, std::string_view s) {
     os << t;
 }
 
-/// Appends a member's value as reports print it: strings as JSON literals, optionals as the value
-/// or `null`, bools as true/false, enums and integers in decimal, anything else as `<<` writes it.
+/// Appends an integer (or an enum's underlying value) in decimal as it is encoded: signed values
+/// as signed, unsigned as unsigned, `char` and `wchar_t` as unsigned whatever the platform's
+/// signedness, bool (an enum over bool) as 0/1. No locale.
 template <class T>
-void append_value(std::string& out, const T& v) {
+void append_integer(std::string& out, T v) {
+    char buf[24];
+    std::to_chars_result r;
+    if constexpr (std::is_same_v<T, bool>)
+        r = std::to_chars(buf, buf + sizeof buf, v ? 1 : 0);
+    else if constexpr (std::is_same_v<T, char> || std::is_same_v<T, wchar_t>)
+        r = std::to_chars(buf, buf + sizeof buf, static_cast<std::uint64_t>(static_cast<std::make_unsigned_t<T>>(v)));
+    else if constexpr (std::is_signed_v<T>)
+        r = std::to_chars(buf, buf + sizeof buf, static_cast<std::int64_t>(v));
+    else
+        r = std::to_chars(buf, buf + sizeof buf, static_cast<std::uint64_t>(v));
+    out.append(buf, r.ptr);
+}
+
+/// Appends a floating-point value: the shortest decimal that reads back as the same value
+/// (std::to_chars, no locale). As the encoding sees it: -0 prints as 0, every NaN as `nan`;
+/// `long double` is printed as the binary64 it is encoded as. Json: NaN and +-infinity, which JSON
+/// cannot write, are `null`; otherwise `nan`, `inf`, `-inf`.
+template <class T>
+void append_float(std::string& out, T v, bool json) {
+    if constexpr (!std::is_same_v<T, float> && !std::is_same_v<T, double>) {
+        append_float(out, static_cast<double>(v), json);
+    } else {
+        if (v != v) {
+            out += json ? "null" : "nan";
+        } else if (v == std::numeric_limits<T>::infinity() || v == -std::numeric_limits<T>::infinity()) {
+            out += json ? "null" : (v > 0 ? "inf" : "-inf");
+        } else if (v == 0) {
+            out += '0';
+        } else {
+            char buf[64];
+            const auto r = std::to_chars(buf, buf + sizeof buf, v);
+            out.append(buf, r.ptr);
+        }
+    }
+}
+
+/// Appends a member's value as reports print it: strings as JSON literals, optionals as the value
+/// or `null`, bools as true/false, enums and integers in decimal (see append_integer), floating
+/// point as append_float writes it. Json: the value as JSON (non-finite floating point is `null`).
+template <class T>
+void append_value(std::string& out, const T& v, bool json = false) {
     if constexpr (is_optional<T>::value) {
-        if (v) append_value(out, *v);
+        if (v) append_value(out, *v, json);
         else out += "null";
     } else if constexpr (std::is_same_v<T, bool>) {
         out += v ? "true" : "false";
     } else if constexpr (std::is_enum_v<T>) {
-        out += std::to_string(static_cast<std::int64_t>(static_cast<std::underlying_type_t<T>>(v)));
+        append_integer(out, static_cast<std::underlying_type_t<T>>(v));
     } else if constexpr (std::is_same_v<T, std::string>) {
         append_json_string(out, v);
-    } else if constexpr (std::is_integral_v<T> && sizeof(T) == 1) {
-        out += std::to_string(static_cast<int>(v));
     } else if constexpr (std::is_integral_v<T>) {
-        out += std::to_string(v);
+        static_assert(!wide_integer<T>, CONCORD_WIDE_INTEGER_MESSAGE);
+        append_integer(out, v);
     } else {
-        std::ostringstream os;
-        os << v;
-        out += os.str();
+        static_assert(std::is_floating_point_v<T>, "concord: type cannot be printed");
+        append_float(out, v, json);
     }
 }
 
-/// append_value() to a stream (reports and JSON print a member the same way).
+/// append_value() to a stream; Json: as JSON (the only difference: non-finite floating point is null).
 template <class T>
-void write_value(std::ostream& os, const T& v) {
+void write_value(std::ostream& os, const T& v, bool json = false) {
     std::string t;
-    append_value(t, v);
+    append_value(t, v, json);
     os << t;
 }
 } // namespace detail
@@ -455,7 +627,9 @@ std::string to_string(const E& e, std::string_view type_name = "entity") {
     return t;
 }
 
-/// Writes the entity as a JSON object, members in declaration order.
+/// Writes the entity as a JSON object, members in declaration order. Strings are JSON string literals
+/// (ill-formed UTF-8 replaced by \ufffd), floating point is the shortest text that reads back as the
+/// same value, and NaN and infinities (which JSON cannot write) are `null`, like an absent optional.
 template <entity E>
 void write_json(std::ostream& os, const E& e) {
     os << '{';
@@ -465,9 +639,11 @@ void write_json(std::ostream& os, const E& e) {
         first = false;
         detail::write_json_string(os, name);
         os << ':';
-        detail::write_value(os, v);
+        detail::write_value(os, v, true);
     });
     os << '}';
 }
 
 } // namespace concord
+
+#undef CONCORD_WIDE_INTEGER_MESSAGE

@@ -9,7 +9,7 @@
 //                           hands out ids again, so a new entity can take an old entity's id and a
 //                           re-created entity gets a new one. Kept to show why (and for tests).
 //  * natural_key<&E::a,...> chosen members that mean the same thing in the user's world.
-//  * content<> / content<&E::a,...>  fingerprint of all (or chosen) content members.
+//  * content<> / content<&E::a,...>  all (or chosen) content members.
 //  * client_token<&E::t>    a generated token stored on both sides (see new_client_token()).
 //  * scoped<P>              P, prefixed by a runtime scope (tenant / integration).
 
@@ -27,7 +27,15 @@
 
 namespace concord {
 
+namespace identity {
+template <class Inner>
+struct scoped;
+} // namespace identity
+
 namespace detail {
+
+template <class P> struct is_scoped : std::false_type {};
+template <class P> struct is_scoped<identity::scoped<P>> : std::true_type {};
 
 inline void put_bytes(std::string& out, std::string_view s) {
     put_u64(out, s.size());
@@ -49,6 +57,17 @@ std::string_view name_of_member(T E::*m) {
         if (static_cast<const void*>(&ref) == static_cast<const void*>(&(sample.*m))) found = name;
     });
     return found;
+}
+
+/// `a="x", b=2`: the members' names and values as reports print them (strings quoted and escaped).
+template <class E, auto... Members>
+std::string describe_members(const E& e) {
+    std::string out;
+    bool first = true;
+    ((out += first ? "" : ", ", out += name_of_member<E>(Members), out += '=', append_value(out, e.*Members),
+      first = false),
+     ...);
+    return out;
 }
 
 template <auto M> struct member_ptr_traits;
@@ -130,12 +149,7 @@ struct natural_key {
     }
     template <entity E>
     std::string describe(const E& e) const {
-        std::string out;
-        bool first = true;
-        ((out += first ? "" : ", ", out += detail::name_of_member<E>(Members), out += '=',
-          detail::append_value(out, e.*Members), first = false),
-         ...);
-        return out;
+        return detail::describe_members<E, Members...>(e);
     }
 };
 
@@ -154,9 +168,15 @@ struct content {
         else
             return detail::identity_of_values(scope, "content", e.*Members...);
     }
+    /// content<&E::a, ...>: the chosen members, as natural_key writes them (`code="L-1"`).
+    /// content<>: `content=` and the entity's fingerprint (32 hex digits): the identity is made of
+    /// every content member, too many to print on a report line, and the fingerprint is exactly
+    /// those members' hash: stable, independent of the scope (scoped<> prefixes that), and the value
+    /// concord::fingerprint(e) and the stores show for the same entity.
     template <entity E>
     std::string describe(const E& e) const {
-        return "content=" + fingerprint(e).hex();
+        if constexpr (sizeof...(Members) == 0) return "content=" + fingerprint(e).hex();
+        else return detail::describe_members<E, Members...>(e);
     }
 };
 
@@ -176,9 +196,11 @@ struct client_token {
                         "client_token: member '" + std::string(detail::name_of_member<E>(Member)) + "' is empty");
         return detail::identity_of_values(scope, "client_token", e.*Member);
     }
+    /// `token="..."`: quoted and escaped like natural_key's members (the token comes from the
+    /// remote as often as from us, so its text must not be able to forge report lines).
     template <entity E>
     std::string describe(const E& e) const {
-        return std::string(detail::name_of_member<E>(Member)) + "=" + (e.*Member);
+        return detail::describe_members<E, Member>(e);
     }
 };
 
@@ -186,6 +208,10 @@ struct client_token {
 /// tenants' "invoice 42" never share an identity.
 template <class Inner>
 struct scoped {
+    static_assert(!detail::is_scoped<Inner>::value,
+                  "concord::identity::scoped<scoped<P>> is not supported: give the inner policy the inner "
+                  "scope instead, scoped<P>(\"tenant\", P{.scope = \"integration\"}): its keys are those of "
+                  "the scope \"tenant/integration\".");
     static constexpr bool stable_across_restores = Inner::stable_across_restores;
     Inner inner;
 

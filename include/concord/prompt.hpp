@@ -16,6 +16,7 @@
 #include <string>
 
 #include <concord/cases.hpp>
+#include <concord/entity.hpp>
 #include <concord/error.hpp>
 #include <concord/plan.hpp>
 
@@ -31,9 +32,14 @@ public:
     template <class E>
     resolution operator()(const decision<E>& d) {
         auto& out = *out_;
-        out << "\nDecision " << d.id.substr(0, 12) << " (" << to_string(d.kind) << ")\n  " << d.summary << '\n';
+        // The summary and the effects hold remote-provided text (remote ids, notes, entity values):
+        // their control characters are escaped so that they cannot send escape sequences to the
+        // terminal or forge lines of the prompt.
+        out << "\nDecision " << detail::display_text(d.id.substr(0, 12)) << " (" << to_string(d.kind) << ")\n  "
+            << detail::display_text(d.summary) << '\n';
         for (std::size_t i = 0; i < d.options.size(); ++i)
-            out << "  [" << i + 1 << "] " << to_string(d.options[i].choice) << ": " << d.options[i].effect << '\n';
+            out << "  [" << i + 1 << "] " << to_string(d.options[i].choice) << ": "
+                << detail::display_text(d.options[i].effect) << '\n';
         out << "  [s] skip: leave it open (its entities stay blocked)\n";
         for (;;) {
             out << "choice> " << std::flush;
@@ -53,7 +59,7 @@ public:
                     return d.options[i].choice;
                 }
             }
-            out << "  '" << line << "' is not an option; answer 1-" << d.options.size() << ", a name, or s\n";
+            out << "  '" << detail::display_text(line) << "' is not an option; answer 1-" << d.options.size() << ", a name, or s\n";
         }
     }
 

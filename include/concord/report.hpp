@@ -3,6 +3,7 @@
 // cases and actions appear in plan order (sorted by identity), so two runs diff cleanly.
 
 #include <array>
+#include <locale>
 #include <ostream>
 #include <sstream>
 #include <string>
@@ -56,34 +57,42 @@ struct report {
         return n;
     }
 
-    /// Human-readable summary.
+    /// Human-readable summary, for a terminal: numbers without the global locale's grouping, and
+    /// the texts (which may come from the remote) with their control characters escaped
+    /// (detail::display_text), so a field can neither forge a line nor send an escape sequence.
     std::string text() const {
         std::ostringstream os;
-        os << (dry_run ? "plan" : "reconcile") << " [" << entity << "] timeline: " << to_string(timeline) << " ("
-           << timeline_detail << ")\n";
+        os.imbue(std::locale::classic());
+        auto txt = [](const std::string& s) { return detail::display_text(s); };
+        os << (dry_run ? "plan" : "reconcile") << " [" << txt(entity) << "] timeline: " << to_string(timeline)
+           << " (" << txt(timeline_detail) << ")\n";
         os << "  cases:";
         for (auto c : all_cases) os << ' ' << to_string(c) << '=' << counts[static_cast<std::size_t>(c)];
         os << '\n';
         for (const auto& a : actions) {
-            os << "  " << (dry_run ? "would " : "") << a.action << " (" << a.resolution << ") id=" << a.identity.substr(0, 12);
-            if (!a.identity_text.empty()) os << " [" << a.identity_text << ']';
-            if (!a.remote_id.empty()) os << " remote=" << a.remote_id;
-            if (!a.idempotency_key.empty()) os << " key=" << a.idempotency_key.substr(0, 16);
-            if (!dry_run) os << " -> " << a.outcome;
-            if (!a.detail.empty()) os << " [" << a.detail << ']';
+            os << "  " << (dry_run ? "would " : "") << txt(a.action) << " (" << txt(a.resolution)
+               << ") id=" << txt(a.identity.substr(0, 12));
+            if (!a.identity_text.empty()) os << " [" << txt(a.identity_text) << ']';
+            if (!a.remote_id.empty()) os << " remote=" << txt(a.remote_id);
+            if (!a.idempotency_key.empty()) os << " key=" << txt(a.idempotency_key.substr(0, 16));
+            if (!dry_run) os << " -> " << txt(a.outcome);
+            if (!a.detail.empty()) os << " [" << txt(a.detail) << ']';
             os << '\n';
         }
         for (const auto& d : decisions) {
-            os << "  DECISION " << d.id.substr(0, 12) << " (" << d.kind << "): " << d.summary << '\n';
-            for (std::size_t i = 0; i < d.options.size(); ++i) os << "    [" << i + 1 << "] " << d.options[i] << '\n';
+            os << "  DECISION " << txt(d.id.substr(0, 12)) << " (" << txt(d.kind) << "): " << txt(d.summary) << '\n';
+            for (std::size_t i = 0; i < d.options.size(); ++i)
+                os << "    [" << i + 1 << "] " << txt(d.options[i]) << '\n';
         }
-        for (const auto& p : problems) os << "  PROBLEM " << p << '\n';
+        for (const auto& p : problems) os << "  PROBLEM " << txt(p) << '\n';
         return os.str();
     }
 
-    /// JSON object with the same content (keys in a fixed order).
+    /// JSON object with the same content (keys in a fixed order). Always valid JSON: numbers without
+    /// the global locale's grouping, strings escaped with ill-formed UTF-8 replaced by \ufffd.
     std::string json() const {
         std::ostringstream os;
+        os.imbue(std::locale::classic());
         auto str = [&](const std::string& s) { detail::write_json_string(os, s); };
         os << "{\"entity\":";
         str(entity);

@@ -1,8 +1,10 @@
 #include <catch2/catch.hpp>
 
 #include <cstdint>
+#include <cstdlib>
 #include <initializer_list>
 #include <limits>
+#include <locale>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -13,6 +15,7 @@
 #include <boost/hana/define_struct.hpp>
 
 #include <concord/entity.hpp>
+#include <concord/report.hpp>
 
 namespace {
 struct invoice {
@@ -225,4 +228,186 @@ TEST_CASE("fingerprint known answers for every supported member type (cross-chec
     check(k_opt_i64{std::nullopt}, b({0}), "a6cd5e9392000f6ac44bdff4074eecdb");
     check(k_opt_i64{7}, b({1, 7, 0, 0, 0, 0, 0, 0, 0}), "05f6cfa1bddd523fd8197fcc417a9adf");
     check(k_opt_string{std::string{}}, b({1, 0, 0, 0, 0, 0, 0, 0, 0}), "fa3f5392c40387fb428516d12156e7b6");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Printing: the text reports and JSON show must tell apart what the encoding tells apart, be
+// valid JSON whatever the values, and not depend on the global locale.
+namespace printing {
+struct measured {
+    BOOST_HANA_DEFINE_STRUCT(measured, (std::int64_t, id), (double, rate), (std::optional<double>, r2), (float, f));
+};
+struct texts {
+    BOOST_HANA_DEFINE_STRUCT(texts, (std::string, s));
+};
+enum class big_enum : std::uint64_t { top = 0xFFFFFFFFFFFFFFFFULL };
+enum class small_enum : std::uint8_t { big = 200 };
+enum class signed_enum : std::int16_t { neg = -3 };
+enum plain_char_enum : char { high = static_cast<char>(0xe9) };
+struct integers {
+    BOOST_HANA_DEFINE_STRUCT(integers, (char, c), (big_enum, e), (small_enum, s), (signed_enum, n),
+                             (plain_char_enum, pc), (std::int8_t, i8), (std::uint64_t, u64), (wchar_t, w));
+};
+struct row {
+    BOOST_HANA_DEFINE_STRUCT(row, (std::int64_t, rowid), (std::string, sku));
+};
+struct row_typo {
+    BOOST_HANA_DEFINE_STRUCT(row_typo, (std::int64_t, rowid), (std::string, sku));
+};
+struct row_default {  // default traits, no member named `id`: no local id, not an error
+    BOOST_HANA_DEFINE_STRUCT(row_default, (std::int64_t, rowid), (std::string, sku));
+};
+
+/// A locale like de_DE's: ',' decimal point, '.' thousands separator grouping by 3.
+struct german_numpunct : std::numpunct<char> {
+    char do_decimal_point() const override { return ','; }
+    char do_thousands_sep() const override { return '.'; }
+    std::string do_grouping() const override { return "\3"; }
+};
+/// Sets that locale as the global one for its lifetime.
+struct global_locale_guard {
+    std::locale old = std::locale::global(std::locale(std::locale::classic(), new german_numpunct));
+    ~global_locale_guard() { std::locale::global(old); }
+};
+
+std::string json_of(const measured& m) {
+    std::ostringstream os;
+    concord::write_json(os, m);
+    return os.str();
+}
+std::string json_of(const texts& t) {
+    std::ostringstream os;
+    concord::write_json(os, t);
+    return os.str();
+}
+} // namespace printing
+template <>
+struct concord::entity_traits<printing::row> {
+    static constexpr std::string_view local_id = "rowid";
+};
+template <>
+struct concord::entity_traits<printing::row_typo> {
+    static constexpr std::string_view local_id = "row_id";  // the member is `rowid`
+};
+
+TEST_CASE("floating point prints the shortest text that reads back as the same value", "[entity][printing]") {
+    using printing::measured;
+    // Two values the encoding tells apart print differently (6 significant digits printed both as 1).
+    const measured b{1, 1.0000001, 1.0000002, 0}, c{1, 1.0000002, 1.0000002, 0};
+    REQUIRE(concord::fingerprint(b) != concord::fingerprint(c));
+    CHECK(concord::to_string(b) != concord::to_string(c));
+    CHECK(concord::to_string(b) == "entity{id=1, rate=1.0000001, r2=1.0000002, f=0}");
+    // Round trip: the printed text parses back to the very value.
+    for (double v : {0.1, 1.0 / 3, 1e300, -2.5e-308, 5e-324, 123456789.125, 1e21, 6.02214076e23,
+                     std::numeric_limits<double>::max(), std::numeric_limits<double>::min()}) {
+        std::string t;
+        concord::detail::append_value(t, v);
+        INFO(t);
+        CHECK(std::strtod(t.c_str(), nullptr) == v);
+    }
+    // float prints as float (0.1f, not 0.100000001490116); -0 as 0, as it is encoded.
+    CHECK(concord::to_string(measured{2, -0.0, -0.0, 0.1f}) == "entity{id=2, rate=0, r2=0, f=0.1}");
+    // In text, NaN and infinities are named (every NaN is one value, so one name)...
+    const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+    CHECK(concord::to_string(measured{3, -nan, inf, -std::numeric_limits<float>::infinity()}) ==
+          "entity{id=3, rate=nan, r2=inf, f=-inf}");
+    // ... in JSON, which cannot write them, they are null.
+    CHECK(printing::json_of(measured{3, nan, inf, -std::numeric_limits<float>::infinity()}) ==
+          R"({"id":3,"rate":null,"r2":null,"f":null})");
+    CHECK(printing::json_of(measured{4, 1e-7, 2.5, 0.25f}) == R"({"id":4,"rate":1e-07,"r2":2.5,"f":0.25})");
+}
+
+TEST_CASE("printing and JSON do not depend on the global locale", "[entity][printing]") {
+    const printing::global_locale_guard german;
+    {
+        // The guard works: a default stream now groups and uses ','.
+        std::ostringstream probe;
+        probe << 1234567 << ' ' << 1.5;
+        REQUIRE(probe.str() == "1.234.567 1,5");
+    }
+    CHECK(printing::json_of(printing::measured{1234567, 1234.5, 2.0, 1.5f}) ==
+          R"({"id":1234567,"rate":1234.5,"r2":2,"f":1.5})");
+    CHECK(concord::to_string(printing::measured{1234567, 1234.5, std::nullopt, 1.5f}) ==
+          "entity{id=1234567, rate=1234.5, r2=null, f=1.5}");
+    concord::report r;
+    r.generation = 1234567;
+    r.counts[0] = 5000;
+    r.dry_run = false;
+    r.actions.push_back({});
+    r.actions.back().attempts = 1000;
+    const auto j = r.json();
+    CHECK(j.find("\"generation\":1234567,") != std::string::npos);
+    CHECK(j.find(":5000,") != std::string::npos);
+    CHECK(j.find("\"attempts\":1000}") != std::string::npos);
+    CHECK(j.find("1.234") == std::string::npos);
+    CHECK(r.text().find("=5000 ") != std::string::npos);
+    CHECK(r.text().find("5.000") == std::string::npos);
+}
+
+TEST_CASE("JSON strings are valid UTF-8: each ill-formed sequence becomes \\ufffd", "[entity][printing]") {
+    using printing::json_of;
+    using printing::texts;
+    // Well-formed sequences of every length pass unchanged, up to U+10FFFF.
+    for (const std::string ok : {"h\xc3\xa9llo", "\xe2\x82\xac 5", "\xf0\x9d\x84\x9e", "\xf4\x8f\xbf\xbf", "\xef\xbf\xbf",
+                                 "\xed\x9f\xbf", "\xc2\xa0nbsp", "\xee\x80\x80"}) {
+        INFO(ok);
+        CHECK(json_of(texts{ok}) == "{\"s\":\"" + ok + "\"}");
+    }
+    const std::pair<std::string, std::string> bad[] = {
+        {"a\xff b", "a\\ufffd b"},                       // never in UTF-8
+        {"\xfe\xff", "\\ufffd\\ufffd"},
+        {"\x80x", "\\ufffdx"},                           // a lone continuation byte
+        {"\xc0\xaf", "\\ufffd\\ufffd"},                 // overlong '/'
+        {"\xe0\x80\xaf", "\\ufffd\\ufffd\\ufffd"},       // overlong, 3 bytes
+        {"\xf0\x80\x80\xaf", "\\ufffd\\ufffd\\ufffd\\ufffd"},  // overlong, 4 bytes
+        {"\xed\xa0\x80", "\\ufffd\\ufffd\\ufffd"},       // a surrogate (U+D800)
+        {"\xf4\x90\x80\x80", "\\ufffd\\ufffd\\ufffd\\ufffd"},  // above U+10FFFF
+        {"\xf5\x80", "\\ufffd\\ufffd"},
+        {"\xe2\x82", "\\ufffd"},                         // truncated at the end: one maximal subpart
+        {"\xe2\x82z\xf0\x9d\x84", "\\ufffdz\\ufffd"},
+        {"\xc3\xa9\xc3", "\xc3\xa9\\ufffd"},
+        {"\x7f", "\\u007f"},                             // DEL and the C1 controls are escaped too
+        {"\xc2\x9b[31m", "\\u009b[31m"},
+    };
+    for (const auto& [in, out] : bad) {
+        INFO(in);
+        CHECK(json_of(texts{in}) == "{\"s\":\"" + out + "\"}");
+    }
+    // The same through a report, whatever field the text arrives in.
+    concord::report r;
+    r.problems.push_back(std::string("remote id \xff\xfe bad, esc \x1b[31m red, del \x7f"));
+    CHECK(r.json().find(R"("problems":["remote id \ufffd\ufffd bad, esc \u001b[31m red, del \u007f"])") !=
+          std::string::npos);
+}
+
+TEST_CASE("integers print as they are encoded: char and unsigned enums unsigned", "[entity][printing]") {
+    using namespace printing;
+    const integers v{static_cast<char>(0xe9), big_enum::top, small_enum::big, signed_enum::neg, high,
+                     std::int8_t{-2}, 0xFFFFFFFFFFFFFFFFULL, static_cast<wchar_t>(0xFFFFFFFFu)};
+    CHECK(concord::to_string(v) ==
+          "entity{c=233, e=18446744073709551615, s=200, n=-3, pc=233, i8=-2, u64=18446744073709551615, w=4294967295}");
+}
+
+TEST_CASE("integers wider than 64 bits are not encodable", "[entity]") {
+    // __int128 is integral under -std=gnu++20; 8 bytes per integer would truncate it silently.
+    __extension__ typedef __int128 i128;
+    __extension__ typedef unsigned __int128 u128;
+    CHECK_FALSE(concord::detail::encodable<i128>());
+    CHECK_FALSE(concord::detail::encodable<u128>());
+    CHECK_FALSE(concord::detail::encodable<std::optional<u128>>());
+    CHECK(concord::detail::encodable<std::int64_t>());
+    CHECK(concord::detail::encodable<std::optional<std::uint64_t>>());
+}
+
+TEST_CASE("a local id name that matches no member is caught", "[entity]") {
+    // A specialisation naming a member that exists: that member is the local id.
+    STATIC_REQUIRE(concord::entity_info<printing::row>::has_local_id);
+    CHECK(concord::local_id_of(printing::row{7, "A-1"}) == 7);
+    // The default traits' `id` may be absent: no local id.
+    STATIC_REQUIRE(!concord::entity_info<printing::row_default>::has_local_id);
+    STATIC_REQUIRE(!concord::detail::local_id_misspelt<printing::row_default>);
+    STATIC_REQUIRE(!concord::detail::local_id_misspelt<painted>);  // "" on purpose
+    // A misspelt name (row_id for rowid) would make the database id content: entity_info<row_typo>
+    // fails to compile with a static_assert on this.
+    STATIC_REQUIRE(concord::detail::local_id_misspelt<printing::row_typo>);
 }

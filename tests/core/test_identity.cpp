@@ -3,12 +3,15 @@
 #include <cstdint>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include <boost/hana/define_struct.hpp>
 
 #include <concord/error.hpp>
 #include <concord/identity.hpp>
+#include <concord/prompt.hpp>
+#include <concord/report.hpp>
 
 namespace {
 struct invoice {
@@ -174,4 +177,102 @@ TEST_CASE("every error code has its own stable name", "[errors]") {
     CHECK(concord::to_string(concord::errc::system_failure) == "system_failure");
     const concord::error e(concord::errc::system_failure, "getrandom failed");
     CHECK(std::string(e.what()) == "system_failure: getrandom failed");
+}
+
+namespace {
+struct label {
+    BOOST_HANA_DEFINE_STRUCT(label, (std::int64_t, id), (std::string, code), (std::string, colour), (double, size));
+};
+} // namespace
+
+TEST_CASE("client_token describe quotes and escapes the token like natural_key", "[identity][printing]") {
+    concord::identity::client_token<&invoice::token> t;
+    const invoice forged{1, "a", "b", 1, "tok\n  PROBLEM forged \x1b[31m"};
+    CHECK(t.describe(forged) == R"(token="tok\n  PROBLEM forged \u001b[31m")");
+    CHECK(t.describe(forged) == concord::identity::natural_key<&invoice::token>{}.describe(forged));
+    CHECK(t.describe(invoice{1, "a", "b", 1, "0123abcd"}) == "token=\"0123abcd\"");
+    CHECK(concord::identity::scoped<concord::identity::client_token<&invoice::token>>("t1").describe(forged) ==
+          R"(t1:token="tok\n  PROBLEM forged \u001b[31m")");
+}
+
+TEST_CASE("content<&E::a...> describes the chosen members, content<> the fingerprint", "[identity][printing]") {
+    const label a{1, "L-1", "red", 2.5}, b{2, "L-1", "blue", 1e-9};
+    concord::identity::content<&label::code> by_code;
+    REQUIRE(by_code.key(a) == by_code.key(b));
+    // One identity, one text: the chosen member, not a fingerprint of everything.
+    CHECK(by_code.describe(a) == "code=\"L-1\"");
+    CHECK(by_code.describe(a) == by_code.describe(b));
+    concord::identity::content<&label::code, &label::size> two;
+    CHECK(two.describe(b) == "code=\"L-1\", size=1e-09");
+    // All content: the fingerprint of the content, stable and independent of the scope.
+    concord::identity::content<> all;
+    CHECK(all.describe(a) == "content=" + concord::fingerprint(a).hex());
+    CHECK(all.describe(a) != all.describe(b));
+    CHECK(concord::identity::scoped<concord::identity::content<>>("t1").describe(a) == "t1:" + all.describe(a));
+}
+
+TEST_CASE("key128::parse_hex reads the digits hex() writes, uppercase as the same key, and nothing else",
+          "[identity]") {
+    concord::key128 k;
+    REQUIRE(k.parse_hex("abcdef0123456789abcdef0123456789"));
+    CHECK(k.hex() == "abcdef0123456789abcdef0123456789");
+    concord::key128 up;  // text a remote or a tool upper-cased still names the key
+    REQUIRE(up.parse_hex("ABCDEF0123456789ABCDEF0123456789"));
+    CHECK(up == k);
+    concord::key128 u{1, 2};
+    CHECK_FALSE(u.parse_hex("abcdef0123456789abcdef012345678g"));
+    CHECK_FALSE(u.parse_hex("abcdef0123456789abcdef012345678"));
+    CHECK(u == concord::key128{1, 2});  // left alone
+}
+
+TEST_CASE("nested scoped policies are refused at compile time", "[identity]") {
+    // scoped<scoped<P>> fails with a static_assert that says to give P the inner scope instead.
+    STATIC_REQUIRE(concord::detail::is_scoped<concord::identity::scoped<natural>>::value);
+    STATIC_REQUIRE_FALSE(concord::detail::is_scoped<natural>::value);
+    // What the message advises: scoped<P>("tenant", P{.scope = "integration"}).
+    const concord::identity::scoped<natural> nested("acme", natural{.scope = "eu"});
+    natural joined;
+    joined.scope = "acme/eu";
+    const invoice a{1, "acme", "N-1", 500, ""};
+    CHECK(nested.key(a) == joined.key(a));
+}
+
+namespace {
+struct prompt_entity {};
+} // namespace
+
+TEST_CASE("the terminal prompt and report text escape remote-provided control characters", "[identity][printing]") {
+    concord::decision<prompt_entity> d;
+    d.id = "0123456789abcdef";
+    d.kind = concord::case_kind::orphan;
+    d.summary = "orphan [token=\x1b]0;pwned\x07]; remote ch_1\nDecision forged \xc2\x9b" "2J \xff";
+    d.options = {{concord::resolution::cancel_remote, "cancel\x1b[2J"}, {concord::resolution::import_local, "import"}};
+    std::istringstream in("1\n");
+    std::ostringstream out;
+    concord::terminal_prompt p(in, out);
+    CHECK(p(d) == concord::resolution::cancel_remote);
+    const auto shown = out.str();
+    INFO(shown);
+    CHECK(shown.find('\x1b') == std::string::npos);
+    CHECK(shown.find('\x07') == std::string::npos);
+    CHECK(shown.find("\xc2\x9b") == std::string::npos);
+    CHECK(shown.find("\xff") == std::string::npos);
+    CHECK(shown.find("\nDecision forged") == std::string::npos);  // no forged line
+    CHECK(shown.find(R"(  orphan [token=\u001b]0;pwned\u0007]; remote ch_1\nDecision forged \u009b2J \ufffd)") !=
+          std::string::npos);
+    CHECK(shown.find(R"([1] cancel_remote: cancel\u001b[2J)") != std::string::npos);
+
+    concord::report r;
+    r.decisions.push_back({d.id, "orphan", "ab", d.summary, {"cancel_remote: cancel\x1b[2J"}});
+    r.problems.push_back("remote said \x1b[31mred\nPROBLEM forged");
+    r.actions.push_back({});
+    r.actions.back().remote_id = "ch_\x1b[1m";
+    r.actions.back().detail = "failed:\r\x1b[K";
+    const auto text = r.text();
+    INFO(text);
+    CHECK(text.find('\x1b') == std::string::npos);
+    CHECK(text.find('\r') == std::string::npos);
+    CHECK(text.find("\nPROBLEM forged") == std::string::npos);
+    CHECK(text.find(R"(  PROBLEM remote said \u001b[31mred\nPROBLEM forged)") != std::string::npos);
+    CHECK(text.find(R"(remote=ch_\u001b[1m)") != std::string::npos);
 }
