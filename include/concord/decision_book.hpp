@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include <concord/cases.hpp>
+#include <concord/error.hpp>
 
 namespace concord {
 
@@ -33,7 +34,22 @@ inline std::optional<resolution> parse_resolution(std::string_view s) {
     return std::nullopt;
 }
 
-/// Answers in memory (tests, or a host that keeps them elsewhere).
+/// True for the resolutions a decision can be answered with: not `ask` (that leaves it open), nor
+/// `report` or `nothing` (what plans say of cases no one decides). A book refuses to record the others.
+constexpr bool is_answer(resolution r) noexcept {
+    return r != resolution::ask && r != resolution::report && r != resolution::nothing;
+}
+
+namespace detail {
+inline void check_answer(std::string_view id, resolution r) {
+    if (!is_answer(r))
+        throw error(errc::invalid_argument, "'" + std::string(to_string(r)) + "' is not an answer to decision " +
+                                                std::string(id) + "; a decision book keeps only answers that settle it");
+}
+} // namespace detail
+
+/// Answers in memory (tests, or a host that keeps them elsewhere). record() refuses what is not an
+/// answer (is_answer) with errc::invalid_argument.
 class memory_decision_book {
 public:
     std::optional<resolution> answer(std::string_view id) const {
@@ -41,7 +57,10 @@ public:
         if (it == answers_.end()) return std::nullopt;
         return it->second;
     }
-    void record(std::string_view id, resolution r) { answers_[std::string(id)] = r; }
+    void record(std::string_view id, resolution r) {
+        detail::check_answer(id, r);
+        answers_[std::string(id)] = r;
+    }
     std::size_t size() const noexcept { return answers_.size(); }
     bool empty() const noexcept { return answers_.empty(); }
     const std::map<std::string, resolution, std::less<>>& all() const noexcept { return answers_; }

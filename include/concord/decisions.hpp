@@ -8,7 +8,8 @@
 //     <decision id> <resolution name>
 //     checksum <XXH3-128 hex of every preceding byte>
 // "concord-decisions v1" files (no checksum line, written before v2) are still read; the next
-// change rewrites them as v2. Every change is made under an flock on "<path>.lock": the file is read
+// change rewrites them as v2. A line whose resolution is not an answer (`ask`, `report`, `nothing`:
+// is_answer) or that answers an id again differently is errc::witness_corrupt, in either version. Every change is made under an flock on "<path>.lock": the file is read
 // again, this book's answers merged in, and the result written to a temporary file of its own,
 // fsync'ed and renamed into place, so two books on one file (a UI and a sync process) keep each
 // other's answers.
@@ -45,8 +46,10 @@ public:
     /// still holds the old answer, so a retry writes again instead of being taken for a repeat.
     /// Answers other books wrote to the file since this one read it are kept, and this book then
     /// answers with them too. Answers are final: when another book answered `id` differently since
-    /// this one read it, its answer stands and this one is errc::invalid_argument.
+    /// this one read it, its answer stands and this one is errc::invalid_argument. `ask`, `report` and
+    /// `nothing` are not answers (is_answer): errc::invalid_argument, nothing written.
     void record(std::string_view id, resolution r) {
+        detail::check_answer(id, r);
         if (mem_.answer(id) == r) return;  // idempotent: nothing to write
         if (id.empty() || id.find_first_of(" \r\n") != std::string_view::npos)  // the line format could not hold it
             throw error(errc::invalid_argument, "decision id '" + std::string(id) +
@@ -112,7 +115,15 @@ private:
             auto sp = line.find(' ');
             auto r = sp == std::string_view::npos ? std::nullopt : parse_resolution(line.substr(sp + 1));
             if (!r) throw fail("line " + std::to_string(n) + " is malformed");
-            book.record(line.substr(0, sp), *r);
+            const auto id = line.substr(0, sp);
+            if (!is_answer(*r))
+                throw fail("line " + std::to_string(n) + " records '" + std::string(to_string(*r)) + "' for decision " +
+                           std::string(id) + ", which is not an answer");
+            if (const auto before = book.answer(id); before && *before != *r)
+                throw fail("line " + std::to_string(n) + " answers decision " + std::string(id) + " '" +
+                           std::string(to_string(*r)) + "' after an earlier line answered it '" +
+                           std::string(to_string(*before)) + "' (answers are final)");
+            book.record(id, *r);
         }
         return book;
     }

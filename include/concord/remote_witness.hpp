@@ -16,8 +16,11 @@
 // object has seen (a cold start lists everything once).
 // Failures: both calls are retried with the same key on what a retry may cure (timeouts, rate limits,
 // transient errors: retry_policy, like the reconciler's), so one 429 does not stop a reconcile. A
-// marker whose cancel still fails is remembered and cancelled first by the next save(); a process
-// that ends before that leaves it active, and plans report it as a look-alike (never touched).
+// marker whose cancel still fails is remembered and cancelled first by the next save(); so is a create
+// whose outcome stayed unknown (a timeout or a transient failure, then no retry got an answer): the
+// next save() replays it under the same key and metadata (idempotent: at most the one marker) and
+// cancels what it returns. A process that ends before that leaves it active, and plans report it as
+// a look-alike (never touched).
 //
 // The owner tag and the checksum make a marker evidence, not proof: anyone holding the account's
 // secret could write one. A marker that claims to be ours but does not parse is errc::witness_corrupt.
@@ -98,10 +101,43 @@ public:
             }
             uncancelled_.pop_back();
         }
+        // A create of an earlier save() whose outcome is unknown may have left an active marker: the
+        // same call again under the same key returns it (or makes the one marker it would have made),
+        // and it is cancelled before anything new is written.
+        if (unsettled_) {
+            bool unknown = false;
+            std::optional<remote_record<entity_type>> replayed;
+            try {
+                replayed = create_marker(unsettled_->meta, unsettled_->key, unknown);
+            } catch (const remote_error& e) {
+                // Refused for good (not a failure a retry may cure, nor retries running out): a create
+                // this key had made would have been replayed, so there is no marker to cancel. Anything
+                // else leaves the outcome unknown: kept for the next save().
+                if (!unknown && !e.retryable() && e.code() != errc::retries_exhausted) unsettled_.reset();
+                throw;
+            }
+            unsettled_.reset();
+            if (replayed->state == remote_state::active) {
+                try {
+                    cancel_marker(replayed->remote_id);
+                } catch (...) {
+                    uncancelled_.push_back(replayed->remote_id);
+                    throw;
+                }
+            }
+        }
         // A fresh key per save: saving a record equal to an older one must create a new newest marker,
         // not replay the old one. Retries reuse it, so a timeout's unknown outcome makes one marker.
         const std::string key = "concord-witness:" + xxh3_128(owner_.text()).hex() + ":" + new_lineage_id();
-        auto created = with_retries([&] { return remote_->create(marker_, m, key); });
+        bool unknown = false;
+        std::optional<remote_record<entity_type>> made;
+        try {
+            made = create_marker(m, key, unknown);
+        } catch (const remote_error&) {
+            if (unknown) unsettled_ = unsettled_create{key, m};  // it may have been applied: replayed by the next save()
+            throw;
+        }
+        auto& created = *made;
         hint_ = created.seq;
         if (created.state == remote_state::active) {
             try {
@@ -126,6 +162,10 @@ public:
     /// Markers this object created but could not cancel yet (the next save() cancels them first).
     const std::vector<std::string>& uncancelled() const noexcept { return uncancelled_; }
 
+    /// True while a marker create of an earlier save() has an unknown outcome (a timeout or a transient
+    /// failure no retry settled): the next save() replays it under its key and cancels the result.
+    bool create_unsettled() const noexcept { return unsettled_.has_value(); }
+
     /// Markers written by this object (tests, reports).
     std::size_t saves() const noexcept { return saves_; }
 
@@ -139,6 +179,25 @@ public:
     }
 
 private:
+    /// A marker create whose outcome is unknown: replayed with the same key and metadata.
+    struct unsettled_create {
+        std::string key;
+        metadata meta;
+    };
+
+    /// Creates a marker with retries. `unknown` is set when an attempt failed in a way that may have
+    /// applied it (a timeout, a transient failure), so a throw then leaves the outcome unknown.
+    remote_record<entity_type> create_marker(const metadata& m, const std::string& key, bool& unknown) {
+        return with_retries([&] {
+            try {
+                return remote_->create(marker_, m, key);
+            } catch (const remote_error& e) {
+                if (e.code() == errc::remote_timeout || e.code() == errc::remote_transient) unknown = true;
+                throw;
+            }
+        });
+    }
+
     void cancel_marker(const std::string& id) {
         with_retries([&] { return remote_->cancel(id, "concord-witness-cancel:" + id); });
     }
@@ -206,6 +265,7 @@ private:
     retry_policy retry_{};
     std::function<void(std::chrono::milliseconds)> sleep_ = [](std::chrono::milliseconds d) { system_clock{}.sleep_for(d); };
     std::vector<std::string> uncancelled_;  ///< markers created and not yet cancelled (oldest first)
+    std::optional<unsettled_create> unsettled_;  ///< a create whose outcome is unknown, replayed by the next save()
 };
 
 } // namespace concord

@@ -21,6 +21,7 @@
 #include <string_view>
 
 #include <concord/concepts/witness.hpp>
+#include <concord/error.hpp>
 #include <concord/records.hpp>
 
 namespace concord {
@@ -43,6 +44,23 @@ constexpr std::string_view to_string(verdict v) noexcept {
 /// names one database's history and is persisted, never derived.
 inline std::string new_lineage_id() { return random_key128().hex(); }
 
+/// True when `s` has the form new_lineage_id() writes: 32 lowercase hex digits. Witnesses refuse any
+/// other lineage (format_witness and parse_witness), so nothing is saved that a later load would refuse.
+constexpr bool is_lineage_id(std::string_view s) noexcept {
+    if (s.size() != 32) return false;
+    for (char c : s)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    return true;
+}
+
+/// Generations at or above 2^63 are refused: the next generation, witness + 1, must never wrap to 0
+/// (a wrapped generation would be reused and its lost objects taken for accounted ones).
+inline constexpr std::uint64_t witness_generation_limit = std::uint64_t{1} << 63;
+
+/// Session attempts at or above 2^63 are refused the same way: the next attempt, witness + 1, must
+/// never wrap to 0 (an attempt of 0 would also write the record back as v1, losing the count).
+inline constexpr std::uint64_t witness_attempts_limit = std::uint64_t{1} << 63;
+
 /// What the timeline check found, and the generation this session commits under.
 struct timeline_status {
     verdict kind = verdict::first_run;
@@ -62,8 +80,23 @@ struct timeline_status {
     }
 };
 
-/// Pure function: the verdict for a store checkpoint and a witness record.
+/// Pure function: the verdict for a store checkpoint and a witness record. A record whose counters
+/// are exhausted (a generation at or above witness_generation_limit - 1, so this session's would
+/// reach the limit; attempts at or above witness_attempts_limit - 1) is refused before anything is
+/// written: the store's checkpoint as errc::checkpoint_corrupt, the witness as errc::witness_corrupt.
+/// Otherwise a session would stamp remote objects with a generation its commit then refuses.
 inline timeline_status check_timeline(const std::optional<checkpoint>& store, const std::optional<witness_record>& w) {
+    if (store && store->generation >= witness_generation_limit - 1)
+        throw error(errc::checkpoint_corrupt,
+                    "the store's checkpoint holds generation " + std::to_string(store->generation) +
+                        ", at or past 2^63 - 1: the generation counter is exhausted (the next session's would reach 2^63)");
+    if (w && w->generation >= witness_generation_limit - 1)
+        throw error(errc::witness_corrupt,
+                    "the witness holds generation " + std::to_string(w->generation) +
+                        ", at or past 2^63 - 1: the generation counter is exhausted (the next session's would reach 2^63)");
+    if (w && w->attempts >= witness_attempts_limit - 1)
+        throw error(errc::witness_corrupt, "the witness holds attempts " + std::to_string(w->attempts) +
+                                               ", at or past 2^63 - 1: the next session's attempt would reach 2^63");
     timeline_status s;
     s.store = store;
     s.witness = w;
@@ -149,14 +182,24 @@ public:
     template <class Store>
     void commit_checkpoint(Store& store) {
         auto cur = store.load_checkpoint();
-        if (cur && cur->lineage == status_.lineage && cur->generation == status_.generation) return;
-        change_batch<typename Store::entity_type> b;
-        b.new_checkpoint = next_checkpoint(cur);
-        store.commit(b);
+        if (!(cur && cur->lineage == status_.lineage && cur->generation == status_.generation)) {
+            change_batch<typename Store::entity_type> b;
+            b.new_checkpoint = next_checkpoint(cur);
+            store.commit(b);
+        }
+        lineage_stored_ = true;
     }
 
-    /// Durably records that a reconcile is under way (before any remote effect).
+    /// Durably records that a reconcile is under way (before any remote effect). On a database's
+    /// first session (no witness, no checkpoint) the store must hold the session's lineage first
+    /// (commit_checkpoint, or a commit reported by note_store_committed): else errc::invalid_argument
+    /// and nothing is written, since a mark naming a lineage the store never received would make
+    /// every later session a different database.
     void mark_in_progress(std::string_view what) {
+        if (!lineage_recordable())
+            throw error(errc::invalid_argument,
+                        "mark_in_progress on the database's first session before the store holds its lineage " +
+                            status_.lineage + ": call commit_checkpoint(store) first");
         in_progress_ = std::string(what);
         witness_record r = current_record();
         witness_->save(r);
@@ -164,8 +207,12 @@ public:
     }
 
     /// Records a failure so that the same failure next time stops with errc::repeated_failure.
-    /// Returns true if the witness already held this same failure.
+    /// Returns true if the witness already held this same failure. On a database's first session
+    /// whose store never received the session's lineage (its first commit failed) nothing is written
+    /// and this returns false: the witness must not name a lineage the store does not hold, and the
+    /// next session is a first run again.
     bool record_failure(const std::string& what) {
+        if (!lineage_recordable()) return false;
         witness_record r = current_record();
         // A witness may keep a long failure text shortened (file_witness keeps its beginning under its
         // size limit): the same failure then reads back as a long prefix of the new text.
@@ -204,6 +251,13 @@ public:
     void note_store_committed() noexcept { store_committed_ = true; }
 
 private:
+    /// True when a record this session writes names a lineage the store holds: the witness's own
+    /// (current_record keeps it), the store's, or the session's once the store committed it.
+    bool lineage_recordable() const noexcept {
+        return status_.witness || (status_.store && status_.store->lineage == status_.lineage) || lineage_stored_ ||
+               store_committed_;
+    }
+
     witness_record current_record() const {
         witness_record r;
         if (status_.witness) r = *status_.witness;
@@ -228,6 +282,7 @@ private:
     bool marked_ = false;
     bool committed_ = false;
     bool store_committed_ = false;
+    bool lineage_stored_ = false;  ///< commit_checkpoint() gave a store the session's checkpoint
     std::string in_progress_;  ///< what mark_in_progress() saved, kept by every later save
 };
 

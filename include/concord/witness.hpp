@@ -4,7 +4,7 @@
 //
 // File format, "concord-witness v1" (UTF-8 text, one field per line, LF endings):
 //     concord-witness v1
-//     lineage <32 hex digits>
+//     lineage <32 lowercase hex digits>
 //     generation <decimal>
 //     in_progress <hex of the UTF-8 text, or ->
 //     failure <hex of the UTF-8 text, or ->
@@ -24,6 +24,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <concord/concepts/witness.hpp>
@@ -31,16 +32,13 @@
 #include <concord/hash.hpp>
 #include <concord/memory/witness.hpp>
 #include <concord/records.hpp>
+#include <concord/timeline.hpp>  // is_lineage_id, witness_generation_limit, witness_attempts_limit
 
 namespace concord {
 
 /// Largest witness text file_witness::load() accepts; save() shortens the record to fit (see
 /// detail::fit_witness), so nothing it writes is refused later.
 inline constexpr std::size_t witness_max_bytes = 64 * 1024;
-
-/// Generations at or above 2^63 are refused: the next generation, witness + 1, must never wrap to 0
-/// (a wrapped generation would be reused and its lost objects taken for accounted ones).
-inline constexpr std::uint64_t witness_generation_limit = std::uint64_t{1} << 63;
 
 namespace detail {
 inline std::string hex_text(const std::string& s) {
@@ -95,8 +93,18 @@ inline bool read_file_if_exists(const std::filesystem::path& p, std::size_t max_
     };
     int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        if (errno == ENOENT || errno == ENOTDIR) return false;  // no such file (or no such directory)
-        throw fail(errno);
+        const int e = errno;
+        if (e == ENOENT || e == ENOTDIR) {
+            // A symlink whose target is missing is not a missing file: the record it pointed to is
+            // gone (an unmounted disk, a moved folder), and "no file" would read as a first run.
+            struct ::stat st;
+            if (::lstat(p.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+                throw error(errc::witness_corrupt, std::string(what) + " " + p.string() +
+                                                       " is a symbolic link whose target is missing; restore the "
+                                                       "target or remove the link (a dangling link is not taken for a missing file)");
+            return false;  // no such file (or no such directory)
+        }
+        throw fail(e);
     }
     char buf[4096];
     for (;;) {
@@ -115,6 +123,24 @@ inline bool read_file_if_exists(const std::filesystem::path& p, std::size_t max_
     return true;
 }
 
+/// `p` with every symbolic link in its last component followed (a link to a link, relative targets
+/// taken from the link's directory), so writers replace the file a link points to, not the link. A
+/// path that is not a link is returned as is. Throws errc::store_failure on a link loop.
+inline std::filesystem::path resolve_links(std::filesystem::path p, const char* what) {
+    for (int hops = 0;; ++hops) {
+        std::error_code ec;
+        if (!std::filesystem::is_symlink(p, ec)) return p;  // symlink_status: a missing path is not a link
+        if (hops >= 40)
+            throw error(errc::store_failure, std::string("cannot write ") + what + " " + p.string() +
+                                                 ": too many levels of symbolic links");
+        auto target = std::filesystem::read_symlink(p, ec);
+        if (ec)
+            throw error(errc::store_failure, std::string("cannot read the symbolic link ") + p.string() + " of the " +
+                                                 what + ": " + ec.message());
+        p = target.is_absolute() ? target : p.parent_path() / target;
+    }
+}
+
 /// An exclusive advisory lock (flock) on "<target>.lock", held until destroyed, so writers of one
 /// file take turns, in one process or several. flock, not fcntl: fcntl locks belong to the process,
 /// so two writers in one process would not exclude each other. Readers need no lock (every write is
@@ -122,7 +148,7 @@ inline bool read_file_if_exists(const std::filesystem::path& p, std::size_t max_
 class file_lock {
 public:
     file_lock(const std::filesystem::path& target, const char* what) {
-        auto p = target;
+        auto p = resolve_links(target, what);  // writers through a link and through its target take turns
         p += ".lock";
         fd_ = ::open(p.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);  // CLOEXEC: a child must not keep the lock
         if (fd_ < 0) {
@@ -150,7 +176,9 @@ private:
 /// file), fsync'ed, renamed over `p`, then the directory fsync'ed. Throws errc::store_failure naming
 /// `what`; on failure `p` is untouched and the temporary file removed. Callers serialise writers
 /// with file_lock. O_EXCL rather than mkstemp: mkstemp creates 0600, this keeps 0644 less the umask.
-inline void replace_file(const std::filesystem::path& p, const std::string& text, const char* what) {
+/// When `p` is a symbolic link the file it points to is replaced (beside the target), the link kept.
+inline void replace_file(const std::filesystem::path& link, const std::string& text, const char* what) {
+    const std::filesystem::path p = resolve_links(link, what);
     static std::atomic<unsigned long> counter{0};
     std::filesystem::path tmp;
     int fd = -1;
@@ -199,12 +227,19 @@ inline void replace_file(const std::filesystem::path& p, const std::string& text
 } // namespace detail
 
 /// Serialises a witness record: "concord-witness v1" while `attempts` is 0, else "concord-witness v2",
-/// which adds an `attempts <decimal>` line after `failure`. A generation at or above
-/// witness_generation_limit is errc::invalid_argument: parse_witness would refuse it.
+/// which adds an `attempts <decimal>` line after `failure`. What parse_witness would refuse is
+/// errc::invalid_argument: a lineage that is not 32 lowercase hex digits (is_lineage_id), a generation
+/// at or above witness_generation_limit, attempts at or above witness_attempts_limit.
 inline std::string format_witness(const witness_record& r) {
+    if (!is_lineage_id(r.lineage))
+        throw error(errc::invalid_argument, "witness lineage '" + r.lineage +
+                                                "' is not 32 lowercase hex digits (a lineage id new_lineage_id() makes)");
     if (r.generation >= witness_generation_limit)
         throw error(errc::invalid_argument, "witness generation " + std::to_string(r.generation) +
                                                 " is at or above 2^63; the generation counter is exhausted");
+    if (r.attempts >= witness_attempts_limit)
+        throw error(errc::invalid_argument, "witness attempts " + std::to_string(r.attempts) +
+                                                " is at or above 2^63; the attempt counter is exhausted");
     std::string body = std::string("concord-witness ") + (r.attempts ? "v2" : "v1") + "\nlineage " + r.lineage +
                        "\ngeneration " + std::to_string(r.generation) + "\nin_progress " + detail::hex_text(r.in_progress) +
                        "\nfailure " + detail::hex_text(r.failure) + "\n";
@@ -243,8 +278,7 @@ inline witness_record parse_witness(std::string_view text) {
             else if (line != "concord-witness v1") return fail("unknown header '" + std::string(line) + "'");
             break;
         case 1: {
-            key128 k;
-            if (key != "lineage" || !k.parse_hex(val)) return fail("bad lineage line");
+            if (key != "lineage" || !is_lineage_id(val)) return fail("bad lineage line");
             r.lineage = std::string(val);
             break;
         }
@@ -262,6 +296,8 @@ inline witness_record parse_witness(std::string_view text) {
         case 5:
             if (lines != 6) return fail("unexpected extra line");
             if (key != "attempts" || !detail::parse_u64(val, r.attempts) || r.attempts == 0) return fail("bad attempts line");
+            if (r.attempts >= witness_attempts_limit)
+                return fail("attempts " + std::to_string(r.attempts) + " is at or above 2^63 (the next would overflow)");
             break;
         default: return fail("unexpected extra line");
         }

@@ -22,8 +22,11 @@
 
 #include <boost/hana/define_struct.hpp>
 
+#include <concord/clock.hpp>
 #include <concord/decisions.hpp>
+#include <concord/memory/remote.hpp>
 #include <concord/memory/store.hpp>
+#include <concord/remote_witness.hpp>
 #include <concord/timeline.hpp>
 #include <concord/witness.hpp>
 
@@ -557,7 +560,7 @@ TEST_CASE("decision books: a corrupt file is a typed error", "[decisions]") {
         CHECK(code_of([&] { concord::file_decision_book b(path); }) == concord::errc::witness_corrupt);
     }
     SECTION("an unknown resolution names the line") {
-        write_file(path, "concord-decisions v1\na nothing\nb explode\n");
+        write_file(path, "concord-decisions v1\na keep\nb explode\n");
         CHECK_THAT(message_of([&] { concord::file_decision_book b(path); }), Catch::Contains("line 3"));
     }
     SECTION("a line without an answer") {
@@ -681,10 +684,10 @@ TEST_CASE("resolution names round-trip", "[decisions]") {
     CHECK_FALSE(concord::parse_resolution("").has_value());
     CHECK_FALSE(concord::parse_resolution("Push").has_value());
     concord::memory_decision_book m;
-    m.record("x", concord::resolution::ask);
-    m.record("x", concord::resolution::ask);
+    m.record("x", concord::resolution::keep);
+    m.record("x", concord::resolution::keep);
     CHECK(m.size() == 1);
-    CHECK(m.answer("x") == concord::resolution::ask);
+    CHECK(m.answer("x") == concord::resolution::keep);
 }
 
 TEST_CASE("a long failure recorded twice is a repeated failure, though the witness keeps it shortened", "[witness]") {
@@ -694,11 +697,318 @@ TEST_CASE("a long failure recorded twice is a repeated failure, though the witne
     const std::string what = "store_failure: " + std::string(50000, 'x');  // past what the file keeps
     {
         auto session = concord::begin_session(witness, store);
+        session.commit_checkpoint(store);  // the store holds the lineage the witness will name
         CHECK_FALSE(session.record_failure(what));
     }
+    REQUIRE(witness.load());
     REQUIRE(witness.load()->failure.size() < what.size());
     auto session = concord::begin_session(witness, store);
     CHECK(session.record_failure(what));
     auto other = concord::begin_session(witness, store);
     CHECK_FALSE(other.record_failure("store_failure: " + std::string(50000, 'y')));
+}
+
+// ------------------------------------------------------------------------- third audit (witness)
+
+TEST_CASE("a first session whose first store commit fails writes no witness naming a lineage the store never received",
+          "[timeline]") {
+    scratch s;
+    concord::memory_store<row> store;
+    concord::file_witness witness(s.dir / "w");
+    {
+        auto session = concord::begin_session(witness, store);
+        REQUIRE(session.kind() == concord::verdict::first_run);
+        store.fail_next_commits(1);  // SQLITE_BUSY, a full disk: the very first commit fails
+        CHECK(code_of([&] { session.commit_checkpoint(store); }) == concord::errc::store_failure);
+        CHECK_FALSE(session.record_failure("store_failure: injected commit failure"));
+        CHECK_FALSE(witness.load().has_value());  // nothing names the session's lineage
+        // A mark before the store holds the lineage is refused the same way, before any remote effect.
+        CHECK(code_of([&] { session.mark_in_progress("x"); }) == concord::errc::invalid_argument);
+        CHECK_FALSE(witness.load().has_value());
+        CHECK_FALSE(store.load_checkpoint().has_value());
+    }
+    // The next session is a first run again, not a different database.
+    auto session = concord::begin_session(witness, store);
+    CHECK(session.kind() == concord::verdict::first_run);
+    session.commit_checkpoint(store);
+    session.mark_in_progress("reconcile");  // the store holds the lineage now: the mark may name it
+    REQUIRE(witness.load());
+    CHECK(witness.load()->lineage == store.load_checkpoint()->lineage);
+    CHECK_FALSE(session.record_failure("remote_permanent: refused"));
+    // A crash here (after the checkpoint and the mark, before the witness commit): the store is ahead.
+    const auto next = concord::begin_session(witness, store);
+    CHECK(next.kind() == concord::verdict::witness_behind);
+    CHECK(next.status().interrupted);
+
+    SECTION("a failure with a store checkpoint and no witness is still recorded under the store's lineage") {
+        fs::remove(s.dir / "w");
+        auto again = concord::begin_session(witness, store);
+        REQUIRE(again.kind() == concord::verdict::witness_behind);
+        CHECK_FALSE(again.record_failure("store_failure: disk full"));
+        REQUIRE(witness.load());
+        CHECK(witness.load()->lineage == store.load_checkpoint()->lineage);
+        CHECK(concord::begin_session(witness, store).record_failure("store_failure: disk full"));
+    }
+}
+
+TEST_CASE("decision books: ask, report and nothing are not answers, neither recorded nor read", "[decisions]") {
+    scratch s;
+    const auto path = s.dir / "d";
+    for (auto r : {concord::resolution::ask, concord::resolution::report, concord::resolution::nothing}) {
+        INFO(concord::to_string(r));
+        concord::memory_decision_book m;
+        CHECK(code_of([&] { m.record("x", r); }) == concord::errc::invalid_argument);
+        CHECK(m.size() == 0);
+        concord::file_decision_book book(path);
+        CHECK(code_of([&] { book.record("x", r); }) == concord::errc::invalid_argument);
+        CHECK_FALSE(book.answer("x").has_value());
+        CHECK_FALSE(fs::exists(path));  // nothing written
+    }
+    const std::string id = "0b72b8fa475eb2458da8cde090ef41f2";
+    for (const char* name : {"ask", "report", "nothing"}) {
+        INFO(name);
+        // v2, with a valid checksum: the checksum proves who wrote it, not that it is an answer.
+        std::string text = "concord-decisions v2\nother keep\n" + id + " " + name + "\n";
+        text += "checksum " + concord::xxh3_128(text).hex() + "\n";
+        write_file(path, text);
+        CHECK(code_of([&] { concord::file_decision_book b(path); }) == concord::errc::witness_corrupt);
+        const auto msg = message_of([&] { concord::file_decision_book b(path); });
+        CHECK_THAT(msg, Catch::Contains(path.string()));
+        CHECK_THAT(msg, Catch::Contains("line 3"));
+        CHECK_THAT(msg, Catch::Contains(name));
+        write_file(path, "concord-decisions v1\n" + id + " " + name + "\n");
+        CHECK(code_of([&] { concord::file_decision_book b(path); }) == concord::errc::witness_corrupt);
+        CHECK_THAT(message_of([&] { concord::file_decision_book b(path); }), Catch::Contains("line 2"));
+    }
+}
+
+TEST_CASE("decision books: a file that answers one id twice differently is refused", "[decisions]") {
+    scratch s;
+    const auto path = s.dir / "d";
+    const std::string id = "0b72b8fa475eb2458da8cde090ef41f2";
+    SECTION("v2") {
+        std::string text = "concord-decisions v2\n" + id + " cancel_remote\n" + id + " import_local\n";
+        text += "checksum " + concord::xxh3_128(text).hex() + "\n";
+        write_file(path, text);
+    }
+    SECTION("v1 (no checksum): the downgrade an editor would use") {
+        write_file(path, "concord-decisions v1\n" + id + " cancel_remote\n" + id + " import_local\n");
+    }
+    CHECK(code_of([&] { concord::file_decision_book b(path); }) == concord::errc::witness_corrupt);
+    const auto msg = message_of([&] { concord::file_decision_book b(path); });
+    CHECK_THAT(msg, Catch::Contains(path.string()));
+    CHECK_THAT(msg, Catch::Contains("line 3"));
+    CHECK_THAT(msg, Catch::Contains(id));
+}
+
+TEST_CASE("decision books: the same answer twice in a v1 file still loads", "[decisions]") {
+    scratch s;
+    const auto path = s.dir / "d";
+    write_file(path, "concord-decisions v1\nx keep\nx keep\n");
+    concord::file_decision_book b(path);
+    CHECK(b.size() == 1);
+    CHECK(b.answer("x") == concord::resolution::keep);
+}
+
+TEST_CASE("witness: attempts at or above 2^63 are refused; an attempt number never wraps to 0", "[witness]") {
+    auto with_checksum = [](const std::string& attempts) {
+        const std::string body = "concord-witness v2\nlineage " + lineage_a +
+                                 "\ngeneration 7\nin_progress -\nfailure -\nattempts " + attempts + "\n";
+        return body + "checksum " + concord::xxh3_128(body).hex() + "\n";
+    };
+    CHECK(concord::parse_witness(with_checksum("9223372036854775807")).attempts == 9223372036854775807ULL);
+    CHECK(code_of([&] { concord::parse_witness(with_checksum("9223372036854775808")); }) ==
+          concord::errc::witness_corrupt);
+    CHECK_THAT(message_of([&] { concord::parse_witness(with_checksum("18446744073709551615")); }),
+               Catch::Contains("2^63"));
+    auto r = record(7);
+    r.attempts = std::uint64_t{1} << 63;
+    CHECK(code_of([&] { concord::format_witness(r); }) == concord::errc::invalid_argument);
+    r.attempts = ~std::uint64_t{0};
+    CHECK(code_of([&] { concord::format_witness(r); }) == concord::errc::invalid_argument);
+
+    // A witness of any kind (a custom one need not parse text) with attempts whose successor would
+    // reach 2^63 is refused before a session starts.
+    for (std::uint64_t a : {~std::uint64_t{0}, std::uint64_t{1} << 63, (std::uint64_t{1} << 63) - 1}) {
+        r.attempts = a;
+        CHECK(code_of([&] { concord::check_timeline(cp(7), r); }) == concord::errc::witness_corrupt);
+        concord::memory_witness mw;
+        mw.save(r);
+        concord::memory_store<row> store;
+        concord::change_batch<row> b;
+        b.new_checkpoint = cp(7);
+        store.commit(b);
+        CHECK(code_of([&] { concord::begin_session(mw, store); }) == concord::errc::witness_corrupt);
+        CHECK(mw.load()->attempts == a);  // nothing written
+    }
+    // The largest accepted: the session's attempt is 2^63 - 1, saved and read back as v2.
+    scratch s;
+    concord::file_witness fw(s.dir / "w");
+    r.attempts = (std::uint64_t{1} << 63) - 2;
+    fw.save(r);
+    auto session = concord::timeline_session<concord::file_witness>(fw, concord::check_timeline(cp(7), fw.load()));
+    CHECK(session.status().attempt == (std::uint64_t{1} << 63) - 1);
+    session.mark_in_progress("x");
+    session.note_store_committed();
+    session.commit();
+    CHECK(fw.load()->attempts == (std::uint64_t{1} << 63) - 1);
+}
+
+TEST_CASE("timeline: a session whose generation would reach 2^63 is refused before anything is written", "[timeline]") {
+    constexpr std::uint64_t limit = std::uint64_t{1} << 63;
+    scratch s;
+    SECTION("the witness at 2^63 - 1") {
+        concord::file_witness fw(s.dir / "w");
+        fw.save(record(limit - 1));  // a valid file: the counter is exhausted, not corrupt text
+        const auto before = read_file(s.dir / "w");
+        concord::memory_store<row> store;
+        concord::change_batch<row> b;
+        b.new_checkpoint = cp(5);
+        store.commit(b);
+        CHECK(code_of([&] { concord::begin_session(fw, store); }) == concord::errc::witness_corrupt);
+        CHECK_THAT(message_of([&] { concord::begin_session(fw, store); }), Catch::Contains("2^63"));
+        CHECK(read_file(s.dir / "w") == before);
+        CHECK(store.load_checkpoint()->generation == 5);
+        CHECK(code_of([&] { concord::check_timeline(std::nullopt, record(limit - 1)); }) ==
+              concord::errc::witness_corrupt);
+        CHECK(code_of([&] { concord::check_timeline(cp(3, lineage_b), record(limit - 1)); }) ==
+              concord::errc::witness_corrupt);
+    }
+    SECTION("the store's checkpoint at 2^63 - 1 or past it (a custom store could hold anything)") {
+        for (std::uint64_t g : {limit - 1, limit, ~std::uint64_t{0}}) {
+            INFO(g);
+            concord::memory_store<row> store;
+            concord::change_batch<row> b;
+            b.new_checkpoint = cp(g);
+            store.commit(b);
+            concord::memory_witness mw;
+            CHECK(code_of([&] { concord::begin_session(mw, store); }) == concord::errc::checkpoint_corrupt);
+            CHECK_FALSE(mw.load().has_value());
+            mw.save(record(3));
+            CHECK(code_of([&] { concord::begin_session(mw, store); }) == concord::errc::checkpoint_corrupt);
+            CHECK(mw.load() == record(3));
+            CHECK(code_of([&] { concord::check_timeline(cp(g, lineage_b), record(3)); }) ==
+                  concord::errc::checkpoint_corrupt);
+        }
+    }
+    SECTION("the last generation that fits is still handed out, and its witness saved") {
+        concord::memory_store<row> store;
+        concord::file_witness fw(s.dir / "w");
+        fw.save(record(limit - 2));
+        concord::change_batch<row> b;
+        b.new_checkpoint = cp(limit - 2);
+        store.commit(b);
+        const auto st = commit_generation(store, fw);
+        CHECK(st.generation == limit - 1);
+        CHECK(fw.load()->generation == limit - 1);
+        CHECK(code_of([&] { concord::begin_session(fw, store); }) == concord::errc::checkpoint_corrupt);
+    }
+}
+
+TEST_CASE("format_witness refuses a lineage that is not 32 lowercase hex digits; load refuses it too", "[witness]") {
+    scratch s;
+    const auto path = s.dir / "w";
+    concord::file_witness fw(path);
+    for (const std::string& lin : {std::string("db-1"), std::string("ABCDEF0123456789ABCDEF0123456789"),
+                                  std::string(31, 'a'), std::string(33, 'a'), std::string(32, 'a') + "\nx",
+                                  std::string()}) {
+        INFO(lin);
+        CHECK(code_of([&] { concord::format_witness(record(3, lin)); }) == concord::errc::invalid_argument);
+        CHECK(code_of([&] { fw.save(record(3, lin)); }) == concord::errc::invalid_argument);
+        CHECK_FALSE(fs::exists(path));  // nothing written that the next load would refuse
+    }
+    // An upper-case lineage in a checksummed file: refused, so nothing loads that cannot be saved again.
+    const std::string body = "concord-witness v1\nlineage ABCDEF0123456789ABCDEF0123456789\ngeneration 3\n"
+                             "in_progress -\nfailure -\n";
+    CHECK(code_of([&] { concord::parse_witness(body + "checksum " + concord::xxh3_128(body).hex() + "\n"); }) ==
+          concord::errc::witness_corrupt);
+    fw.save(record(3, concord::new_lineage_id()));
+    CHECK(fw.load().has_value());
+}
+
+TEST_CASE("file_witness and file_decision_book: a dangling symlink is corrupt; a save writes through a symlink",
+          "[witness][decisions]") {
+    scratch s;
+    fs::create_directories(s.dir / "real");
+    const auto w = s.dir / "w";
+    const auto d = s.dir / "d";
+    SECTION("a symlink whose target is missing is witness_corrupt, never 'no file'") {
+        fs::create_symlink(s.dir / "elsewhere" / "missing", w);
+        fs::create_symlink(s.dir / "real" / "missing", d);
+        CHECK(code_of([&] { concord::file_witness(w).load(); }) == concord::errc::witness_corrupt);
+        CHECK_THAT(message_of([&] { concord::file_witness(w).load(); }), Catch::Contains(w.string()));
+        CHECK(code_of([&] { concord::file_decision_book b(d); }) == concord::errc::witness_corrupt);
+        CHECK_THAT(message_of([&] { concord::file_decision_book b(d); }), Catch::Contains(d.string()));
+        CHECK(fs::is_symlink(w));
+        CHECK(fs::is_symlink(d));
+    }
+    SECTION("a save replaces the file a symlink points to (absolute, relative, a link to a link), keeping the link") {
+        concord::file_witness(s.dir / "real" / "w").save(record(4));
+        fs::create_symlink("real/w", s.dir / "w-link");  // relative to the link's directory
+        fs::create_symlink(s.dir / "w-link", w);         // a link to a link
+        concord::file_witness fw(w);
+        CHECK(fw.load() == record(4));
+        fw.save(record(5));
+        CHECK(fs::is_symlink(w));
+        CHECK(fs::is_symlink(s.dir / "w-link"));
+        CHECK(concord::file_witness(s.dir / "real" / "w").load() == record(5));
+        CHECK(fw.load() == record(5));
+        CHECK(fs::exists(s.dir / "real" / "w.lock"));  // writers through the link and the target take turns
+
+        concord::file_decision_book(s.dir / "real" / "d").record("x", concord::resolution::keep);
+        fs::create_symlink(s.dir / "real" / "d", d);
+        concord::file_decision_book book(d);
+        CHECK(book.answer("x") == concord::resolution::keep);
+        book.record("y", concord::resolution::discard);
+        CHECK(fs::is_symlink(d));
+        concord::file_decision_book target(s.dir / "real" / "d");
+        CHECK(target.answer("y") == concord::resolution::discard);
+        CHECK(target.size() == 2);
+    }
+}
+
+TEST_CASE("remote_witness: a marker create whose outcome stayed unknown is replayed and cancelled by the next save",
+          "[witness][remote_witness]") {
+    using remote_t = concord::memory_remote<row>;
+    remote_t remote;
+    concord::remote_witness<remote_t> w(remote, {"host-1", "shop"});
+    concord::manual_clock clock;
+    w.use_clock(clock);
+    auto markers = [&](concord::remote_state st) {
+        std::size_t n = 0;
+        for (const auto& r : remote.all()) n += w.is_marker(r) && r.state == st;
+        return n;
+    };
+    SECTION("applied, its answer lost, then every retry refused") {
+        remote.inject(concord::fault::timeout_after);  // the create went through, the answer was lost
+        remote.inject(concord::fault::rate_limit, 4);  // every retry is refused before the replay
+        CHECK(code_of([&] { w.save(record(2)); }) == concord::errc::retries_exhausted);
+        CHECK(markers(concord::remote_state::active) == 1);
+        w.save(record(3));
+        CHECK(markers(concord::remote_state::active) == 0);
+        CHECK(markers(concord::remote_state::cancelled) == 2);  // the replay made no second marker
+        CHECK(w.load() == record(3));
+    }
+    SECTION("never applied: the replay makes the one marker, cancelled at once; the new record is the newest") {
+        remote.inject(concord::fault::timeout_before);
+        remote.inject(concord::fault::rate_limit, 4);
+        CHECK(code_of([&] { w.save(record(2)); }) == concord::errc::retries_exhausted);
+        CHECK(markers(concord::remote_state::active) == 0);
+        w.save(record(3));
+        CHECK(markers(concord::remote_state::active) == 0);
+        CHECK(markers(concord::remote_state::cancelled) == 2);
+        CHECK(w.load() == record(3));
+    }
+    SECTION("the replay fails again: nothing new is written, and the save after it settles both") {
+        remote.inject(concord::fault::timeout_after);
+        remote.inject(concord::fault::rate_limit, 4);
+        CHECK_THROWS(w.save(record(2)));
+        remote.inject(concord::fault::rate_limit, 5);  // the replay is refused every attempt
+        CHECK(code_of([&] { w.save(record(3)); }) == concord::errc::retries_exhausted);
+        CHECK(markers(concord::remote_state::active) == 1);
+        w.save(record(4));
+        CHECK(markers(concord::remote_state::active) == 0);
+        CHECK(markers(concord::remote_state::cancelled) == 2);
+        CHECK(w.load() == record(4));
+    }
 }
