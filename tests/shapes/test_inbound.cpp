@@ -568,14 +568,7 @@ TEST_CASE("inbound: a second delivery seen by a later pull is not adopted in pla
 
 namespace {
 /// zero_based_remote whose cancels fail.
-struct zero_based_failing_remote {
-    using entity_type = label;
-    concord::memory_remote<label>* r;
-    concord::page<label> list(std::optional<std::uint64_t> after, std::size_t limit) {
-        auto p = r->list(after ? std::optional<std::uint64_t>(*after + 1) : std::nullopt, limit);
-        for (auto& x : p.items) x.seq -= 1;
-        return p;
-    }
+struct zero_based_failing_remote : zero_based_remote {
     concord::remote_record<label> cancel(std::string_view, const std::string&) {
         throw concord::remote_error(concord::errc::remote_permanent, "cancel refused");
     }
@@ -589,7 +582,7 @@ TEST_CASE("inbound: a failed action does not lift a dropped cursor past a seq-0 
     host_db db;
     concord::memory_remote<label> service;
     concord::memory_witness witness;
-    zero_based_failing_remote zr{&service};
+    zero_based_failing_remote zr{{&service}};
     service.put_external({0, "GONE", "post", "TRK-0"});  // seq 0: its order does not exist: asked about
     db.add_order("A-1");
     service.put_external({0, "A-1", "post", "TRK-1"});  // seq 1
