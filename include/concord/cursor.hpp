@@ -182,19 +182,12 @@ std::vector<remote_record<typename R::entity_type>> list_created_since_all(R& re
 
 namespace detail {
 
-/// The identity a remote record claims (metadata) or has by content (inbound remotes), if any.
-template <class Identity, class E>
-std::optional<key128> claimed_identity(const Identity& id, const remote_record<E>& r, bool by_content) {
+/// The identity a remote record's stamp claims (its metadata), if it parses.
+template <class E>
+std::optional<key128> claimed_identity(const remote_record<E>& r) {
     auto it = r.meta.find(std::string(meta_keys::identity));
     key128 k;
     if (it != r.meta.end() && k.parse_hex(it->second)) return k;
-    if (by_content) {
-        try {
-            return id.key(r.value);
-        } catch (const error&) {
-            return std::nullopt;
-        }
-    }
     return std::nullopt;
 }
 
@@ -220,7 +213,7 @@ auto plan_subset(Reconciler& r, const timeline_status& st, bool adopted, std::ve
     const bool by_content = r.options().inbound || std::remove_cvref_t<decltype(r.identity())>::stable_across_restores;
     auto identities_of = [&](const remote_record<E>& rec) {
         std::vector<key128> out;
-        if (auto k = claimed_identity(r.identity(), rec, false)) out.push_back(*k);
+        if (auto k = claimed_identity(rec)) out.push_back(*k);
         if (by_content) {
             try {
                 const auto k = r.identity().key(rec.value);

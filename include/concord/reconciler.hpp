@@ -918,9 +918,9 @@ protected:
             a = book_answer_(did);
         }
         resolution r;
-        // "ask", "report" and "nothing" settle nothing: a book holding one (a custom book; the
-        // built-in ones refuse them) leaves the decision open instead of making the case vanish.
-        if (a && *a != resolution::ask && *a != resolution::report && *a != resolution::nothing) {
+        // A book holding a non-answer (a custom book; the built-in ones refuse them) leaves the
+        // decision open instead of making the case vanish.
+        if (a && is_answer(*a)) {
             r = *a;
             if (!valid_for(k, r)) {
                 p.problems.push_back({errc::decision_unknown, "recorded answer '" + std::string(to_string(r)) +

@@ -246,9 +246,7 @@ private:
         listed_.clear();
         for (const auto& rec : recs) {
             if (after && rec.seq <= *after) continue;
-            key128 k;
-            auto it = rec.meta.find(std::string(meta_keys::identity));
-            if (it != rec.meta.end() && k.parse_hex(it->second)) listed_.emplace_back(k, rec.seq);
+            if (auto k = detail::claimed_identity(rec)) listed_.emplace_back(*k, rec.seq);
         }
     }
 
