@@ -204,6 +204,40 @@ struct client_token {
     }
 };
 
+} // namespace identity
+
+namespace detail {
+
+// Which policies hash their own `scope` member: concord's (and policies derived from them, such as
+// payments' plan_identity). Declarations only, for decltype. scoped<P> is not among them: its
+// `inner.scope` holds the join its constructor made.
+std::true_type hashes_own_scope(const identity::surrogate_id*);
+template <auto... M> std::true_type hashes_own_scope(const identity::natural_key<M...>*);
+template <auto... M> std::true_type hashes_own_scope(const identity::content<M...>*);
+template <auto M> std::true_type hashes_own_scope(const identity::client_token<M>*);
+std::false_type hashes_own_scope(const void*);
+
+/// Refuses (errc::invalid_argument) a '/' in the own `scope` of one of concord's identity policies:
+/// '/' is what joins scoped<P>'s scope to P's, so natural_key{.scope = "a/b"} would make the keys
+/// of scoped("a", natural_key{.scope = "b"}), two configurations with one set of identities.
+/// Called once where a policy is taken (the reconciler's and scoped's constructors), never per key:
+/// key() is on the planning hot path. Other policies are left alone (their scope is their own).
+template <class P>
+void check_own_scope(const P& p, std::string_view who) {
+    if constexpr (decltype(hashes_own_scope(static_cast<const P*>(nullptr)))::value) {
+        if (p.scope.find('/') != std::string::npos)
+            throw error(errc::invalid_argument,
+                        std::string(who) + ": the identity policy's scope '" + p.scope +
+                            "' contains '/', which joins a scoped<P>'s scope to P's: its keys would be those of "
+                            "another configuration. For a nested scope use scoped<P>(\"outer\", P{.scope = "
+                            "\"inner\"}) (the keys of \"outer/inner\")");
+    }
+}
+
+} // namespace detail
+
+namespace identity {
+
 /// Wraps another policy and prefixes a scope (tenant / integration) that is part of every key, so two
 /// tenants' "invoice 42" never share an identity.
 template <class Inner>
@@ -217,6 +251,7 @@ struct scoped {
 
     explicit scoped(std::string scope_name, Inner p = {}) : inner(std::move(p)) {
         if (scope_name.empty()) throw error(errc::invalid_argument, "scoped identity: the scope must not be empty");
+        detail::check_own_scope(inner, "scoped identity");  // P{.scope = "b/c"} joined to "a" would pass for "a/b"
         // '/' joins this scope to the inner policy's own: scoped("a/b") would make the keys of
         // scoped("a", p) for a policy p whose scope is "b".
         if (scope_name.find('/') != std::string::npos)

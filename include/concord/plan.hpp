@@ -118,6 +118,9 @@ struct plan {
     std::vector<decision<E>> decisions;            ///< open decisions (their entities are blocked)
     std::vector<problem> problems;
     std::optional<std::uint64_t> cursor;           ///< highest remote seq seen (new high-water mark)
+    /// Records `cursor` was kept below (inbound::puller's plans: open decisions, identities a partial
+    /// listing could not settle); puller::apply() reports this count for the plan it applies.
+    std::size_t held = 0;
 
     std::size_t count(case_kind k) const { return counts[static_cast<std::size_t>(k)]; }
     bool blocked() const { return !decisions.empty(); }

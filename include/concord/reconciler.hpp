@@ -1179,6 +1179,7 @@ public:
     reconciler(Store& s, Remote& r, reconciler_options opts, Identity id = {}, Policy p = {})
         : base(std::move(opts), std::move(id)), store_(&s), remote_(&r), policy_(std::move(p)) {
         opts_.owner.validate();
+        detail::check_own_scope(identity_, "reconciler");  // once here, not per key
         owner_text_ = opts_.owner.text();
         if (opts_.page_size == 0 || opts_.batch_size == 0)
             throw error(errc::invalid_argument, "page_size and batch_size must be at least 1");

@@ -10,7 +10,11 @@
 
 #include <concord/error.hpp>
 #include <concord/identity.hpp>
+#include <concord/memory/remote.hpp>
+#include <concord/memory/store.hpp>
+#include <concord/policy/strategies.hpp>
 #include <concord/prompt.hpp>
+#include <concord/reconciler.hpp>
 #include <concord/report.hpp>
 
 namespace {
@@ -235,6 +239,69 @@ TEST_CASE("nested scoped policies are refused at compile time", "[identity]") {
     joined.scope = "acme/eu";
     const invoice a{1, "acme", "N-1", 500, ""};
     CHECK(nested.key(a) == joined.key(a));
+}
+
+namespace {
+/// The code of the concord::error `f` throws; invalid_argument's opposite, `empty_identity`, when it
+/// throws none (neither is expected then).
+template <class F>
+concord::errc code_of(F&& f, std::string* msg = nullptr) {
+    try {
+        f();
+    } catch (const concord::error& e) {
+        if (msg) *msg = e.what();
+        return e.code();
+    }
+    return concord::errc::empty_identity;
+}
+
+/// A policy derived from one of concord's, as payments' plan_identity is.
+struct eu_invoices : natural {
+    eu_invoices() { scope = "acme/eu"; }
+};
+
+/// A policy of the user's own: its `scope` is its own business (key() does not hash it).
+struct own_policy {
+    static constexpr bool stable_across_restores = true;
+    std::string scope = "region/eu";
+    concord::identity_key key(const invoice& e) const { return natural{}.key(e); }
+    std::string describe(const invoice& e) const { return natural{}.describe(e); }
+};
+} // namespace
+
+TEST_CASE("a '/' in a policy's own scope is refused where the policy is taken, not per key", "[identity]") {
+    const invoice a{1, "acme", "N-1", 500, "tok"};
+    // Why: '/' joins scoped<P>'s scope to P's, so these two configurations would share every key.
+    natural flat;
+    flat.scope = "acme/eu";
+    CHECK(flat.key(a) == concord::identity::scoped<natural>("acme", natural{.scope = "eu"}).key(a));
+    CHECK_NOTHROW(flat.key(a));  // key() is the hot path: it checks nothing
+
+    concord::memory_store<invoice> db;
+    concord::memory_remote<invoice> remote;
+    auto make = [&](auto policy) {
+        return concord::make_reconciler<concord::policy::trust_local>(db, remote, {.owner = {"host-1", "invoices"}},
+                                                                      std::move(policy));
+    };
+    std::string msg;
+    CHECK(code_of([&] { make(flat); }, &msg) == concord::errc::invalid_argument);
+    CHECK_THAT(msg, Catch::Contains("'acme/eu'") && Catch::Contains("'/'"));
+    CHECK(code_of([&] { make(concord::identity::surrogate_id{.scope = "a/b"}); }) == concord::errc::invalid_argument);
+    CHECK(code_of([&] { make(concord::identity::content<>{.scope = "a/b"}); }) == concord::errc::invalid_argument);
+    CHECK(code_of([&] { make(concord::identity::client_token<&invoice::token>{.scope = "a/b"}); }) ==
+          concord::errc::invalid_argument);
+    CHECK(code_of([&] { make(eu_invoices{}); }) == concord::errc::invalid_argument);
+    // scoped<P> checks P's own scope when it is made: "eu/west" joined to "acme" would pass for
+    // scoped("acme/eu", P{.scope = "west"}), which is refused.
+    CHECK(code_of([&] { concord::identity::scoped<natural>("acme", natural{.scope = "eu/west"}); }, &msg) ==
+          concord::errc::invalid_argument);
+    CHECK_THAT(msg, Catch::Contains("'eu/west'"));
+
+    // Accepted: scopes without '/', the join scoped<P> makes, and a user's own policy.
+    CHECK_NOTHROW(make(natural{.scope = "eu"}));
+    CHECK_NOTHROW(make(natural{}));
+    CHECK_NOTHROW(make(concord::identity::scoped<natural>("acme", natural{.scope = "eu"})));
+    CHECK_NOTHROW(make(own_policy{}));
 }
 
 namespace {

@@ -455,6 +455,43 @@ TEST_CASE("inbound: a record at remote seq 0 that waits for a decision is listed
     CHECK(r2.rep.decisions[0].id == r1.rep.decisions[0].id);
 }
 
+TEST_CASE("inbound: apply() reports the held count of the plan it applies, not of the latest plan()",
+          "[inbound][cursor]") {
+    using ask_stale = concord::policy::per_case<concord::policy::trust_local,
+                                                concord::policy::case_<concord::stale_inbound, concord::policy::ask_user>>;
+    inbound_world<ask_stale> w;
+    w.db.add_order("A-1");
+    w.make_label("A-1");  // seq 1: imported
+    {
+        // The plan applied holds nothing; a later plan() holds a record.
+        auto s = concord::begin_session(w.witness, w.db.labels());
+        auto first = w.pull.plan(s);
+        w.make_label("GONE");  // seq 2: its order does not exist, so it is asked about
+        auto second = w.pull.plan(s);
+        REQUIRE(first.decisions.empty());
+        REQUIRE(second.decisions.size() == 1);
+        std::size_t held = 99;
+        w.pull.apply(std::move(first), s, &held);
+        s.commit();
+        CHECK(held == 0);
+        CHECK(w.pull.cursor() == std::optional<std::uint64_t>(1));
+    }
+    {
+        // The plan applied holds a record; a later plan() holds nothing (the order came back meanwhile).
+        auto s = concord::begin_session(w.witness, w.db.labels());
+        auto first = w.pull.plan(s);
+        w.db.add_order("GONE");
+        auto second = w.pull.plan(s);
+        REQUIRE(first.decisions.size() == 1);
+        REQUIRE(second.decisions.empty());
+        std::size_t held = 99;
+        w.pull.apply(std::move(first), s, &held);
+        s.commit();
+        CHECK(held == 1);
+        CHECK(w.pull.cursor() == std::optional<std::uint64_t>(1));  // kept below the record asked about
+    }
+}
+
 TEST_CASE("list_all refuses a page that announces more records but holds none", "[cursor]") {
     // Taken as the end of the listing, it would hide every record after it: plan() would then see
     // live entities as gone (trust_remote would remove them locally).

@@ -78,7 +78,8 @@ public:
 
     /// Incremental plan: records after the store's cursor, classified against the local entities
     /// with the same identities. Throws errc::bad_page / errc::cursor_rejected (recovery:
-    /// plan_full / full_rescan). The plan's cursor is where apply() will leave the cursor.
+    /// plan_full / full_rescan). The plan's cursor is where apply() will leave the cursor, and its
+    /// `held` how many records it was kept below.
     template <witness W>
     plan_type plan(const timeline_session<W>& s, listing_stats* stats = nullptr) {
         const auto after = cursor_of(s.status().store, r_->cursor_name());
@@ -87,7 +88,7 @@ public:
         std::vector<std::pair<key128, std::uint64_t>> left_out;  // records a partial listing cannot settle
         auto p = detail::plan_subset(*r_, s.status(), s.database_adopted(), std::move(recs), {}, false, &left_out);
         p.cursor = top;
-        hold(p, p.cursor, left_out);
+        hold(p, left_out);
         return p;
     }
 
@@ -100,18 +101,19 @@ public:
         auto& st = r_->store();
         auto p = r_->plan_from(s.status(), s.database_adopted(), st.scan(), st.links(), std::move(recs));
         p.cursor = top;
-        hold(p, p.cursor);
+        hold(p);
         return p;
     }
 
     /// Applies a plan, then writes the checkpoint with the cursor (lowered below any record whose
-    /// action failed, so the next pull retries it) and the commit time.
+    /// action failed, so the next pull retries it) and the commit time. `held`: the plan's own
+    /// `held` (records it waits for or could not settle) plus the records of failed actions.
     template <witness W>
     report apply(plan_type p, timeline_session<W>& s, std::size_t* held = nullptr) {
         auto cur = p.cursor;
         p.cursor.reset();  // the puller writes the cursor itself, after the outcome is known
         auto rep = r_->apply(p, s);
-        std::size_t n = held_count_;
+        std::size_t n = p.held;  // this plan's, not the latest plan()'s: a host may plan twice
         bool from_start = false;
         for (std::size_t i = 0; i < rep.actions.size() && i < p.actions.size(); ++i)
             if (rep.actions[i].outcome == "failed")
@@ -159,16 +161,16 @@ private:
         return 1;
     }
 
-    /// Keeps the cursor below every record whose case waits for a decision, and below the records
-    /// the partial listing could not settle (`left_out`: identity and seq).
-    void hold(plan_type& p, std::optional<std::uint64_t>& cur,
-              const std::vector<std::pair<key128, std::uint64_t>>& left_out = {}) {
-        held_count_ = 0;
+    /// Keeps the plan's cursor below every record whose case waits for a decision, and below the
+    /// records the partial listing could not settle (`left_out`: identity and seq); counts them in
+    /// the plan's `held`, which apply() reports.
+    static void hold(plan_type& p, const std::vector<std::pair<key128, std::uint64_t>>& left_out = {}) {
+        p.held = 0;
         bool from_start = false;
         for (const auto& d : p.decisions)
-            for (const auto& rec : p.cases[d.group].remote) held_count_ += lower(cur, rec.seq, from_start);
-        for (const auto& rec : left_out) held_count_ += lower(cur, rec.second, from_start);
-        if (from_start) cur.reset();
+            for (const auto& rec : p.cases[d.group].remote) p.held += lower(p.cursor, rec.seq, from_start);
+        for (const auto& rec : left_out) p.held += lower(p.cursor, rec.second, from_start);
+        if (from_start) p.cursor.reset();
     }
 
     /// One whole session under the store's reconcile lock, when the store has one (the way
@@ -194,7 +196,6 @@ private:
 
     Reconciler* r_;
     pull_options opts_;
-    std::size_t held_count_ = 0;
 };
 
 } // namespace concord::inbound

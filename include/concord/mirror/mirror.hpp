@@ -23,7 +23,9 @@
 // After each sync it is moved to the replica's head as read before the listing (every change up to
 // there is reconciled), or to the head after the apply when the seqs in between are exactly the
 // sync's own writes. It never moves past a record whose case waits for a decision or whose action
-// failed: the next feed sees it again (sync_result::held counts them).
+// failed: the next feed sees it again (sync_result::held counts them). Holding a record at seq 0
+// (a replica whose seqs start at 0), below which no cursor can stand, drops the cursor: the next
+// sync lists from the start.
 //
 // sync(witness) holds the store's reconcile lock (when the store offers lock_reconcile(scope), e.g.
 // sqlite_store and postgres_store) for its whole session, under the reconciler's
@@ -176,13 +178,17 @@ public:
             const auto now_head = r_->remote().head();
             if (head_before && now_head >= *head_before && now_head - *head_before == own_writes) cur = now_head;
         }
-        for (const auto& [id, seq] : hold) res.held += lower(cur, seq);
-        finish_commit(r_->store(), s, r_->cursor_name(), cur, opts_.now());
+        bool from_start = false;
+        for (const auto& [id, seq] : hold) res.held += lower(cur, seq, from_start);
+        if (from_start) cur.reset();
+        finish_commit(r_->store(), s, r_->cursor_name(), cur, opts_.now(), true);
         res.cursor_after = cur;
         return res;
     }
 
     /// The plan of one pass (a dry run when not applied). `pr` receives what the pass read.
+    /// (concord::detail is named in full here and below: inside concord::mirror, `detail` would be
+    /// concord::mirror::detail when replica.hpp was included first.)
     template <witness W>
     plan_type plan(const timeline_session<W>& s, method m, pass_result& pr) {
         left_out_.clear();
@@ -197,8 +203,8 @@ public:
             note_listed(recs, after);
             // With checksums the feed was widened to whole identities, so it shows every record of
             // each identity it mentions; without, it cannot show an object gone (plan_subset).
-            return detail::plan_subset(*r_, s.status(), s.database_adopted(), std::move(recs), {},
-                                       remote_can_checksum<remote_type>, &left_out_);
+            return concord::detail::plan_subset(*r_, s.status(), s.database_adopted(), std::move(recs), {},
+                                                remote_can_checksum<remote_type>, &left_out_);
         }
         case method::checksums:
             if constexpr (remote_can_checksum<remote_type>) {
@@ -210,7 +216,8 @@ public:
                     for (const auto& k : local.ids_in(range)) extra.insert(k);
                 note_listed(found.remote, after);
                 // Whole key ranges: every record of each identity in them is listed.
-                return detail::plan_subset(*r_, s.status(), s.database_adopted(), std::move(found.remote), extra, true);
+                return concord::detail::plan_subset(*r_, s.status(), s.database_adopted(), std::move(found.remote), extra,
+                                                    true);
             } else {
                 throw error(errc::unsupported, "mirror: the replica cannot compute range checksums");
             }
@@ -246,7 +253,7 @@ private:
         listed_.clear();
         for (const auto& rec : recs) {
             if (after && rec.seq <= *after) continue;
-            if (auto k = detail::claimed_identity(rec)) listed_.emplace_back(*k, rec.seq);
+            if (auto k = concord::detail::claimed_identity(rec)) listed_.emplace_back(*k, rec.seq);
         }
     }
 
@@ -263,10 +270,16 @@ private:
             if (k == c.identity) out.emplace_back(k, seq);
     }
 
-    /// Lowers `cur` to just below `seq`; returns 1 if it did (as inbound::puller does).
-    static std::size_t lower(std::optional<std::uint64_t>& cur, std::uint64_t seq) {
+    /// Lowers `cur` to just below `seq`; returns 1 if it did (as inbound::puller does). Nothing lies
+    /// below seq 0: holding such a record sets `from_start`, and the caller then drops the cursor, so
+    /// the next sync lists from the start (kept, the cursor would pass the record for good).
+    static std::size_t lower(std::optional<std::uint64_t>& cur, std::uint64_t seq, bool& from_start) {
+        if (from_start) return 0;
+        if (seq == 0) {
+            from_start = true;
+            return 1;
+        }
         if (cur && *cur < seq) return 0;
-        if (seq == 0) return 0;  // a remote seq 0 cannot be stepped below; re-listed from the start
         cur = seq - 1;
         return 1;
     }
