@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "../support/error_capture.hpp"
+#include "../support/lineages.hpp"
 
 #include <cstdint>
 #include <deque>
@@ -17,8 +18,10 @@
 #include <concord/concepts/store.hpp>
 #include <concord/memory/remote.hpp>
 #include <concord/memory/store.hpp>
+#include <concord/memory/witness.hpp>
 #include <concord/paging.hpp>
 #include <concord/records.hpp>
+#include <concord/timeline.hpp>
 
 namespace {
 struct plan_row {
@@ -359,7 +362,7 @@ TEST_CASE("memory_store: ids like SQLite rowids, atomic commit", "[models][store
     ok.upserts = {plan_row{0, "new", 5}, plan_row{1, "a-edited", 1}};
     ok.removals = {2};
     ok.link_upserts = {concord::link{concord::key128{1, 2}, "r1", 1}};
-    ok.new_checkpoint = concord::checkpoint{"lineage", 1, {{"c", 7}}};
+    ok.new_checkpoint = concord::checkpoint{concord::test::lineage_id('a'), 1, {{"c", 7}}};
     s.commit(ok);
     CHECK(s.size() == 3);
     CHECK(s.get(1)->customer == "a-edited");
@@ -373,7 +376,7 @@ TEST_CASE("memory_store: ids like SQLite rowids, atomic commit", "[models][store
         concord::change_batch<plan_row> bad;
         bad.upserts = {plan_row{0, "ghost", 1}};
         bad.link_removals = {concord::key128{1, 2}};
-        bad.new_checkpoint = concord::checkpoint{"lineage", 2, {}};
+        bad.new_checkpoint = concord::checkpoint{concord::test::lineage_id('a'), 2, {}};
         bad.removals = {42};  // unknown id
         CHECK(code_of([&] { s.commit(bad); }) == concord::errc::store_failure);
         CHECK(s.size() == 3);
@@ -384,7 +387,7 @@ TEST_CASE("memory_store: ids like SQLite rowids, atomic commit", "[models][store
     SECTION("an injected failure changes nothing, then commits work again") {
         concord::change_batch<plan_row> b;
         b.upserts = {plan_row{0, "x", 9}};
-        b.new_checkpoint = concord::checkpoint{"lineage", 2, {}};
+        b.new_checkpoint = concord::checkpoint{concord::test::lineage_id('a'), 2, {}};
         s.fail_next_commits(1);
         CHECK_THROWS_AS(s.commit(b), concord::store_error);
         CHECK(s.size() == 3);
@@ -408,7 +411,7 @@ TEST_CASE("memory_store: snapshot/restore rewinds rows, links and checkpoint; id
     s.put(plan_row{0, "b", 2});
     concord::change_batch<plan_row> b1;
     b1.link_upserts = {concord::link{concord::key128{0, 1}, "r1", 1}};
-    b1.new_checkpoint = concord::checkpoint{"L", 1, {}};
+    b1.new_checkpoint = concord::checkpoint{concord::test::lineage_id('b'), 1, {}};
     s.commit(b1);
     const auto backup = s.snapshot();
 
@@ -416,7 +419,7 @@ TEST_CASE("memory_store: snapshot/restore rewinds rows, links and checkpoint; id
     CHECK(late == 3);
     concord::change_batch<plan_row> b2;
     b2.link_upserts = {concord::link{concord::key128{0, 3}, "r3", 2}};
-    b2.new_checkpoint = concord::checkpoint{"L", 2, {}};
+    b2.new_checkpoint = concord::checkpoint{concord::test::lineage_id('b'), 2, {}};
     s.commit(b2);
 
     s.restore(backup);
@@ -427,6 +430,79 @@ TEST_CASE("memory_store: snapshot/restore rewinds rows, links and checkpoint; id
     // The user redoes the undone work: the new row gets id 3 again (another entity, same id).
     CHECK(s.put(plan_row{0, "someone-else", 4}) == 3);
     CHECK(s.get(3)->customer == "someone-else");
+}
+
+TEST_CASE("memory_store: a checkpoint whose lineage is not a lineage id is refused, nothing changed", "[models][store]") {
+    store_t s;
+    s.put(plan_row{0, "a", 1});
+    s.put(plan_row{0, "b", 2});
+    concord::change_batch<plan_row> first;
+    first.link_upserts = {concord::link{concord::key128{1, 2}, "r1", 1}};
+    first.new_checkpoint = concord::checkpoint{concord::test::lineage_id('a'), 1, {{"c", 7}}};
+    s.commit(first);
+    const auto before = s.snapshot();
+
+    concord::change_batch<plan_row> b;
+    b.upserts = {plan_row{0, "new", 5}, plan_row{1, "a-edited", 1}};
+    b.removals = {2};
+    b.link_upserts = {concord::link{concord::key128{3, 4}, "r2", 2}};
+    b.link_removals = {concord::key128{1, 2}};
+    for (const auto& lineage : concord::test::bad_lineages()) {
+        INFO("lineage '" << lineage << "'");
+        b.new_checkpoint = concord::checkpoint{lineage, 2, {{"c", 9}}};
+        bool refused = false;
+        try {
+            s.commit(b);
+        } catch (const concord::error& e) {
+            refused = true;
+            CHECK(e.code() == concord::errc::invalid_argument);
+            CHECK(std::string(e.what()).find("\"" + lineage + "\"") != std::string::npos);
+        }
+        CHECK(refused);
+        CHECK(s.commits() == 1);
+        const auto now = s.snapshot();
+        CHECK(now.rows.size() == before.rows.size());
+        CHECK(s.get(1)->customer == "a");
+        CHECK(s.get(2)->customer == "b");
+        CHECK(now.links == before.links);
+        CHECK(now.cp == before.cp);
+    }
+    SECTION("an injected failure is kept for the next batch, which then fails as asked") {
+        s.fail_next_commits(1);
+        CHECK(code_of([&] { s.commit(b); }) == concord::errc::invalid_argument);
+        b.new_checkpoint = concord::checkpoint{concord::test::lineage_id('a'), 2, {{"c", 9}}};
+        CHECK(code_of([&] { s.commit(b); }) == concord::errc::store_failure);
+        s.commit(b);
+        CHECK(s.load_checkpoint() == b.new_checkpoint);
+        CHECK(s.size() == 2);
+    }
+    SECTION("a message names the value escaped and shortened") {
+        const std::string lineage = "lin\r\n\x07" + std::string(200, 'y');
+        b.new_checkpoint = concord::checkpoint{lineage, 2, {}};
+        const auto what = message_of([&] { s.commit(b); });
+        CHECK(what.find("\"lin\\r\\n\\u0007yyy") != std::string::npos);
+        CHECK(what.find_first_of("\r\n\x07") == std::string::npos);
+        CHECK(what.find(std::string(60, 'y')) == std::string::npos);
+        CHECK(what.find("(" + std::to_string(lineage.size()) + " bytes)") != std::string::npos);
+        CHECK(s.commits() == 1);
+    }
+}
+
+TEST_CASE("memory_store: a restored snapshot whose lineage is not a lineage id reads as checkpoint_corrupt, kept",
+          "[models][store]") {
+    store_t s;
+    s.put(plan_row{0, "a", 1});
+    auto old = s.snapshot();
+    old.cp = concord::checkpoint{"lin", 4, {{"c", 3}}};  // a backup from before stores refused such lineages
+    s.restore(old);
+    CHECK(code_of([&] { (void)s.load_checkpoint(); }) == concord::errc::checkpoint_corrupt);
+    CHECK(message_of([&] { (void)s.load_checkpoint(); }).find("\"lin\"") != std::string::npos);
+    concord::memory_witness w;
+    CHECK(code_of([&] { (void)concord::begin_session(w, s); }) == concord::errc::checkpoint_corrupt);
+    CHECK(w.saves() == 0);
+    REQUIRE(s.snapshot().cp);
+    CHECK(*s.snapshot().cp == *old.cp);  // kept as it was: nothing lost
+    CHECK(s.size() == 1);
 }
 
 TEST_CASE("owner_tag: text form, parsing and validation", "[records][owner]") {

@@ -12,13 +12,17 @@
 #include <sstream>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/hana/define_struct.hpp>
 
+#include <concord/memory/witness.hpp>
 #include <concord/postgres/backup.hpp>
 #include <concord/postgres/database.hpp>
 #include <concord/postgres/store.hpp>
+#include <concord/timeline.hpp>
 
+#include "../support/lineages.hpp"
 #include "pg_support.hpp"
 
 using namespace concord;
@@ -398,6 +402,101 @@ TEST_CASE("a checkpoint concord did not write is checkpoint_corrupt", "[postgres
     } catch (const store_error& e) {
         CHECK(e.code() == errc::checkpoint_corrupt);
     }
+}
+
+TEST_CASE("a checkpoint whose lineage is not a lineage id is refused before the transaction begins", "[postgres][store]") {
+    pg_fresh_database fresh("badlin");
+    postgres_database db(fresh.conninfo());
+    postgres_store<order> s(db, "orders");
+    s.put({0, "acme", "A-1", 1});
+    s.put({0, "acme", "A-2", 2});
+    change_batch<order> first;
+    first.link_upserts.push_back({key(1), "rem_1", 1});
+    first.new_checkpoint = cp(1, {{"c", 5}});
+    s.commit(first);
+    const auto numbers = [&] {
+        std::vector<std::string> out;
+        for (const auto& o : s.scan()) out.push_back(std::to_string(o.id) + ":" + o.number + ":" + std::to_string(o.cents));
+        return out;
+    };
+    const auto rows = numbers();
+
+    change_batch<order> b;
+    b.upserts.push_back({0, "acme", "A-3", 3});
+    b.upserts.push_back({1, "acme", "A-1 edited", 10});
+    b.removals.push_back(2);
+    b.link_upserts.push_back({key(2), "rem_2", 2});
+    b.link_removals.push_back(key(1));
+    for (const auto& lineage : concord::test::bad_lineages()) {
+        INFO("lineage '" << lineage << "'");
+        b.new_checkpoint = checkpoint{lineage, 2, {{"c", 9}}};
+        bool refused = false;
+        try {
+            s.commit(b);
+        } catch (const error& e) {
+            refused = true;
+            CHECK(e.code() == errc::invalid_argument);
+            CHECK(std::string(e.what()).find("\"" + lineage + "\"") != std::string::npos);
+            CHECK(std::string(e.what()).find("table 'orders'") != std::string::npos);
+        }
+        CHECK(refused);
+        CHECK(PQtransactionStatus(db.handle()) == PQTRANS_IDLE);
+        CHECK(numbers() == rows);
+        CHECK(s.links() == std::vector<concord::link>{{key(1), "rem_1", 1}});
+        CHECK(s.load_checkpoint() == first.new_checkpoint);
+    }
+    SECTION("inside the host's own transaction the refusal comes first and leaves it as it was") {
+        db.exec("BEGIN");
+        bool refused = false;
+        try {
+            s.commit(b);
+        } catch (const error& e) {
+            refused = true;
+            CHECK(e.code() == errc::invalid_argument);
+            CHECK(std::string(e.what()).find("\"" + b.new_checkpoint->lineage + "\"") != std::string::npos);
+        }
+        CHECK(refused);
+        CHECK(PQtransactionStatus(db.handle()) == PQTRANS_INTRANS);
+        db.exec("ROLLBACK");
+    }
+    SECTION("the same batch with a lineage id goes through") {
+        b.new_checkpoint = cp(2, {{"c", 9}});
+        s.commit(b);
+        CHECK(numbers() == std::vector<std::string>{"1:A-1 edited:10", "2:A-3:3"});
+        CHECK(s.load_checkpoint() == b.new_checkpoint);
+    }
+}
+
+TEST_CASE("an older database's lineage that is not a lineage id is checkpoint_corrupt and kept", "[postgres][store]") {
+    // Written before stores refused such lineages: the row is what concord wrote then, checksum included.
+    pg_fresh_database fresh("oldlin");
+    postgres_database db(fresh.conninfo());
+    postgres_store<order> s(db, "orders");
+    s.put({0, "acme", "A-1", 1});
+    change_batch<order> b;
+    b.new_checkpoint = cp(3, {{"c", 5}});
+    s.commit(b);
+    const std::string old_lineage = GENERATE(std::string("lin"), std::string("0123456789ABCDEF0123456789ABCDEF"),
+                                             std::string("0123456789abcdef0123456789abcde"));
+    INFO(old_lineage);
+    db.exec("UPDATE concord_checkpoint SET lineage = $1, checksum = $2",
+            {old_lineage, detail::pg_checkpoint_checksum(checkpoint{old_lineage, 3, {{"c", 5}}}).hex()});
+    try {
+        (void)s.load_checkpoint();
+        FAIL("an older database's lineage was read as a checkpoint");
+    } catch (const store_error& e) {
+        CHECK(e.code() == errc::checkpoint_corrupt);
+        CHECK(std::string(e.what()).find("\"" + old_lineage + "\"") != std::string::npos);
+    }
+    CHECK(PQtransactionStatus(db.handle()) == PQTRANS_IDLE);
+    memory_witness w;
+    CHECK_THROWS_AS(begin_session(w, s), store_error);
+    CHECK(w.saves() == 0);
+    auto row = db.exec("SELECT lineage, generation FROM concord_checkpoint");
+    REQUIRE(row.size() == 1);
+    CHECK(*row.get(0, 0) == old_lineage);  // kept as it was: nothing lost
+    CHECK(*row.get(0, 1) == "3");
+    CHECK(s.size() == 1);
 }
 
 TEST_CASE("pg_dump / pg_restore rewinds the whole database: entities, links, checkpoint and ids", "[postgres][store][restore]") {

@@ -14,6 +14,7 @@
 #include <boost/hana/define_struct.hpp>
 #include <catch2/catch.hpp>
 
+#include "../support/lineages.hpp"
 #include "sqlite_fixture.hpp"
 
 namespace {
@@ -89,7 +90,7 @@ TEST_CASE("sqlite_store: a NaN member is refused before anything is written; inf
         b.upserts.push_back({0, 1.0, std::nullopt});  // a good row first: it must not be written either
         b.upserts.push_back({0, nan, 2.0});
         concord::checkpoint cp;
-        cp.lineage = "lin";
+        cp.lineage = concord::test::lineage_id('1');
         cp.generation = 1;
         b.new_checkpoint = cp;
         try {

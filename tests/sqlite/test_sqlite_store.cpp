@@ -4,10 +4,12 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/hana/define_struct.hpp>
 #include <catch2/catch.hpp>
 
+#include "../support/lineages.hpp"
 #include "sqlite_fixture.hpp"
 
 namespace {
@@ -168,7 +170,7 @@ TEST_CASE("sqlite_store: commit is one transaction, rolled back on failure at an
     store.put({"kept", 1});
     concord::change_batch<no_id> first;
     first.link_upserts.push_back({concord::key128{1, 2}, "r1", 1});
-    first.new_checkpoint = make_cp("aaaa", 1, {{"x/items", 5}});
+    first.new_checkpoint = make_cp(concord::test::lineage_id('a'), 1, {{"x/items", 5}});
     store.commit(first);
 
     const char* point = GENERATE("entities written", "links written", "checkpoint written");
@@ -177,7 +179,7 @@ TEST_CASE("sqlite_store: commit is one transaction, rolled back on failure at an
     b.removals.push_back(1);
     b.link_upserts.push_back({concord::key128{3, 4}, "r2", 2});
     b.link_removals.push_back(concord::key128{1, 2});
-    b.new_checkpoint = make_cp("aaaa", 2, {{"x/items", 9}});
+    b.new_checkpoint = make_cp(concord::test::lineage_id('a'), 2, {{"x/items", 9}});
     store.set_commit_hook([&](std::string_view at) {
         if (at == point) throw std::runtime_error("crash");
     });
@@ -187,14 +189,14 @@ TEST_CASE("sqlite_store: commit is one transaction, rolled back on failure at an
     REQUIRE(store.links().size() == 1);
     CHECK(store.links()[0].remote_id == "r1");
     REQUIRE(store.load_checkpoint());
-    CHECK(*store.load_checkpoint() == make_cp("aaaa", 1, {{"x/items", 5}}));
+    CHECK(*store.load_checkpoint() == make_cp(concord::test::lineage_id('a'), 1, {{"x/items", 5}}));
     CHECK(sqlite3_get_autocommit(db.handle()) == 1);
 
     store.set_commit_hook({});
     store.commit(b);
     CHECK(store.scan().size() == 1);
     CHECK(store.scan()[0].name == "new");
-    CHECK(*store.load_checkpoint() == make_cp("aaaa", 2, {{"x/items", 9}}));
+    CHECK(*store.load_checkpoint() == make_cp(concord::test::lineage_id('a'), 2, {{"x/items", 9}}));
 }
 
 TEST_CASE("sqlite_transaction does not nest: a store commit inside a host transaction is refused, nothing lost") {
@@ -276,6 +278,108 @@ TEST_CASE("sqlite_store: a checkpoint edited by hand is refused with checkpoint_
     CHECK(concord::test::read_file(db.path()) == before);
 }
 
+TEST_CASE("sqlite_store: a checkpoint whose lineage is not a lineage id is refused before anything is written") {
+    temp_dir dir;
+    concord::sqlite_database db(dir / "app.db");
+    concord::sqlite_store<no_id> store(db, "items");
+    store.put({"kept", 1});
+    concord::change_batch<no_id> first;
+    first.link_upserts.push_back({concord::key128{1, 2}, "r1", 1});
+    first.new_checkpoint = make_cp(concord::test::lineage_id('a'), 1, {{"x/items", 5}});
+    store.commit(first);
+    const auto before = concord::test::read_file(db.path());
+
+    std::vector<std::string> bad = concord::test::bad_lineages();
+    bad.push_back("");  // refused before too, now for the same reason
+    for (const auto& lineage : bad) {
+        INFO("lineage '" << lineage << "'");
+        concord::change_batch<no_id> b;
+        b.upserts.push_back({"new", 2});
+        b.removals.push_back(1);
+        b.link_upserts.push_back({concord::key128{3, 4}, "r2", 2});
+        b.link_removals.push_back(concord::key128{1, 2});
+        b.new_checkpoint = make_cp(lineage, 2, {{"x/items", 9}});
+        bool refused = false;
+        try {
+            store.commit(b);
+        } catch (const concord::error& e) {
+            refused = true;
+            CHECK(e.code() == concord::errc::invalid_argument);
+            const std::string what = e.what();
+            CHECK(what.find("\"" + lineage + "\"") != std::string::npos);
+            CHECK(what.find("table 'items'") != std::string::npos);
+        }
+        CHECK(refused);
+        CHECK(store.commits() == 1);
+        CHECK(sqlite3_get_autocommit(db.handle()) == 1);       // no transaction left open
+        CHECK(concord::test::read_file(db.path()) == before);  // not a byte written
+        CHECK(store.load_checkpoint() == first.new_checkpoint);
+    }
+}
+
+TEST_CASE("sqlite_store: a refused lineage is named escaped and shortened, and a fresh database gets no checkpoint") {
+    temp_dir dir;
+    concord::sqlite_database db(dir / "app.db");
+    concord::sqlite_store<no_id> store(db, "items");
+    const std::string lineage = "lin\n\x1b[31mforged line " + std::string(100, 'x');
+    concord::change_batch<no_id> b;
+    b.upserts.push_back({"new", 2});
+    b.new_checkpoint = make_cp(lineage, 1);
+    bool refused = false;
+    try {
+        store.commit(b);
+    } catch (const concord::error& e) {
+        refused = true;
+        CHECK(e.code() == concord::errc::invalid_argument);
+        const std::string what = e.what();
+        CHECK(what.find("\"lin\\n\\u001b[31mforged line xxx") != std::string::npos);  // quoted and escaped
+        CHECK(what.find('\n') == std::string::npos);
+        CHECK(what.find('\x1b') == std::string::npos);
+        CHECK(what.find(std::string(50, 'x')) == std::string::npos);                                 // shortened,
+        CHECK(what.find("(" + std::to_string(lineage.size()) + " bytes)") != std::string::npos);  // saying so
+    }
+    CHECK(refused);
+    CHECK(store.size() == 0);
+    CHECK(!store.load_checkpoint());
+}
+
+TEST_CASE("sqlite_store: an older database's lineage that is not a lineage id is checkpoint_corrupt and kept") {
+    // A database written before stores refused such lineages: the row is what concord wrote then,
+    // checksum included. Reading it is refused before a session writes anything, and the row stays.
+    temp_dir dir;
+    concord::sqlite_database db(dir / "app.db");
+    concord::sqlite_store<no_id> store(db, "items");
+    store.put({"kept", 1});
+    concord::change_batch<no_id> b;
+    b.new_checkpoint = make_cp(concord::test::lineage_id('a'), 3, {{"x/items", 5}});
+    store.commit(b);
+    const std::string old_lineage = GENERATE(std::string("lin"), std::string("0123456789ABCDEF0123456789ABCDEF"),
+                                             std::string("0123456789abcdef0123456789abcde"));
+    {
+        auto s = db.statement("UPDATE concord_checkpoint SET lineage = ?1, checksum = ?2");
+        s.bind_text(1, old_lineage);
+        s.bind_text(2, concord::detail::checkpoint_checksum(old_lineage, 3, concord::detail::format_cursors({{"x/items", 5}})).hex());
+        s.run();
+    }
+    const auto before = concord::test::read_file(db.path());
+    try {
+        (void)store.load_checkpoint();
+        FAIL("an older database's lineage '" << old_lineage << "' was read as a checkpoint");
+    } catch (const concord::error& e) {
+        CHECK(e.code() == concord::errc::checkpoint_corrupt);
+        CHECK(std::string(e.what()).find("\"" + old_lineage + "\"") != std::string::npos);
+    }
+    concord::memory_witness w;
+    CHECK_THROWS_AS(concord::begin_session(w, store), concord::store_error);
+    CHECK(w.saves() == 0);
+    CHECK(concord::test::read_file(db.path()) == before);
+    auto s = db.statement("SELECT lineage, generation FROM concord_checkpoint");
+    REQUIRE(s.step());
+    CHECK(s.column_text(0) == old_lineage);  // kept as it was: nothing lost
+    CHECK(s.column_int64(1) == 3);
+    CHECK(store.size() == 1);
+}
+
 TEST_CASE("sqlite_database: a file that is not SQLite is refused and left untouched") {
     temp_dir dir;
     const auto path = dir / "notes.txt";
@@ -300,14 +404,14 @@ TEST_CASE("sqlite_backup / sqlite_restore: both connection models rewind data, l
     store.put({"a", 1});
     concord::change_batch<no_id> b;
     b.link_upserts.push_back({concord::key128{0, 1}, "r1", 1});
-    b.new_checkpoint = make_cp("lin", 1, {{"c", 10}});
+    b.new_checkpoint = make_cp(concord::test::lineage_id('1'), 1, {{"c", 10}});
     store.commit(b);
     concord::sqlite_backup(db, dir / "backup-1.db");
 
     store.put({"b", 2});
     concord::change_batch<no_id> b2;
     b2.link_upserts.push_back({concord::key128{0, 2}, "r2", 2});
-    b2.new_checkpoint = make_cp("lin", 2, {{"c", 20}});
+    b2.new_checkpoint = make_cp(concord::test::lineage_id('1'), 2, {{"c", 20}});
     store.commit(b2);
     REQUIRE(store.size() == 2);
 
@@ -316,7 +420,7 @@ TEST_CASE("sqlite_backup / sqlite_restore: both connection models rewind data, l
     else concord::sqlite_restore_file(db, dir / "backup-1.db");
     CHECK(store.size() == 1);
     CHECK(store.links().size() == 1);
-    CHECK(*store.load_checkpoint() == make_cp("lin", 1, {{"c", 10}}));
+    CHECK(*store.load_checkpoint() == make_cp(concord::test::lineage_id('1'), 1, {{"c", 10}}));
 
     SECTION("restoring a file that is not a database writes nothing") {
         concord::test::write_file(dir / "junk.db", "definitely not sqlite, but long enough to have a header");

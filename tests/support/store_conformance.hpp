@@ -36,6 +36,8 @@
 #include <concord/timeline.hpp>
 #include <concord/witness.hpp>
 
+#include "lineages.hpp"
+
 namespace concord::conformance {
 
 /// Exercises every column kind: integers, floating point, bool, enum, text, optionals.
@@ -177,7 +179,7 @@ void commit_applies_everything(F& f) {
     b.removals.push_back(gone);
     b.link_upserts.push_back({key128{0, 1}, "r1", 1});
     b.link_upserts.push_back({key128{0, 2}, "r2", 1});
-    b.new_checkpoint = make_checkpoint("lineage-a", 1, {{"shop/item", 42}, {"shop/other", 7}});
+    b.new_checkpoint = make_checkpoint(test::lineage_id('a'), 1, {{"shop/item", 42}, {"shop/other", 7}});
     s.commit(b);
     CHECK(skus(s.scan()) == std::vector<std::string>{"keep", "new1", "new2"});
     CHECK(s.get(keep)->cents == 999);
@@ -189,7 +191,7 @@ void commit_applies_everything(F& f) {
     change_batch<item> b2;
     b2.link_removals.push_back(key128{0, 1});
     b2.link_upserts.push_back({key128{0, 2}, "r2-replaced", 2});
-    b2.new_checkpoint = make_checkpoint("lineage-a", 2, {{"shop/item", 50}});
+    b2.new_checkpoint = make_checkpoint(test::lineage_id('a'), 2, {{"shop/item", 50}});
     s.commit(b2);
     auto links = s.links();
     REQUIRE(links.size() == 1);
@@ -209,7 +211,7 @@ void commit_all_or_nothing(F& f) {
     s.put(make_item("a"));
     change_batch<item> first;
     first.link_upserts.push_back({key128{1, 1}, "r1", 1});
-    first.new_checkpoint = make_checkpoint("lin", 1, {{"c", 3}});
+    first.new_checkpoint = make_checkpoint(test::lineage_id('1'), 1, {{"c", 3}});
     s.commit(first);
     const auto rows = s.scan();
     const auto links = s.links();
@@ -218,7 +220,7 @@ void commit_all_or_nothing(F& f) {
     bad.upserts.push_back(make_item("b"));
     bad.link_upserts.push_back({key128{2, 2}, "r2", 2});
     bad.link_removals.push_back(key128{1, 1});
-    bad.new_checkpoint = make_checkpoint("lin", 2, {{"c", 9}});
+    bad.new_checkpoint = make_checkpoint(test::lineage_id('1'), 2, {{"c", 9}});
     bad.removals.push_back(12345);  // unknown local id
     CHECK_THROWS_AS(s.commit(bad), concord::error);
     CHECK(skus(s.scan()) == skus(rows));
@@ -231,20 +233,79 @@ void commit_all_or_nothing(F& f) {
     CHECK(s.load_checkpoint() == bad.new_checkpoint);
 }
 
+/// Rows equal in id and content (the entity type has no operator==).
+inline bool same_rows(const std::vector<item>& a, const std::vector<item>& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (a[i].id != b[i].id || fingerprint(a[i]) != fingerprint(b[i])) return false;
+    return true;
+}
+
+/// A checkpoint whose lineage is not a lineage id (is_lineage_id) is refused with
+/// errc::invalid_argument naming the value, and nothing of its batch is written: no witness could
+/// name that lineage, so a reconcile on it could never save its witness.
+template <class F>
+void commit_refuses_bad_lineage(F& f) {
+    auto& s = f.store();
+    const auto kept = s.put(make_item("kept"));
+    const auto gone = s.put(make_item("gone"));
+    change_batch<item> first;
+    first.link_upserts.push_back({key128{1, 1}, "r1", 1});
+    first.new_checkpoint = make_checkpoint(test::lineage_id('c'), 1, {{"shop/item", 3}});
+    s.commit(first);
+    auto other = f.open_store("other_items");
+    const auto rows = s.scan();
+    const auto links = s.links();
+
+    change_batch<item> b;  // touches everything a batch can: rows, links, checkpoint
+    auto edited = make_item("kept", 999);
+    edited.id = kept;
+    b.upserts = {make_item("new"), edited};
+    b.removals = {gone};
+    b.link_upserts.push_back({key128{2, 2}, "r2", 2});
+    b.link_removals.push_back(key128{1, 1});
+    for (const auto& bad : test::bad_lineages()) {
+        INFO("lineage " << bad);
+        b.new_checkpoint = make_checkpoint(bad, 2, {{"shop/item", 9}});
+        bool refused = false;
+        try {
+            s.commit(b);
+        } catch (const error& e) {
+            refused = true;
+            CHECK(e.code() == errc::invalid_argument);
+            CHECK(std::string(e.what()).find("\"" + bad + "\"") != std::string::npos);  // names the value, quoted
+        }
+        CHECK(refused);
+        CHECK(same_rows(s.scan(), rows));
+        CHECK(s.links() == links);
+        CHECK(s.load_checkpoint() == first.new_checkpoint);
+        CHECK(other->load_checkpoint() == first.new_checkpoint);
+        CHECK(other->links().empty());
+        CHECK(other->size() == 0);
+    }
+    // The store is still usable, and the same batch with a lineage id goes through.
+    b.new_checkpoint = make_checkpoint(test::lineage_id('c'), 2, {{"shop/item", 9}});
+    s.commit(b);
+    CHECK(skus(s.scan()) == std::vector<std::string>{"kept", "new"});
+    CHECK(s.get(kept)->cents == 999);
+    CHECK(s.links() == std::vector<link>{{key128{2, 2}, "r2", 2}});
+    CHECK(s.load_checkpoint() == b.new_checkpoint);
+}
+
 template <class F>
 void checkpoint_shared_links_per_table(F& f) {
     auto& a = f.store();
     auto b = f.open_store("other_items");
     change_batch<item> ba;
     ba.link_upserts.push_back({key128{5, 5}, "ra", 1});
-    ba.new_checkpoint = make_checkpoint("shared", 1, {{"shop/item", 1}});
+    ba.new_checkpoint = make_checkpoint(test::lineage_id('5'), 1, {{"shop/item", 1}});
     a.commit(ba);
     CHECK(b->load_checkpoint() == ba.new_checkpoint);  // one checkpoint per database
     CHECK(b->links().empty());                         // links are per table
     change_batch<item> bb;
     bb.upserts.push_back(make_item("only-in-b"));
     bb.link_upserts.push_back({key128{5, 5}, "rb", 2});
-    bb.new_checkpoint = make_checkpoint("shared", 2, {{"shop/item", 1}, {"shop/other", 4}});
+    bb.new_checkpoint = make_checkpoint(test::lineage_id('5'), 2, {{"shop/item", 1}, {"shop/other", 4}});
     b->commit(bb);
     CHECK(a.load_checkpoint() == bb.new_checkpoint);
     REQUIRE(a.links().size() == 1);
@@ -273,7 +334,7 @@ void restore_rewinds_everything(F& f) {
         change_batch<item> b;
         b.upserts.push_back(make_item("gen" + std::to_string(g)));
         b.link_upserts.push_back({key128{0, g}, "r" + std::to_string(g), g});
-        b.new_checkpoint = make_checkpoint("lin", g, {{"shop/item", 10 * g}});
+        b.new_checkpoint = make_checkpoint(test::lineage_id('2'), g, {{"shop/item", 10 * g}});
         s.commit(b);
         remember();
     }
@@ -561,6 +622,8 @@ void restore_before_first_reconcile_is_different_database(F& f) {
     CONCORD_CONFORMANCE_CASE(Fixture, label, "values round-trip", values_round_trip)                                  \
     CONCORD_CONFORMANCE_CASE(Fixture, label, "commit applies rows + links + checkpoint", commit_applies_everything)  \
     CONCORD_CONFORMANCE_CASE(Fixture, label, "commit is all or nothing", commit_all_or_nothing)                       \
+    CONCORD_CONFORMANCE_CASE(Fixture, label, "commit refuses a lineage that is not a lineage id, writing nothing",    \
+                             commit_refuses_bad_lineage)                                                               \
     CONCORD_CONFORMANCE_CASE(Fixture, label, "one checkpoint per database, links per table",                          \
                              checkpoint_shared_links_per_table)                                                        \
     CONCORD_CONFORMANCE_CASE(Fixture, label, "a restore rewinds rows, links, checkpoint and cursors",                 \

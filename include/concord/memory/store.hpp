@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include <concord/detail/lineage.hpp>
 #include <concord/entity.hpp>
 #include <concord/error.hpp>
 #include <concord/records.hpp>
@@ -39,11 +40,20 @@ public:
         for (const auto& [k, l] : links_) out.push_back(l);
         return out;
     }
-    std::optional<checkpoint> load_checkpoint() const { return cp_; }
+    /// The checkpoint; errc::checkpoint_corrupt when it holds a lineage that is not is_lineage_id (only a
+    /// hand-made snapshot restored with restore() can), as the database stores report an older database's.
+    std::optional<checkpoint> load_checkpoint() const {
+        if (cp_ && !is_lineage_id(cp_->lineage))
+            throw store_error(errc::checkpoint_corrupt,
+                              "memory_store checkpoint is not what concord writes: lineage " + detail::stored_lineage_problem(cp_->lineage));
+        return cp_;
+    }
 
     /// Applies the batch atomically; throws store_error (and changes nothing) on a bad batch or an
-    /// injected failure.
+    /// injected failure, and errc::invalid_argument (changing nothing, an injected failure kept for the
+    /// next batch) on a checkpoint whose lineage is not is_lineage_id, as the database stores do.
     void commit(const change_batch<E>& b) {
+        if (b.new_checkpoint) detail::check_checkpoint_lineage(b.new_checkpoint->lineage, "memory_store");
         if (fail_commits_ > 0) {
             --fail_commits_;
             throw store_error(errc::store_failure, "injected commit failure");

@@ -14,7 +14,8 @@
 //   concord_checkpoint  one row: lineage, generation and an XXH3-128 checksum of the checkpoint
 //                       (lineage, generation, cursors; see detail::pg_checkpoint_checksum), one per
 //                       database, shared by every store. A row edited by hand fails the checksum and
-//                       load_checkpoint() throws errc::checkpoint_corrupt.
+//                       load_checkpoint() throws errc::checkpoint_corrupt; so does a lineage that is not
+//                       32 lowercase hex digits (is_lineage_id), which an older database may hold.
 //   concord_cursors     (name, position): the checkpoint's cursors
 // A host with existing tables maps the entity onto them instead (postgres_mapping with
 // create_table = false): nothing is created for the entity, the mapped columns are checked, and new
@@ -37,6 +38,7 @@
 #include <vector>
 
 #include <concord/concepts/store.hpp>
+#include <concord/detail/lineage.hpp>
 #include <concord/entity.hpp>
 #include <concord/error.hpp>
 #include <concord/postgres/database.hpp>
@@ -293,9 +295,9 @@ public:
         checkpoint cp;
         cp.lineage = std::string(*head.get(0, 0));
         if (cp.lineage.empty() || !detail::parse_u64(*head.get(0, 1), cp.generation))
-            throw store_error(errc::checkpoint_corrupt, "concord_checkpoint holds lineage '" + cp.lineage +
-                                                            "', generation '" + std::string(*head.get(0, 1)) +
-                                                            "': not what concord wrote");
+            throw store_error(errc::checkpoint_corrupt, "concord_checkpoint holds lineage " + detail::quoted_excerpt(cp.lineage) +
+                                                            ", generation " + detail::quoted_excerpt(*head.get(0, 1)) +
+                                                            ": not what concord wrote");
         auto cur = db_->exec("SELECT name, position FROM concord_cursors ORDER BY name");
         for (int r = 0; r < cur.size(); ++r) {
             std::uint64_t v = 0;
@@ -307,14 +309,21 @@ public:
         key128 sum;
         if (!sum.parse_hex(*head.get(0, 2)) || sum != detail::pg_checkpoint_checksum(cp))
             throw store_error(errc::checkpoint_corrupt, "concord_checkpoint fails its checksum (edited by hand or damaged): "
-                                                        "lineage '" + cp.lineage + "', generation " + std::to_string(cp.generation));
+                                                        "lineage " + detail::quoted_excerpt(cp.lineage) + ", generation " +
+                                                        std::to_string(cp.generation));
+        if (!is_lineage_id(cp.lineage))
+            throw store_error(errc::checkpoint_corrupt,
+                              "concord_checkpoint is not what concord writes: lineage " + detail::stored_lineage_problem(cp.lineage));
         tx.commit();
         return cp;
     }
 
     /// Applies the batch in one transaction: all of it or, on any failure, nothing (store_error with
-    /// PostgreSQL's message; a lost connection says so).
+    /// PostgreSQL's message; a lost connection says so). A checkpoint whose lineage is not
+    /// is_lineage_id is refused with errc::invalid_argument before the transaction begins.
     void commit(const change_batch<E>& b) {
+        // Before anything (the schema, the transaction): a refused checkpoint writes nothing.
+        if (b.new_checkpoint) detail::check_checkpoint_lineage(b.new_checkpoint->lineage, "postgres_store of table '" + table_ + "'");
         ensure();
         postgres_database::transaction tx(*db_);
         for (auto id : b.removals)

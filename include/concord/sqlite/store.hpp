@@ -16,7 +16,9 @@
 //                         scope defaults to the table name.
 //   concord_checkpoint   one row per database, shared by every sqlite_store on it: lineage,
 //                         generation, cursors and an XXH3-128 checksum of the three. A row edited by
-//                         hand fails the checksum and load_checkpoint() throws errc::checkpoint_corrupt.
+//                         hand fails the checksum and load_checkpoint() throws errc::checkpoint_corrupt;
+//                         so does a lineage that is not 32 lowercase hex digits (is_lineage_id), which
+//                         an older database may hold: no witness could name it.
 //
 // Existing tables: pass a sqlite_mapping with create_table = false and, where column names differ
 // from member names, `columns` (member -> column; matched case-insensitively, as SQLite does). The
@@ -26,7 +28,8 @@
 // writes them).
 //
 // commit() is one BEGIN IMMEDIATE transaction: entity rows, link changes and the new checkpoint
-// (generation bump and cursors) are written together or not at all.
+// (generation bump and cursors) are written together or not at all. A checkpoint whose lineage is not
+// is_lineage_id is refused with errc::invalid_argument before the transaction begins.
 //
 // lock_reconcile(scope) is the database's reconcile lock (sqlite_database::lock_reconcile, an flock
 // on a lock file beside the database): reconciler::reconcile(), inbound::puller and mirror::mirror
@@ -44,6 +47,7 @@
 #include <utility>
 #include <vector>
 
+#include <concord/detail/lineage.hpp>
 #include <concord/entity.hpp>
 #include <concord/error.hpp>
 #include <concord/hash.hpp>
@@ -302,7 +306,7 @@ public:
         if (detail::checkpoint_checksum(cp.lineage, gen, cursors) != sum)
             return corrupt("checksum mismatch (edited by hand or damaged)");
         if (gen < 0) return corrupt("negative generation");
-        if (cp.lineage.empty()) return corrupt("empty lineage");
+        if (!is_lineage_id(cp.lineage)) return corrupt("lineage " + detail::stored_lineage_problem(cp.lineage));
         cp.generation = static_cast<std::uint64_t>(gen);
         if (!detail::parse_cursors(cursors, cp.cursors)) return corrupt("cursors do not parse");
         if (s.step()) return corrupt("more than one checkpoint row");
@@ -312,9 +316,11 @@ public:
     /// Applies the batch in one BEGIN IMMEDIATE transaction: removals, upserts (local id 0 inserts),
     /// link removals, link upserts, then the checkpoint. On any failure nothing is written and a
     /// store_error says why (a removal of an unknown local id is a failure, as in memory_store).
+    /// Refused before the transaction begins, with errc::invalid_argument: a checkpoint whose lineage
+    /// is not is_lineage_id or whose generation exceeds SQLite's INTEGER, a NaN in a row.
     void commit(const change_batch<E>& b) {
+        if (b.new_checkpoint) validate_checkpoint(*b.new_checkpoint);  // first: a refused batch writes nothing, schema included
         ensure_schema();
-        if (b.new_checkpoint) validate_checkpoint(*b.new_checkpoint);
         for (const auto& e : b.upserts) check_values(e);  // before BEGIN: a refused batch writes nothing
         sqlite_transaction tx(*db_);
         for (auto id : b.removals) {
@@ -579,8 +585,8 @@ private:
             throw error(errc::invalid_argument, std::string(what) + " " + std::to_string(g) + " exceeds SQLite's INTEGER range");
     }
 
-    static void validate_checkpoint(const checkpoint& cp) {
-        if (cp.lineage.empty()) throw error(errc::invalid_argument, "a checkpoint needs a lineage id");
+    void validate_checkpoint(const checkpoint& cp) const {
+        detail::check_checkpoint_lineage(cp.lineage, "sqlite_store of table '" + map_.table + "'");
         check_generation(cp.generation, "checkpoint generation");
     }
 

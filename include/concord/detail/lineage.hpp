@@ -1,0 +1,47 @@
+#pragma once
+// The lineage check every store makes on a checkpoint: a lineage must be a lineage id (is_lineage_id:
+// 32 lowercase hex digits, what new_lineage_id() makes), the only kind a witness saves and loads. A
+// store that kept any other lineage would hand it to the next session, whose witness save then fails,
+// so stores refuse it where they would persist it (errc::invalid_argument, before anything is
+// written) and report one read back from an older database as errc::checkpoint_corrupt.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include <concord/entity.hpp>    // detail::append_json_string
+#include <concord/error.hpp>
+#include <concord/timeline.hpp>  // is_lineage_id
+
+namespace concord::detail {
+
+/// `s` for an error message: quoted and escaped as a JSON string literal (control characters and
+/// ill-formed UTF-8 can neither forge lines nor send escape sequences), cut to its first 40 bytes
+/// with its length noted when it is longer (a checkpoint's lineage comes from the caller or the
+/// database, so it may be anything).
+inline std::string quoted_excerpt(std::string_view s) {
+    constexpr std::size_t keep = 40;
+    std::string out;
+    append_json_string(out, s.substr(0, keep));
+    if (s.size() > keep) out += "... (" + std::to_string(s.size()) + " bytes)";
+    return out;
+}
+
+/// Throws errc::invalid_argument, naming the value, unless `lineage` is a lineage id. `store` names
+/// the store for the message ("sqlite_store 'items'"). Stores call it before they write anything.
+inline void check_checkpoint_lineage(std::string_view lineage, std::string_view store) {
+    if (is_lineage_id(lineage)) return;
+    throw error(errc::invalid_argument,
+                std::string(store) + " refuses checkpoint lineage " + quoted_excerpt(lineage) +
+                    ": a lineage must be 32 lowercase hex digits (a lineage id new_lineage_id() makes), the only kind "
+                    "a witness can save; nothing was written");
+}
+
+/// The reason a stored lineage that is not a lineage id is errc::checkpoint_corrupt (a database
+/// written before stores refused such lineages, or edited): the text after "lineage ".
+inline std::string stored_lineage_problem(std::string_view lineage) {
+    return quoted_excerpt(lineage) + " is not 32 lowercase hex digits (no witness can name it; written before stores "
+                                      "refused such lineages, or edited by hand)";
+}
+
+} // namespace concord::detail
