@@ -202,7 +202,7 @@ TEST_CASE("file_witness: corrupt, truncated, hand-edited or foreign files are wi
     }
 }
 
-TEST_CASE("file_witness: written to a temporary file and renamed; a failed write leaves the old record", "[witness]") {
+TEST_CASE("file_witness: written to a temporary file and renamed, a failed write leaves the old record", "[witness]") {
     scratch s;
     const auto path = s.dir / "w";
     const auto tmp = s.dir / "w.tmp";
@@ -236,7 +236,7 @@ TEST_CASE("file_witness: written to a temporary file and renamed; a failed write
     }
 }
 
-TEST_CASE("file_witness: a failure text of any length is shortened to fit; load() never refuses what save() wrote",
+TEST_CASE("file_witness: a failure text of any length is shortened to fit, load() never refuses what save() wrote",
           "[witness]") {
     scratch s;
     const auto path = s.dir / "w";
@@ -290,7 +290,7 @@ TEST_CASE("witness: a generation at or above 2^63 is refused, so the next one ca
     CHECK(code_of([&] { concord::format_witness(record(std::uint64_t{1} << 63)); }) == concord::errc::invalid_argument);
 }
 
-TEST_CASE("file_witness: every save has a temporary file of its own; a leftover <path>.tmp never blocks it",
+TEST_CASE("file_witness: every save has a temporary file of its own, a leftover <path>.tmp never blocks it",
           "[witness]") {
     scratch s;
     const auto path = s.dir / "w";
@@ -329,7 +329,7 @@ TEST_CASE("file_witness: a writer waits while another holds <path>.lock", "[witn
     CHECK(w.load() == record(2));
 }
 
-TEST_CASE("file_witness: concurrent writers never tear the file or fail; readers see whole records", "[witness]") {
+TEST_CASE("file_witness: concurrent writers never tear the file or fail, readers see whole records", "[witness]") {
     scratch s;
     const auto path = s.dir / "w";
     std::atomic<int> save_errors{0}, corrupt{0}, loads{0};
@@ -518,7 +518,7 @@ TEST_CASE("timeline sessions over a store and a file witness: a restore is detec
 
 // ------------------------------------------------------------------------------------- decisions
 
-TEST_CASE("decision books: answers persist across instances; answering twice writes nothing", "[decisions]") {
+TEST_CASE("decision books: answers persist across instances, answering twice writes nothing", "[decisions]") {
     STATIC_REQUIRE(concord::decision_book<concord::file_decision_book>);
     STATIC_REQUIRE(concord::decision_book<concord::memory_decision_book>);
     scratch s;
@@ -620,7 +620,7 @@ TEST_CASE("decision books: two books on one file keep each other's answers", "[d
     }
 }
 
-TEST_CASE("decision books: the v2 checksum refuses a truncated or edited file; v1 files still load", "[decisions]") {
+TEST_CASE("decision books: the v2 checksum refuses a truncated or edited file, v1 files still load", "[decisions]") {
     scratch s;
     const auto path = s.dir / "d";
     {
@@ -810,7 +810,7 @@ TEST_CASE("decision books: the same answer twice in a v1 file still loads", "[de
     CHECK(b.answer("x") == concord::resolution::keep);
 }
 
-TEST_CASE("witness: attempts at or above 2^63 are refused; an attempt number never wraps to 0", "[witness]") {
+TEST_CASE("witness: attempts at or above 2^63 are refused, an attempt number never wraps to 0", "[witness]") {
     auto with_checksum = [](const std::string& attempts) {
         const std::string body = "concord-witness v2\nlineage " + lineage_a +
                                  "\ngeneration 7\nin_progress -\nfailure -\nattempts " + attempts + "\n";
@@ -905,7 +905,7 @@ TEST_CASE("timeline: a session whose generation would reach 2^63 is refused befo
     }
 }
 
-TEST_CASE("format_witness refuses a lineage that is not 32 lowercase hex digits; load refuses it too", "[witness]") {
+TEST_CASE("format_witness refuses a lineage that is not 32 lowercase hex digits, load refuses it too", "[witness]") {
     scratch s;
     const auto path = s.dir / "w";
     concord::file_witness fw(path);
@@ -926,7 +926,7 @@ TEST_CASE("format_witness refuses a lineage that is not 32 lowercase hex digits;
     CHECK(fw.load().has_value());
 }
 
-TEST_CASE("file_witness and file_decision_book: a dangling symlink is corrupt; a save writes through a symlink",
+TEST_CASE("file_witness and file_decision_book: a dangling symlink is corrupt, a save writes through a symlink",
           "[witness][decisions]") {
     scratch s;
     fs::create_directories(s.dir / "real");

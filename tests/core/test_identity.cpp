@@ -77,7 +77,7 @@ TEST_CASE("empty identity fields are a typed error naming the member", "[identit
     CHECK(by_code.identifiable(ticket{1, "T-1"}));
 }
 
-TEST_CASE("content identity changes with content; chosen members only with those", "[identity]") {
+TEST_CASE("content identity changes with content, chosen members only with those", "[identity]") {
     concord::identity::content<> all;
     concord::identity::content<&invoice::customer> some;
     invoice a{1, "acme", "N-1", 500, "t"};

@@ -72,7 +72,7 @@ TEST_CASE("memory_remote: a retried key is answered from the cache, not applied 
     CHECK(r.stats().creates == 1);
 }
 
-TEST_CASE("memory_remote: keys are kept 24 h on the injected clock, then pruned; a pruned key is a new request",
+TEST_CASE("memory_remote: keys are kept 24 h on the injected clock, then pruned, a pruned key is a new request",
           "[models][remote]") {
     clocked c;
     auto& r = c.remote;
@@ -405,7 +405,7 @@ TEST_CASE("memory_store: ids like SQLite rowids, atomic commit", "[models][store
     }
 }
 
-TEST_CASE("memory_store: snapshot/restore rewinds rows, links and checkpoint; ids are reused", "[models][store]") {
+TEST_CASE("memory_store: snapshot/restore rewinds rows, links and checkpoint, ids are reused", "[models][store]") {
     store_t s;
     s.put(plan_row{0, "a", 1});
     s.put(plan_row{0, "b", 2});

@@ -351,7 +351,7 @@ TEST_CASE("a failed apply keeps the witness's in-progress mark for the next sess
     CHECK(w.witness.load()->in_progress.empty());
 }
 
-TEST_CASE("reports: counts, every action with key and outcome, decisions; stable between runs", "[report]") {
+TEST_CASE("reports: counts, every action with key and outcome, decisions, stable between runs", "[report]") {
     auto run = [](auto policy_tag) {
         using P = decltype(policy_tag);
         world w;

@@ -66,7 +66,7 @@ constexpr bool factory_with_policy =
 
 } // namespace
 
-TEST_CASE("make_reconciler deduces entity, store, remote and identity; the policy has no default", "[factory]") {
+TEST_CASE("make_reconciler deduces entity, store, remote and identity, the policy has no default", "[factory]") {
     using St = concord::memory_store<item>;
     using Re = concord::memory_remote<item>;
     STATIC_REQUIRE(!factory_without_policy<St, Re, sku_identity>);

@@ -24,7 +24,7 @@ static_assert(concord::remote_can_lookup_key<pay::provider::source<pay::payment_
 static_assert(concord::remote_has_metadata<pay::provider::source<pay::customer>>);
 static_assert(concord::remote_can_list_since<pay::provider::source<pay::charge>>);
 
-TEST_CASE("a retained key replays; a key pruned after 24 h is a new request that charges again", "[provider]") {
+TEST_CASE("a retained key replays, a key pruned after 24 h is a new request that charges again", "[provider]") {
     account a;
     auto charges = a.bank.charges();
     const pay::charge c{0, "cus-1", "INV-1", 1500};
@@ -100,7 +100,7 @@ TEST_CASE("metadata is held to the provider's limits", "[provider]") {
     CHECK_NOTHROW(customers.create({0, "cus-1", "Ada"}, {{std::string(40, 'n'), std::string(500, 'v')}}, "ok"));
 }
 
-TEST_CASE("listings page by cursor; search lags behind the list", "[provider]") {
+TEST_CASE("listings page by cursor, search lags behind the list", "[provider]") {
     account a;
     auto plans = a.bank.plans();
     for (int i = 0; i < 5; ++i)
@@ -120,7 +120,7 @@ TEST_CASE("listings page by cursor; search lags behind the list", "[provider]") 
     CHECK(plans.list_created_since(a.clock.now(), std::nullopt, 10).items.empty());
 }
 
-TEST_CASE("an active plan charges on its schedule until cancelled; cancelling a charge refunds it", "[provider]") {
+TEST_CASE("an active plan charges on its schedule until cancelled, cancelling a charge refunds it", "[provider]") {
     account a;
     auto plans = a.bank.plans();
     auto p = plans.create({0, "cus-1", "gym", 2000, 7 * 24 * 3600}, {}, "plan-key");

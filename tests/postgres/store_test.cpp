@@ -650,7 +650,7 @@ TEST_CASE("restores of a database with a long name keep it: the helper databases
     for (const auto& h : concord::test::pg_restore_helpers(fresh.name())) CHECK_FALSE(has_database(h));
 }
 
-TEST_CASE("a restore drops only helper databases it made; any other database under their names is kept",
+TEST_CASE("a restore drops only helper databases it made, any other database under their names is kept",
           "[postgres][store][restore]") {
     pg_fresh_database fresh("leftover");
     const auto helpers = concord::test::pg_restore_helpers(fresh.name());

@@ -303,7 +303,7 @@ TEST_CASE("inbound: ask_user holds the cursor until the decision is answered", "
     CHECK(w.db.labels().size() == 2);
 }
 
-TEST_CASE("inbound: a bad page or a rejected cursor stops the pull; a full re-scan recovers", "[inbound][cursor]") {
+TEST_CASE("inbound: a bad page or a rejected cursor stops the pull, a full re-scan recovers", "[inbound][cursor]") {
     inbound_world<concord::policy::trust_local> w;
     w.db.add_order("A-1");
     w.make_label("A-1");

@@ -234,7 +234,7 @@ TEST_CASE("sim_rng draws in range and refuses an empty one", "[simulation]") {
     }
 }
 
-TEST_CASE("the invariants catch a remote that forgets idempotency keys at once; shrinking keeps the failure",
+TEST_CASE("the invariants catch a remote that forgets idempotency keys at once, shrinking keeps the failure",
           "[simulation][oracle]") {
     // A provider whose key retention is zero turns every retry after a lost response into a second
     // object: invariant 1 (no conceptual charge taken twice) must catch it.

@@ -66,7 +66,7 @@ using concord::test::temp_dir;
 
 // ------------------------------------------------------------------------------------------ NaN
 
-TEST_CASE("sqlite_store: a NaN member is refused before anything is written; infinities round-trip") {
+TEST_CASE("sqlite_store: a NaN member is refused before anything is written, infinities round-trip") {
     temp_dir dir;
     concord::sqlite_database db(dir / "app.db");
     concord::sqlite_store<reading> store(db, "readings");
@@ -117,7 +117,7 @@ TEST_CASE("sqlite_store: a NaN member is refused before anything is written; inf
 
 // ------------------------------------------------------------------- restore under a connection
 
-TEST_CASE("sqlite_restore_file: another connection is seen even when the log is empty; nothing is replaced") {
+TEST_CASE("sqlite_restore_file: another connection is seen even when the log is empty, nothing is replaced") {
     temp_dir dir;
     concord::sqlite_database db(dir / "app.db");
     const bool wal = GENERATE(true, false);
@@ -300,7 +300,7 @@ TEST_CASE("sqlite_database: a file locked by another connection is store_failure
 
 // ------------------------------------------------------------------------ host tables' ids
 
-TEST_CASE("sqlite_mapping: the local id column must be the rowid; names match case-insensitively") {
+TEST_CASE("sqlite_mapping: the local id column must be the rowid, names match case-insensitively") {
     temp_dir dir;
     concord::sqlite_database db(dir / "app.db");
     concord::sqlite_mapping m;

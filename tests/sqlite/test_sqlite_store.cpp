@@ -445,7 +445,7 @@ TEST_CASE("sqlite_store: a restore to before the store existed re-creates its ta
     CHECK(store.put({"b", 1}) == 1);
 }
 
-TEST_CASE("sqlite restores in WAL mode: both models rewind; a log the file does not hold is refused") {
+TEST_CASE("sqlite restores in WAL mode: both models rewind, a log the file does not hold is refused") {
     temp_dir dir;
     concord::sqlite_database db(dir / "app.db");
     db.exec("PRAGMA journal_mode=WAL");
