@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <concord/concepts/witness.hpp>
+#include <concord/detail/lineage.hpp>  // quoted_excerpt
 #include <concord/error.hpp>
 #include <concord/hash.hpp>
 #include <concord/memory/witness.hpp>
@@ -232,8 +233,8 @@ inline void replace_file(const std::filesystem::path& link, const std::string& t
 /// at or above witness_generation_limit, attempts at or above witness_attempts_limit.
 inline std::string format_witness(const witness_record& r) {
     if (!is_lineage_id(r.lineage))
-        throw error(errc::invalid_argument, "witness lineage '" + r.lineage +
-                                                "' is not 32 lowercase hex digits (a lineage id new_lineage_id() makes)");
+        throw error(errc::invalid_argument, "witness lineage " + detail::quoted_excerpt(r.lineage) +
+                                                " is not 32 lowercase hex digits (a lineage id new_lineage_id() makes)");
     if (r.generation >= witness_generation_limit)
         throw error(errc::invalid_argument, "witness generation " + std::to_string(r.generation) +
                                                 " is at or above 2^63; the generation counter is exhausted");

@@ -922,6 +922,16 @@ TEST_CASE("format_witness refuses a lineage that is not 32 lowercase hex digits,
                              "in_progress -\nfailure -\n";
     CHECK(code_of([&] { concord::parse_witness(body + "checksum " + concord::xxh3_128(body).hex() + "\n"); }) ==
           concord::errc::witness_corrupt);
+    // The refusal names the value escaped and cut short: a lineage comes from a store, so it may be anything.
+    try {
+        concord::format_witness(record(3, "\x1b]0;pwned\x07" + std::string(100, 'z')));
+        FAIL("format_witness accepted a lineage with control characters");
+    } catch (const concord::error& e) {
+        const std::string what = e.what();
+        CHECK(what.find('\x1b') == std::string::npos);
+        CHECK(what.find("\\u001b") != std::string::npos);
+        CHECK(what.find("(110 bytes)") != std::string::npos);
+    }
     fw.save(record(3, concord::new_lineage_id()));
     CHECK(fw.load().has_value());
 }
