@@ -9,7 +9,8 @@
 // by hand taken twice. With concord:
 //   * every provider action goes through the gateway, which stamps owner, identity and generation;
 //   * after the restore a reconcile finds the orphans and, by policy, asks the user about them;
-//   * until they are resolved, nothing new may take money from those customers (quarantine);
+//   * until they are resolved, nothing new may take money from those customers (quarantine), neither
+//     through the gateway nor through a reconcile pushing a row the shop wrote (guard_creates);
 //   * a redone charge adopts the charge that already exists instead of charging again.
 //
 // Run it: scripts/quickstart.sh (or build the `payments` target). `payments --postgres <conninfo>`
@@ -120,15 +121,21 @@ int run(Database& db, const std::filesystem::path& db_path, const std::filesyste
     plan_sync.use_decision_book(decisions);
     charge_sync.use_decision_book(decisions);
 
-    // One reconcile: one timeline session for both entity types, then the witness.
+    // One reconcile: one timeline session for both entity types, then the witness. The gateway's
+    // quarantine guards the reconcilers' creates too: a plan or charge row for a quarantined customer
+    // is not pushed to the provider until the orphan is resolved.
+    concord::report charges_report;
     auto reconcile = [&](bool print) {
         auto session = gw.begin();
+        gw.guard_creates(plan_sync, session);
         auto pp = plan_sync.plan(session);
         auto cp = charge_sync.plan(session);
         auto r1 = plan_sync.apply(pp, session);
+        gw.guard_creates(charge_sync, session);  // the quarantine as the plans' apply left it
         auto r2 = charge_sync.apply(cp, session);
         gw.commit(session);
         if (print) std::cout << r1.text() << r2.text();
+        charges_report = r2;
         return std::pair{pp, cp};
     };
 
@@ -197,6 +204,14 @@ int run(Database& db, const std::filesystem::path& db_path, const std::filesyste
         say("   refused: " + std::string(e.what()));
         expect(e.code() == concord::errc::blocked && q.blocks("bob"), "bob is quarantined");
     }
+    say("   The shop's billing job writes bob's INV-3 into the charges table itself. A reconcile pushes such a");
+    say("   row (trust_local), but the quarantine guards the reconcilers too (gateway::guard_creates):");
+    charges.put({0, "bob", "INV-3", 450});
+    reconcile(false);
+    for (const auto& a : charges_report.actions)
+        if (a.action == "create_remote") say("   " + a.identity_text + ": " + a.outcome + " [" + a.detail + "]");
+    expect(charges_report.failed() == 1 && bank.charges_for("bob", "INV-3") == 0,
+           "INV-3 not charged while bob is quarantined (errc::blocked, retried by the next reconcile)");
 
     // --- 8. the user decides ----------------------------------------------------------------------------
     say("\n8. The user answers: ada's gym plan was meant (import it), bob's pool plan was not (cancel it).");
@@ -213,6 +228,7 @@ int run(Database& db, const std::filesystem::path& db_path, const std::filesyste
     expect(bank.get<pay::payment_plan>(pool.remote_id)->state == concord::remote_state::cancelled,
            "bob's orphan plan is cancelled at the provider");
     expect(plans.size() == 1, "ada's plan is back in the database");
+    expect(bank.charges_for("bob", "INV-3") == 1, "bob is clear: the same reconcile charged INV-3");
 
     // --- 9. redo ----------------------------------------------------------------------------------------
     say("\n9. The user redoes the charge of INV-2 (it was undone locally by the restore):");
@@ -241,7 +257,9 @@ int run(Database& db, const std::filesystem::path& db_path, const std::filesyste
            "ada's plan took exactly one month");
     expect(count([&](const pay::ledger_entry& l) { return l.plan_id == pool.remote_id; }) == 0,
            "bob's orphan plan never took money");
-    expect(bank.money_taken("ada") == 1500 + 2000 && bank.money_taken("bob") == 900, "ada paid 35.00 EUR, bob 9.00 EUR");
+    expect(bank.charges_for("bob", "INV-3") == 1, "INV-3 charged exactly once");
+    expect(bank.money_taken("ada") == 1500 + 2000 && bank.money_taken("bob") == 900 + 450,
+           "ada paid 35.00 EUR, bob 13.50 EUR");
     expect(fp.count(concord::case_kind::orphan) == 0 && fc.count(concord::case_kind::orphan) == 0 &&
                fp.decisions.empty() && fc.decisions.empty(),
            "no orphan, no open decision");
@@ -251,7 +269,7 @@ int run(Database& db, const std::filesystem::path& db_path, const std::filesyste
                bank.get<pay::payment_plan>(lookalike.remote_id)->state == concord::remote_state::active &&
                bank.get<pay::payment_plan>(lookalike.remote_id)->meta == lookalike.meta,
            "the CRM's objects are untouched");
-    expect(bank.stats().creates == 4, "4 provider creates in all: INV-1, two plans, INV-2");
+    expect(bank.stats().creates == 5, "5 provider creates in all: INV-1, two plans, INV-2, INV-3");
 
     if (failures) {
         std::cout << "\npayments: " << failures << " check(s) FAILED\n";

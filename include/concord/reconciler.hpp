@@ -39,6 +39,7 @@
 #include <concord/decision_book.hpp>
 #include <concord/detail/key_sort.hpp>
 #include <concord/detail/case_order.hpp>
+#include <concord/detail/listed_once.hpp>
 #include <concord/detail/parallel.hpp>
 #include <concord/detail/retry.hpp>
 #include <concord/entity.hpp>
@@ -144,6 +145,7 @@ protected:
 
         // An identity that needs a case: its local entity (or none) and its remote objects, by position.
         constexpr std::uint32_t none = 0xFFFFFFFFu;
+        constexpr std::uint32_t held = 0xFFFFFFFEu;  // pending::link of an identity two local entities share
         struct pending {
             std::uint32_t local, first, count;  // remote positions: todo_remote[first, first + count)
             std::uint32_t link;                 // its first link (lowest input position), or none
@@ -151,6 +153,9 @@ protected:
         std::vector<pending> todo;
         std::vector<std::uint32_t> todo_remote;
         std::map<key128, std::uint64_t> cancelled;  // identity -> cancelled objects of ours (create instance)
+        // 32 bits of each remote id's hash, noted while the records are read, for the check below
+        // that the listing names each object of a case once (detail::find_listed_twice).
+        const auto rid_hash = std::make_unique_for_overwrite<std::uint32_t[]>(remote.size());
         {
             // Local side: identity and fingerprint per entity; two entities with one identity are refused.
             detail::row_buffer lrows(local.size());
@@ -245,6 +250,8 @@ protected:
                 detail::fill_rows(rrows, remote.size(), k, [&](unsigned s, std::size_t i, key_row& row) {
                     const auto& r = remote[i];
                     auto& o = out[s];
+                    const std::uint64_t rh = id_hash(r.remote_id);
+                    rid_hash[i] = static_cast<std::uint32_t>(rh);
                     if (verify_late && r.state == remote_state::active) {
                         // Joined by the identity of its content; owned() runs in the case phase for the
                         // few that need a case (an exact in-sync pair is proven ours by its link).
@@ -257,7 +264,7 @@ protected:
                         }
                         if (keyed) {
                             if (!o.cursor || r.seq > *o.cursor) o.cursor = r.seq;
-                            row = key_row::make(cid, fingerprint(r.value).lo ^ id_hash(r.remote_id), i);
+                            row = key_row::make(cid, fingerprint(r.value).lo ^ rh, i);
                             return true;
                         }
                     }
@@ -282,7 +289,7 @@ protected:
                         ++o.cancelled[id];
                         return false;
                     }
-                    row = key_row::make(id, fingerprint(r.value).lo ^ id_hash(r.remote_id), i);
+                    row = key_row::make(id, fingerprint(r.value).lo ^ rh, i);
                     return true;
                 });
                 for (auto& o : out) {  // in slice order: the same plan as one thread makes
@@ -322,7 +329,17 @@ protected:
                     const key_row* lrow = lcount ? &lrows[li - 1] : nullptr;
                     if (lrow) {
                         while (bi < bad.size() && bad[bi].key_less(*lrow)) ++bi;
-                        if (bi < bad.size() && bad[bi].same_key(*lrow)) continue;  // two local entities: reported above
+                        if (bi < bad.size() && bad[bi].same_key(*lrow)) {  // two local entities: reported above
+                            // Their remote records are left alone too, but not out of the plan: the case
+                            // phase reports them (foreign ones as foreign cases, ours by name).
+                            if (rcount) {
+                                todo_s.push_back({none, static_cast<std::uint32_t>(todo_remote_s.size()),
+                                                  static_cast<std::uint32_t>(rcount), held});
+                                for (std::size_t k = rbegin; k < ri; ++k)
+                                    todo_remote_s.push_back(static_cast<std::uint32_t>(rrows[k].index()));
+                            }
+                            continue;
+                        }
                     }
                     // From the rows alone: one local, one remote, linked to it, same content.
                     if (lrow && rcount == 1 && lrow->linked() && lrow->tag == rrows[rbegin].tag &&
@@ -355,6 +372,20 @@ protected:
                 todo_remote.insert(todo_remote.end(), merged_of[s].remote.begin(), merged_of[s].remote.end());
             }
         }  // the rows are freed here, before the cases are built
+
+        // One object listed twice would be classified twice (a duplicate of itself whose keep_oldest
+        // cancels the object it keeps, an orphan beside its own linked case): refused as list_all()
+        // refuses it. Only records in a case can be acted on, so only their ids are looked for.
+        if (const auto twice = detail::find_listed_twice(
+                rid_hash.get(), remote.size(), todo_remote, &remote,
+                [](const void* l, std::size_t i) -> std::string_view {
+                    return (*static_cast<const std::vector<remote_record<E>>*>(l))[i].remote_id;
+                },
+                threads, min_slice);
+            twice.first != remote.size())
+            throw error(errc::bad_page, "remote id '" + remote[twice.first].remote_id + "' listed twice (seq " +
+                                            std::to_string(remote[twice.first].seq) + " and " +
+                                            std::to_string(remote[twice.second].seq) + ")");
 
         const unsigned kt = detail::slices_for(todo.size(), threads, std::max<std::size_t>(min_slice / 16, 1));  // a case costs ~16 rows
 
@@ -394,7 +425,8 @@ protected:
                 }
                 const E* lp = todo[t].local != none ? &local[todo[t].local] : nullptr;
                 // The link the rows found by the 96 bits they joined on; checked against the full key below.
-                const link* lk = todo[t].link != none ? &links[todo[t].link] : nullptr;
+                const bool left_alone = todo[t].link == held;
+                const link* lk = todo[t].link != none && !left_alone ? &links[todo[t].link] : nullptr;
                 group.assign(todo_remote.begin() + todo[t].first, todo_remote.begin() + todo[t].first + todo[t].count);
                 apart.clear();
                 if (verify_late) {  // the records' ownership, unchecked so far (see verify_late)
@@ -422,6 +454,17 @@ protected:
                         ++built[s].in_sync;  // what the rows would have found without the others' records
                         continue;
                     }
+                }
+                if (left_alone) {  // the records of ours of an identity two local entities share
+                    if (group.empty()) continue;
+                    std::string ids;
+                    for (const auto k : group)
+                        ids += (ids.empty() ? "" : ", ") + remote[k].remote_id +
+                               (remote[k].takes_money ? " (can take money)" : "");
+                    problems.push_back({errc::duplicate_local, "remote " + ids + " of identity " +
+                                                                   owned_identity(remote[group.front()]).hex() +
+                                                                   " left alone with the local entities that share it"});
+                    continue;
                 }
                 const key128 id = lp ? identity_.key(*lp) : owned_identity(remote[group.front()]);
                 if (group.size() > 1) {
@@ -607,6 +650,10 @@ protected:
                 why = "owned by " + tag.text();
                 return false;
             }
+            if (parsed == owner_tag::parse_result::not_concord) {  // someone else's tag, in their own form
+                why = "owned by someone else ('" + *mv.owner + "')";
+                return false;
+            }
             try {
                 id = identity_.key(r.value);
             } catch (const error& e) {
@@ -649,9 +696,9 @@ protected:
     }
 
     std::string decision_id(const classified<E>& c) const {
-        constexpr std::string_view tag = "concord-decision/v1";
+        constexpr std::string_view tag = "concord-decision/v2";  // v2: the owner tag joined the id
         std::string buf;
-        std::size_t size = tag.size() + 8 + opts_.entity_name.size() + to_string(c.kind).size() + 32 + 1 + 9 + 64;
+        std::size_t size = tag.size() + 16 + owner_text_.size() + opts_.entity_name.size() + to_string(c.kind).size() + 32 + 1 + 9 + 64;
         for (const auto& r : c.remote) size += 8 + r.remote_id.size();
         buf.reserve(size);  // one allocation: an id per decision, and a plan may open thousands
         buf = tag;
@@ -659,6 +706,10 @@ protected:
         // and a decision book shared by their reconcilers must not let one answer settle the other.
         detail::put_u64(buf, opts_.entity_name.size());
         buf.append(opts_.entity_name);
+        // The integration too: reconcilers of one entity type for two remotes share the database's book,
+        // and an answer about one remote (create it there) must not settle the other's question.
+        detail::put_u64(buf, owner_text_.size());
+        buf.append(owner_text_);
         buf.append(to_string(c.kind));
         char hex[32];
         buf.append(hex, static_cast<std::size_t>(c.identity.write_hex(hex) - hex));
@@ -795,21 +846,19 @@ protected:
     }
 
     void decide_all(plan_type& p, bool database_adopted, policy_ref decide, remote_caps caps) const {
-        // Cases are in identity order already (merge order); foreign ones first, by remote id.
-        auto before = [](const classified<E>& a, const classified<E>& b) {
-            if ((a.kind == case_kind::foreign) != (b.kind == case_kind::foreign)) return a.kind == case_kind::foreign;
-            if (a.kind == case_kind::foreign) return a.remote.front().remote_id < b.remote.front().remote_id;
-            return a.identity < b.identity;
+        // Cases are in identity order already (merge order); foreign ones first, by remote id
+        // (detail::case_before says the order once, for the check and the sort).
+        auto key_of = [](const classified<E>& c, std::size_t g) {
+            const bool foreign = c.kind == case_kind::foreign;
+            return detail::case_order_key{foreign, foreign ? &c.remote.front().remote_id : nullptr, c.identity, g};
         };
-        if (!std::is_sorted(p.cases.begin(), p.cases.end(), before)) {  // usually sorted: no moves then
-            // A stable sort by `before`, through keys of their own (detail::sort_case_order, the same
-            // for every entity type) rather than a sort of classified<E> per reconciler type (compile time).
+        if (!std::is_sorted(p.cases.begin(), p.cases.end(), [&](const classified<E>& a, const classified<E>& b) {
+                return detail::case_before(key_of(a, 0), key_of(b, 0));
+            })) {  // usually sorted: no moves then
+            // A stable sort through keys of their own (detail::sort_case_order, the same for every
+            // entity type) rather than a sort of classified<E> per reconciler type (compile time).
             std::vector<detail::case_order_key> keys(p.cases.size());
-            for (std::size_t g = 0; g < keys.size(); ++g) {
-                const auto& c = p.cases[g];
-                const bool foreign = c.kind == case_kind::foreign;
-                keys[g] = {foreign, foreign ? &c.remote.front().remote_id : nullptr, c.identity, g};
-            }
+            for (std::size_t g = 0; g < keys.size(); ++g) keys[g] = key_of(p.cases[g], g);
             detail::sort_case_order(keys);
             std::vector<classified<E>> sorted;
             sorted.reserve(p.cases.capacity());
@@ -1102,14 +1151,18 @@ protected:
             if (c.local) {
                 link_to(keep.remote_id);
                 if (fingerprint(*c.local) != fingerprint(keep.value)) {  // settle the survivor as diverged now (simulation, seed 7925)
-                    p.cases[g].fields = differing_fields(*c.local, keep.value);
+                    // Viewed as the next plan will show it (the survivor alone, linked), as adopt does,
+                    // so that an answer to either question applies to both.
+                    auto saved_remote = p.cases[g].remote;
+                    auto saved_link = p.cases[g].linked_remote;
+                    const auto survivor = saved_remote.front();
+                    p.cases[g].fields = differing_fields(*c.local, survivor.value);
+                    p.cases[g].remote = {survivor};
+                    p.cases[g].linked_remote = survivor.remote_id;  // the link is being written
                     auto r2 = choose(p, g, case_kind::diverged, database_adopted);
-                    if (r2 == resolution::push || r2 == resolution::pull) {
-                        auto saved_link = p.cases[g].linked_remote;
-                        p.cases[g].linked_remote = keep.remote_id;  // the link is being written
-                        emit(p, g, r2, database_adopted);
-                        p.cases[g].linked_remote = saved_link;
-                    }
+                    if (r2 == resolution::push || r2 == resolution::pull) emit(p, g, r2, database_adopted);
+                    p.cases[g].remote = std::move(saved_remote);
+                    p.cases[g].linked_remote = std::move(saved_link);
                 }
             } else {  // the survivor has no local owner: settle it now as an orphan
                 classified<E> saved = p.cases[g];
@@ -1216,6 +1269,9 @@ public:
     void set_reference_check(std::function<bool(const E&)> f) { refs_ok_ = std::move(f); }
     /// Crash injection for tests.
     void set_step_hook(step_hook h) { hook_ = std::move(h); }
+    /// Refuses a create before it is sent: `g(entity)` returns why (empty: allowed). The payments layer
+    /// passes its quarantine here, so a reconcile does not charge a customer the gateway refuses.
+    void set_create_guard(std::function<std::string(const E&)> g) { create_guard_ = std::move(g); }
 
     /// Name of this reconciler's cursor in the checkpoint.
     std::string cursor_name() const { return opts_.owner.integration + "/" + opts_.entity_name; }
@@ -1308,7 +1364,8 @@ public:
     /// bounded batches, each batch one store transaction that also writes the checkpoint.
     template <witness W>
     report apply(const plan_type& p, timeline_session<W>& session) {
-        if (p.timeline.generation != session.status().generation || p.timeline.lineage != session.status().lineage)
+        if (p.timeline.generation != session.status().generation || p.timeline.lineage != session.status().lineage ||
+            p.timeline.session_id != session.status().session_id)
             throw error(errc::invalid_argument, "the plan was made in another timeline session; plan again");
         report rep = make_report(p, false);
         const bool has_remote = std::any_of(p.actions.begin(), p.actions.end(),
@@ -1421,6 +1478,12 @@ private:
     /// earlier request under the same key returns that request's object as it is now, and one edited
     /// since into another identity is not linked (the remote keeps it; plan() reports it).
     void check_created(const remote_record<E>& rec, const key128& id) const {
+        // A replay answers with the object as it is now: one cancelled since is no create to link (the
+        // next plan counts it in cancelled_before, so its create is a new request under a new key).
+        if (rec.state != remote_state::active)
+            throw remote_error(errc::idempotency_conflict,
+                               "the remote answered a create of " + id.hex() + " with " + rec.remote_id +
+                                   ", which is cancelled (a replay of an earlier request, cancelled since?): not linked");
         if (!recomputable()) return;  // the content cannot vouch for a database id
         std::optional<key128> got;
         try {
@@ -1444,8 +1507,12 @@ private:
         // (SQLite rowids), so a planned id may now name another entity. One scan, only when needed.
         std::map<std::int64_t, key128> now_ids;
         std::map<key128, std::int64_t> now_keys;
-        const bool needs_scan = std::any_of(p.actions.begin(), p.actions.end(), [](const auto& a) {
-            return a.kind == action_kind::upsert_local || a.kind == action_kind::remove_local;
+        // A cancel planned for an identity no local entity had (an orphan) is checked the same way: an
+        // entity of that identity written since owns the object now.
+        auto ownerless = [&](const action<E>& a) { return a.group < p.cases.size() && !p.cases[a.group].local; };
+        const bool needs_scan = std::any_of(p.actions.begin(), p.actions.end(), [&](const auto& a) {
+            return a.kind == action_kind::upsert_local || a.kind == action_kind::remove_local ||
+                   (a.kind == action_kind::cancel_remote && ownerless(a));
         });
         if (needs_scan)
             for (const auto& e : store_->scan()) {
@@ -1488,6 +1555,9 @@ private:
                 try {
                     switch (a.kind) {
                     case action_kind::create_remote:
+                        if (create_guard_)
+                            if (auto why = create_guard_(*a.value); !why.empty())
+                                throw remote_error(errc::blocked, "not created: " + why);
                         if constexpr (remote_can_create<Remote>) {
                             auto meta = stamp(a.identity, gen);
                             if constexpr (remote_has_metadata<Remote>) check_metadata(meta, Remote::limits());
@@ -1522,6 +1592,13 @@ private:
                         }
                         break;
                     case action_kind::cancel_remote:
+                        if (ownerless(a) && now_keys.count(a.identity)) {
+                            failed = true;  // the rest of the case (its unlink) waits for the next plan too
+                            out.outcome = "skipped";
+                            out.detail = "a local entity of this identity exists now (local id " +
+                                         std::to_string(now_keys[a.identity]) + "): changed since the plan";
+                            break;
+                        }
                         if constexpr (remote_can_cancel<Remote>) {
                             step("before cancel_remote " + a.remote_id);
                             with_retries([&] { return remote_->cancel(a.remote_id, a.idempotency_key); },
@@ -1582,7 +1659,13 @@ private:
         auto cur = store_->load_checkpoint();
         const bool cursor_moved = p.cursor && (!cur || !cur->cursors.count(cursor_name()) ||
                                                cur->cursors.at(cursor_name()) != *p.cursor);
-        if (!batch.empty() || settle_timeline || groups_in_batch > 0 || cursor_moved || !p.actions.empty())
+        // A witness still holding an earlier reconcile's mark or failure is cleared by this session's
+        // commit, which writes the witness only after a store commit: with nothing else to do, they would
+        // outlive the work they describe (every later session "interrupted", and the next failure with
+        // the same text taken for errc::repeated_failure).
+        const auto& was = p.timeline.witness;
+        const bool clear_witness = was && (!was->in_progress.empty() || !was->failure.empty());
+        if (!batch.empty() || settle_timeline || groups_in_batch > 0 || cursor_moved || !p.actions.empty() || clear_witness)
             flush(true);
     }
 
@@ -1591,6 +1674,7 @@ private:
     Policy policy_;
     std::function<void(std::chrono::milliseconds)> sleep_;
     step_hook hook_;
+    std::function<std::string(const E&)> create_guard_;
 };
 
 /// Builds a reconciler, deducing the entity, store and remote types. The conflict policy has no

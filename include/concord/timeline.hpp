@@ -73,6 +73,7 @@ struct timeline_status {
     std::string detail;                       ///< human explanation
     bool interrupted = false;                 ///< the witness says a reconcile was in progress
     std::uint64_t attempt = 1;                ///< this session's number (witness attempts + 1), in update keys
+    std::string session_id;                   ///< random per timeline_session: apply() refuses a plan of another session
 
     /// True if a remote effect stamped with generation g was lost by the restore.
     bool lost(std::uint64_t g) const noexcept {
@@ -155,7 +156,11 @@ inline timeline_status check_timeline(const std::optional<checkpoint>& store, co
 template <witness W>
 class timeline_session {
 public:
-    timeline_session(W& w, timeline_status status) : witness_(&w), status_(std::move(status)) {}
+    timeline_session(W& w, timeline_status status) : witness_(&w), status_(std::move(status)) {
+        // Two sessions can share lineage and generation (one that never committed, or a restore that
+        // lands on witness + 1 again): only this id tells a plan of an earlier session apart.
+        if (status_.session_id.empty()) status_.session_id = new_lineage_id();
+    }
 
     const timeline_status& status() const noexcept { return status_; }
     verdict kind() const noexcept { return status_.kind; }

@@ -344,7 +344,7 @@ TEST_CASE("printing and JSON do not depend on the global locale", "[entity][prin
     CHECK(r.text().find("5.000") == std::string::npos);
 }
 
-TEST_CASE("JSON strings are valid UTF-8: each ill-formed sequence becomes \\ufffd", "[entity][printing]") {
+TEST_CASE("JSON strings are valid UTF-8: each ill-formed sequence becomes U+FFFD", "[entity][printing]") {
     using printing::json_of;
     using printing::texts;
     // Well-formed sequences of every length pass unchanged, up to U+10FFFF.

@@ -83,6 +83,9 @@ struct world {
         plans_r.use_clock(clock);
         charges_r.use_clock(clock);
         auto s = gw.begin();
+        // As a host should: the quarantine refuses the reconcilers' creates for a quarantined customer
+        // too, the charges' as the plans' apply left it.
+        gw.guard_creates(plans_r, s);
         auto p = plans_r.plan(s);
         if (answer && !p.decisions.empty()) {
             bool answered = false;
@@ -94,6 +97,7 @@ struct world {
             if (answered) p = plans_r.plan(s);
         }
         plans_r.apply(p, s);
+        gw.guard_creates(charges_r, s);
         auto cp = charges_r.plan(s);
         charges_r.apply(cp, s);
         gw.commit(s);

@@ -29,6 +29,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -69,6 +70,7 @@ struct gateway_options {
     owner_tag owner;               ///< this installation and integration (must match the reconcilers')
     std::size_t page_size = 100;   ///< provider listing page size
     retry_policy retry{};
+    std::string lock_scope = "concord";  ///< the stores' reconcile lock (reconciler_options::lock_scope), held by each action
 };
 
 /// What an action did.
@@ -132,6 +134,26 @@ public:
         s.commit();
     }
 
+    /// For the host's reconcilers of charges and plans in session `s`: refuses their creates for a
+    /// customer quarantined now (set_create_guard), as charge_invoice and create_plan do. The
+    /// quarantine is read once, here: call it in every session, for the charges' reconciler after the
+    /// plans' apply (an orphan that apply cancels or imports no longer blocks).
+    template <class Rec>
+    void guard_creates(Rec& rec, const session_type& s) {
+        auto q = std::make_shared<const quarantine>(quarantine_in(s));
+        rec.set_create_guard([q](const auto& e) -> std::string {
+            for (const auto& c : q->entries()) {
+                if (c.customer != e.customer) continue;
+                std::string plans;  // this customer's orphans only, on one line (the report's detail)
+                for (std::size_t i = 0; i < c.plan_ids.size(); ++i)
+                    plans += (i ? ", " : "") + c.plan_ids[i] + " (" + c.references[i] + ")";
+                return "customer " + e.customer + " is quarantined while the orphaned payment plan(s) " + plans +
+                       " can still take money without a local owner; resolve them first (cancel or import an orphan)";
+            }
+            return {};
+        });
+    }
+
     /// The customers quarantined right now (reads the provider's plan listing).
     quarantine current_quarantine() {
         auto s = begin();
@@ -141,6 +163,20 @@ public:
     /// Creates a payment plan (charge-capable: refused for a quarantined customer), or adopts the
     /// active plan of ours with the same identity.
     outcome<payment_plan> create_plan(payment_plan p) {
+        return with_reconcile_lock(*plans_, opts_.lock_scope, [&] { return create_plan_locked(std::move(p)); });
+    }
+    outcome<charge> charge_invoice(charge c) {
+        return with_reconcile_lock(*plans_, opts_.lock_scope, [&] { return charge_invoice_locked(std::move(c)); });
+    }
+    outcome<payment_plan> cancel_plan(std::string_view customer_ref, std::string_view reference) {
+        return with_reconcile_lock(*plans_, opts_.lock_scope, [&] { return cancel_plan_locked(customer_ref, reference); });
+    }
+    outcome<charge> refund(std::string_view customer_ref, std::string_view reference) {
+        return with_reconcile_lock(*plans_, opts_.lock_scope, [&] { return refund_locked(customer_ref, reference); });
+    }
+
+private:
+    outcome<payment_plan> create_plan_locked(payment_plan p) {
         auto s = open("create plan");
         const auto q = quarantine_in(s);
         const std::string customer = p.customer, action = "create plan " + p.reference;
@@ -153,7 +189,7 @@ public:
 
     /// Charges an invoice once (charge-capable: refused for a quarantined customer). A redo after a
     /// restore adopts the existing charge instead of charging again.
-    outcome<charge> charge_invoice(charge c) {
+    outcome<charge> charge_invoice_locked(charge c) {
         auto s = open("charge invoice");
         quarantine_in(s).require_clear(c.customer, "charge invoice " + c.reference);
         auto src = provider_->charges();
@@ -162,7 +198,7 @@ public:
     }
 
     /// Cancels the plan (stops its charges) and forgets it locally. Allowed during quarantine.
-    outcome<payment_plan> cancel_plan(std::string_view customer_ref, std::string_view reference) {
+    outcome<payment_plan> cancel_plan_locked(std::string_view customer_ref, std::string_view reference) {
         auto s = open("cancel plan");
         payment_plan probe{};
         probe.customer = std::string(customer_ref);
@@ -172,7 +208,7 @@ public:
     }
 
     /// Refunds the invoice's charge and forgets it locally. Allowed during quarantine.
-    outcome<charge> refund(std::string_view customer_ref, std::string_view reference) {
+    outcome<charge> refund_locked(std::string_view customer_ref, std::string_view reference) {
         auto s = open("refund");
         charge probe{};
         probe.customer = std::string(customer_ref);
@@ -181,7 +217,6 @@ public:
         return cancel_linked(s, *charges_, src, charge_identity{}, probe, "refund");
     }
 
-private:
     void step(std::string_view what) const {
         if (hook_) hook_(what);
     }
@@ -363,9 +398,16 @@ private:
                 apart_why = std::move(why);
             }
         }
+        // The row may have been written since the scan above (another worker's action on this identity):
+        // reuse it, never insert a second row of one identity.
+        auto reuse_row = [&] {
+            if (local_id_of(value) == 0)
+                if (auto now = local_with(st, ident, id)) set_local_id(value, local_id_of(*now));
+        };
         if (adopt) {
             clear(std::string_view(adopt->remote_id));
             require_same(ident, value, adopt->value, adopt->remote_id);
+            reuse_row();
             out.what = how::adopted;
             out.remote_id = adopt->remote_id;
             out.local = commit_local(s, st, value, id, adopt->remote_id, false);
@@ -398,8 +440,12 @@ private:
                                 },
                                 out);
         step("after provider call");
+        if (rec.state != remote_state::active)  // a replay of an earlier request whose object was cancelled since
+            throw error(errc::idempotency_conflict, std::string(action) + ": the provider answered with " + rec.remote_id +
+                                                        ", which is cancelled (a replay of an earlier request): not recorded");
         out.what = how::created;
         out.remote_id = rec.remote_id;
+        reuse_row();
         out.local = commit_local(s, st, value, id, rec.remote_id, false);
         return out;
     }
