@@ -1592,11 +1592,13 @@ private:
                         }
                         break;
                     case action_kind::cancel_remote:
-                        if (ownerless(a) && now_keys.count(a.identity)) {
+                        // (an entity this apply imports is in now_keys with id 0: that one is the plan's own)
+                        if (const auto now = now_keys.find(a.identity);
+                            ownerless(a) && now != now_keys.end() && now->second != 0) {
                             failed = true;  // the rest of the case (its unlink) waits for the next plan too
                             out.outcome = "skipped";
                             out.detail = "a local entity of this identity exists now (local id " +
-                                         std::to_string(now_keys[a.identity]) + "): changed since the plan";
+                                         std::to_string(now->second) + "): changed since the plan";
                             break;
                         }
                         if constexpr (remote_can_cancel<Remote>) {

@@ -160,17 +160,26 @@ public:
         return quarantine_in(s);
     }
 
+    // Each action holds the store's reconcile lock (gateway_options::lock_scope) for its session: two
+    // workers' actions, or an action and a reconcile, on one database never interleave (interleaved,
+    // both would write a row of one charge, or the reconcile would refund a fresh charge as an orphan).
+    // While another holds it: errc::concurrent_reconcile, before anything is done.
+
     /// Creates a payment plan (charge-capable: refused for a quarantined customer), or adopts the
     /// active plan of ours with the same identity.
     outcome<payment_plan> create_plan(payment_plan p) {
         return with_reconcile_lock(*plans_, opts_.lock_scope, [&] { return create_plan_locked(std::move(p)); });
     }
+    /// Charges an invoice once (charge-capable: refused for a quarantined customer). A redo after a
+    /// restore adopts the existing charge instead of charging again.
     outcome<charge> charge_invoice(charge c) {
         return with_reconcile_lock(*plans_, opts_.lock_scope, [&] { return charge_invoice_locked(std::move(c)); });
     }
+    /// Cancels the plan (stops its charges) and forgets it locally. Allowed during quarantine.
     outcome<payment_plan> cancel_plan(std::string_view customer_ref, std::string_view reference) {
         return with_reconcile_lock(*plans_, opts_.lock_scope, [&] { return cancel_plan_locked(customer_ref, reference); });
     }
+    /// Refunds the invoice's charge and forgets it locally. Allowed during quarantine.
     outcome<charge> refund(std::string_view customer_ref, std::string_view reference) {
         return with_reconcile_lock(*plans_, opts_.lock_scope, [&] { return refund_locked(customer_ref, reference); });
     }
@@ -187,8 +196,6 @@ private:
                                [&](std::string_view adopting) { q.require_clear(customer, action, adopting); });
     }
 
-    /// Charges an invoice once (charge-capable: refused for a quarantined customer). A redo after a
-    /// restore adopts the existing charge instead of charging again.
     outcome<charge> charge_invoice_locked(charge c) {
         auto s = open("charge invoice");
         quarantine_in(s).require_clear(c.customer, "charge invoice " + c.reference);
@@ -197,7 +204,6 @@ private:
                                [](std::string_view) {});
     }
 
-    /// Cancels the plan (stops its charges) and forgets it locally. Allowed during quarantine.
     outcome<payment_plan> cancel_plan_locked(std::string_view customer_ref, std::string_view reference) {
         auto s = open("cancel plan");
         payment_plan probe{};
@@ -207,7 +213,6 @@ private:
         return cancel_linked(s, *plans_, src, plan_identity{}, probe, "cancel");
     }
 
-    /// Refunds the invoice's charge and forgets it locally. Allowed during quarantine.
     outcome<charge> refund_locked(std::string_view customer_ref, std::string_view reference) {
         auto s = open("refund");
         charge probe{};
