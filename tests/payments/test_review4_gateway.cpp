@@ -191,6 +191,32 @@ TEST_CASE("review4 gateway: an action while another session holds the reconcile 
     CHECK(t.bank.charges_for("ada", "INV-1") == 1);
 }
 
+TEST_CASE("review4 gateway: a host's session from begin() keeps other workers' actions out until commit",
+          "[review4][payments][concurrency][sqlite]") {
+    two_workers t;
+    const auto creates = t.bank.stats().creates;
+    {
+        auto s = t.gw2.begin();  // worker 2's reconcile session: plan, apply, ...
+        CHECK(s.holds_lock());
+        // ... a charge another worker makes meanwhile would be an orphan to this session's plan
+        CHECK(code_of([&] { t.gw1.charge_invoice({0, "ada", "INV-1", 1500}); }) == concord::errc::concurrent_reconcile);
+        CHECK(code_of([&] { (void)t.gw1.begin(); }) == concord::errc::concurrent_reconcile);
+        CHECK(t.bank.stats().creates == creates);
+        CHECK(t.gw1.current_quarantine().empty());  // reading needs no lock
+        t.gw2.commit(s);
+        CHECK_FALSE(s.holds_lock());  // released by commit()
+        CHECK(t.gw1.charge_invoice({0, "ada", "INV-1", 1500}).what == pay::how::created);
+    }
+    {
+        auto s = t.gw2.begin();
+        // A session left without commit() (a different database without consent, an exception)
+        // releases the lock when it is destroyed.
+    }
+    CHECK(t.gw1.charge_invoice({0, "ada", "INV-2", 700}).what == pay::how::created);
+    CHECK(t.bank.charges_for("ada", "INV-1") == 1);
+    CHECK(t.bank.charges_for("ada", "INV-2") == 1);
+}
+
 // --- 4. a create answered with a cancelled object -------------------------------------------------
 
 TEST_CASE("review4 gateway: a create answered with a charge refunded since is idempotency_conflict, not recorded",

@@ -33,6 +33,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -102,8 +103,35 @@ class gateway {
     static_assert(std::is_same_v<typename PlanStore::entity_type, payment_plan>, "PlanStore must store payment_plan");
     static_assert(std::is_same_v<typename ChargeStore::entity_type, charge>, "ChargeStore must store charge");
 
+    /// The plan store's reconcile-lock guard (sqlite_store, postgres_store), or nothing.
+    template <class S>
+    struct lock_of {
+        struct type {};
+    };
+    template <class S>
+        requires store_can_lock<S>
+    struct lock_of<S> {
+        using type = decltype(std::declval<S&>().lock_reconcile(std::string_view{}));
+    };
+
 public:
-    using session_type = timeline_session<W>;
+    /// A timeline session of this database that, when begin() opened it, also holds the plan store's
+    /// reconcile lock (when the store offers one) until commit() or its destruction: a gateway
+    /// action of another worker, or a reconcile, cannot run in the middle of a host's session. The
+    /// reconcilers take it as the timeline_session it is.
+    class session_type : public timeline_session<W> {
+    public:
+        using lock_type = typename lock_of<PlanStore>::type;
+        session_type(timeline_session<W> s, std::optional<lock_type> lock)
+            : timeline_session<W>(std::move(s)), lock_(std::move(lock)) {}
+        /// Whether this session holds the store's reconcile lock.
+        bool holds_lock() const noexcept { return lock_.has_value(); }
+        /// Releases the lock early (commit() does); idempotent.
+        void release_lock() noexcept { lock_.reset(); }
+
+    private:
+        std::optional<lock_type> lock_;
+    };
 
     gateway(provider& p, W& w, PlanStore& plans, ChargeStore& charges, gateway_options o)
         : provider_(&p), witness_(&w), plans_(&plans), charges_(&charges), opts_(std::move(o)) {
@@ -121,17 +149,26 @@ public:
     void set_step_hook(step_hook h) { hook_ = std::move(h); }
     const gateway_options& options() const noexcept { return opts_; }
 
-    /// Opens a timeline session of this database (anchored on the plan store). Hosts use it for
-    /// their reconciles too, then commit() it, so every store's checkpoint moves together.
-    session_type begin() { return begin_session(*witness_, *plans_); }
+    /// Opens a timeline session of this database (anchored on the plan store), under the store's
+    /// reconcile lock (gateway_options::lock_scope) when it offers one: errc::concurrent_reconcile,
+    /// nothing read, while another session, reconcile or gateway action holds it. Hosts use it for
+    /// their reconciles, then commit() it, so every store's checkpoint moves together; a gateway
+    /// action called before that commit is refused the same way (it would wait on this session).
+    session_type begin() {
+        std::optional<typename session_type::lock_type> lock;
+        if constexpr (store_can_lock<PlanStore>) lock.emplace(plans_->lock_reconcile(opts_.lock_scope));
+        return session_type(begin_session(*witness_, *plans_), std::move(lock));
+    }
 
-    /// Brings every store's checkpoint to the session's generation, then writes the witness.
+    /// Brings every store's checkpoint to the session's generation, then writes the witness, and
+    /// releases the session's lock.
     void commit(session_type& s) {
         if (!s.database_adopted()) return;  // a different database without consent: leave both sides as they are
         s.commit_checkpoint(*plans_);
         s.commit_checkpoint(*charges_);
         s.note_store_committed();  // every store now holds the session's generation
         s.commit();
+        s.release_lock();
     }
 
     /// For the host's reconcilers of charges and plans in session `s`: refuses their creates for a
@@ -156,7 +193,7 @@ public:
 
     /// The customers quarantined right now (reads the provider's plan listing).
     quarantine current_quarantine() {
-        auto s = begin();
+        auto s = unlocked_session();  // only reads: no need to wait for a reconcile
         return quarantine_in(s);
     }
 
@@ -226,8 +263,11 @@ private:
         if (hook_) hook_(what);
     }
 
+    /// A session without the lock: for current_quarantine(), and for the actions, which hold it already.
+    session_type unlocked_session() { return session_type(begin_session(*witness_, *plans_), std::nullopt); }
+
     session_type open(std::string_view action) {
-        auto s = begin();
+        auto s = unlocked_session();  // the action holds the lock (with_reconcile_lock)
         const auto& st = s.status();
         if (st.kind == verdict::restored || st.kind == verdict::different_database)
             throw error(errc::blocked, std::string(action) + " refused: " + st.detail +
