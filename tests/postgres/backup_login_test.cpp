@@ -253,15 +253,20 @@ TEST_CASE("a value the service file cannot hold is refused, naming the keyword, 
         CHECK_FALSE(has(what, secret));
     }
     SECTION("no file is left behind") {
-        // Nothing was created: each refusal comes before the file is written.
-        const auto dir = std::filesystem::temp_directory_path();
-        std::size_t before = 0, after = 0;
-        for (const auto& e : std::filesystem::directory_iterator(dir))
-            before += e.path().filename().string().rfind("concord-pg-service-", 0) == 0;
-        CHECK_THROWS_AS(pg_tool_login("host=h sslpassword='x\ny'", "db"), store_error);
-        for (const auto& e : std::filesystem::directory_iterator(dir))
-            after += e.path().filename().string().rfind("concord-pg-service-", 0) == 0;
-        CHECK(after == before);
+        // Nothing was created: each refusal comes before the file is written. Looked for in a
+        // temporary directory of this test's own (TMPDIR): tests running beside it write and remove
+        // service files of their own in the shared one.
+        std::string tmpl = (std::filesystem::temp_directory_path() / "concord-pg-login-test-XXXXXX").string();
+        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+        const std::filesystem::path dir = tmpl;
+        {
+            env_guard tmpdir("TMPDIR");
+            ::setenv("TMPDIR", dir.c_str(), 1);
+            REQUIRE(std::filesystem::temp_directory_path() == dir);
+            CHECK_THROWS_AS(pg_tool_login("host=h sslpassword='x\ny'", "db"), store_error);
+            CHECK(std::filesystem::is_empty(dir));
+        }
+        std::filesystem::remove_all(dir);
     }
 }
 
