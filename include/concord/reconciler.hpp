@@ -1583,8 +1583,12 @@ private:
                             step("before update_remote " + a.remote_id);
                             with_retries([&] { return remote_->update(a.remote_id, *a.value, a.idempotency_key); },
                                          [&] {
+                                             // Active too: an update never takes effect on a cancelled object,
+                                             // so one listed with that content (edited, then cancelled, by
+                                             // someone else) is no sign the update was applied.
                                              return look_up(a.idempotency_key, [&](const remote_record<E>& r) {
-                                                 return r.remote_id == a.remote_id && fingerprint(r.value) == target;
+                                                 return r.remote_id == a.remote_id && r.state == remote_state::active &&
+                                                        fingerprint(r.value) == target;
                                              });
                                          },
                                          out);

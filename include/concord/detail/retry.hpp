@@ -24,6 +24,8 @@ struct no_settle {};
 ///
 /// * A timeout (errc::remote_timeout) is first offered to `settle()`, a look-up returning a
 ///   std::optional of what the call made if it took effect after all; a found value is returned.
+///   A look-up that fails retryably (remote_error::retryable) settles nothing: the timeout is then
+///   retried as below; any other failure of the look-up is thrown as is.
 /// * A failure a retry may cure (remote_error::retryable) waits `policy.delay(n)` on `sleep` and
 ///   calls again, at most `policy.max_attempts` calls in all; then errc::retries_exhausted, its text
 ///   starting with `label`, with the last failure nested.
@@ -39,8 +41,17 @@ std::invoke_result_t<Call&> call_with_retries(const retry_policy& policy, Sleep&
             return call();
         } catch (const remote_error& e) {
             if constexpr (!std::is_same_v<std::remove_cvref_t<Settle>, no_settle>) {
-                if (e.code() == errc::remote_timeout)
-                    if (auto found = settle()) return std::move(*found);
+                if (e.code() == errc::remote_timeout) {
+                    try {
+                        if (auto found = settle()) return std::move(*found);
+                    } catch (const remote_error& l) {
+                        // A look-up refused for a reason a retry may cure (a 429 on the listing) settles
+                        // nothing: the outcome is still unknown, so the call is retried under its key
+                        // like the timeout itself, not failed (which reported a call that took effect as
+                        // failed and left its local write, e.g. the unlink after a cancel, undone).
+                        if (!l.retryable()) throw;
+                    }
+                }
             }
             if (!e.retryable()) {
                 if (refused.empty()) throw;
