@@ -121,6 +121,9 @@ struct plan {
     /// Records `cursor` was kept below (inbound::puller's plans: open decisions, identities a partial
     /// listing could not settle); puller::apply() reports this count for the plan it applies.
     std::size_t held = 0;
+    /// What plan_from() was told: destructive resolutions were allowed on a different database.
+    /// apply() refuses such a plan in a session that has not adopted it (timeline_session::adopt_database).
+    bool database_adopted = false;
 
     std::size_t count(case_kind k) const { return counts[static_cast<std::size_t>(k)]; }
     bool blocked() const { return !decisions.empty(); }

@@ -972,8 +972,10 @@ protected:
         if (a && is_answer(*a)) {
             r = *a;
             if (!valid_for(k, r)) {
-                p.problems.push_back({errc::decision_unknown, "recorded answer '" + std::string(to_string(r)) +
-                                                                  "' does not fit a " + std::string(to_string(k)) + " case"});
+                p.problems.push_back({errc::decision_unknown, "decision " + did + ": recorded answer '" +
+                                                                  std::string(to_string(r)) + "' does not fit a " +
+                                                                  std::string(to_string(k)) +
+                                                                  " case; asked again (answer() replaces it)"});
                 r = resolution::ask;
             } else {
                 return r;  // the user's answer is consent, also on a different database
@@ -1308,6 +1310,7 @@ public:
                         const std::vector<link>& links, const std::vector<remote_record<E>>& remote) const {
         plan_type p;
         p.timeline = status;
+        p.database_adopted = database_adopted;
         classify(p, local, links, remote);
         decide_all(p, database_adopted,
                    {&policy_,
@@ -1323,12 +1326,14 @@ public:
     /// Records the user's answer to a decision of `p`. Answering twice with the same choice changes
     /// nothing; a choice the decision does not offer is errc::decision_unknown; a different choice for
     /// an already answered decision is errc::invalid_argument (answers are final: they outlive restores).
+    /// What a custom book holds that does not settle the decision (a non-answer, or an answer its
+    /// case does not offer: plan() asked again) is no answer: it is replaced.
     void answer(const plan_type& p, std::string_view decision_id, resolution choice) {
         for (const auto& d : p.decisions) {
             if (d.id != decision_id) continue;
             for (const auto& o : d.options)
                 if (o.choice == choice) {
-                    if (auto prev = book_answer_(decision_id)) {
+                    if (auto prev = book_answer_(decision_id); prev && is_answer(*prev) && valid_for(d.kind, *prev)) {
                         if (*prev == choice) return;  // idempotent
                         throw error(errc::invalid_argument, "decision " + std::string(decision_id) +
                                                                 " was already answered '" +
@@ -1367,6 +1372,12 @@ public:
         if (p.timeline.generation != session.status().generation || p.timeline.lineage != session.status().lineage ||
             p.timeline.session_id != session.status().session_id)
             throw error(errc::invalid_argument, "the plan was made in another timeline session; plan again");
+        // The session is the plan's, but plan_from() may have been told more than it knows: its
+        // destructive actions must not reach a different database the session never adopted.
+        if (p.database_adopted && !session.database_adopted())
+            throw error(errc::invalid_argument, "the plan was made for an adopted database, but this session (" +
+                                                    std::string(to_string(session.kind())) +
+                                                    ") has not adopted it: call adopt_database() first, or plan again");
         report rep = make_report(p, false);
         const bool has_remote = std::any_of(p.actions.begin(), p.actions.end(),
                                             [](const auto& a) { return remote_effect(a.kind); });

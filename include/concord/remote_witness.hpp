@@ -25,6 +25,7 @@
 // The owner tag and the checksum make a marker evidence, not proof: anyone holding the account's
 // secret could write one. A marker that claims to be ours but does not parse is errc::witness_corrupt.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -66,9 +67,7 @@ public:
         : remote_(&remote), owner_(std::move(owner)), marker_(std::move(marker)), page_size_(page_size) {
         owner_.validate();
         if (page_size_ == 0) throw error(errc::invalid_argument, "remote_witness page size must be at least 1");
-        const auto l = R::limits();
-        if (l.max_keys < 3 || l.max_value_length < 64 || l.max_key_length < 16)
-            throw error(errc::unsupported, "the remote's metadata limits are too small to hold a witness");
+        check_limits();
     }
 
     std::optional<witness_record> load() {
@@ -213,6 +212,32 @@ private:
         std::string n = std::to_string(i);
         if (n.size() < 2) n = "0" + n;
         return std::string(witness_keys::chunk_prefix) + n;
+    }
+
+    /// Refuses limits no marker fits, here rather than at the first save(): the owner tag and the
+    /// format's "v1" each take a value, and the longest record (every counter at its limit, no free
+    /// text, which fit() may drop) takes chunk keys of the remote's value length.
+    void check_limits() const {
+        const auto l = R::limits();
+        witness_record longest;
+        longest.lineage = std::string(32, 'f');
+        longest.generation = witness_generation_limit - 1;
+        longest.attempts = witness_attempts_limit - 1;
+        const std::size_t text = format_witness(longest).size();
+        const std::size_t value = std::max<std::size_t>(owner_.text().size(), 2);
+        const std::size_t per = std::max<std::size_t>(l.max_value_length, 1);
+        const std::size_t chunks = (text + per - 1) / per;
+        const std::size_t name =
+            std::max({meta_keys::owner.size(), witness_keys::format.size(), chunk_key(chunks - 1).size()});
+        if (l.max_value_length < value || l.max_key_length < name || l.max_keys < 2 + chunks)
+            throw error(errc::invalid_argument,
+                        "the remote's metadata limits (" + std::to_string(l.max_keys) + " keys, names of " +
+                            std::to_string(l.max_key_length) + " characters, values of " +
+                            std::to_string(l.max_value_length) + ") cannot hold a witness marker: it needs values of at least " +
+                            std::to_string(value) + " characters (the owner tag '" + owner_.text() +
+                            "'), names of at least " + std::to_string(name) + " characters, and 2 keys plus one per value of the " +
+                            std::to_string(text) + "-character record (" + std::to_string(2 + chunks) + " keys at values of " +
+                            std::to_string(l.max_value_length) + ")");
     }
 
     std::size_t capacity() const {

@@ -21,6 +21,7 @@
 #include <string_view>
 
 #include <concord/concepts/witness.hpp>
+#include <concord/entity.hpp>  // detail::append_json_string
 #include <concord/error.hpp>
 #include <concord/records.hpp>
 
@@ -52,6 +53,22 @@ constexpr bool is_lineage_id(std::string_view s) noexcept {
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
     return true;
 }
+
+namespace detail {
+
+/// `s` for an error message: quoted and escaped as a JSON string literal (control characters and
+/// ill-formed UTF-8 can neither forge lines nor send escape sequences), cut to its first 40 bytes
+/// with its length noted when it is longer (a checkpoint's lineage comes from the caller or the
+/// database, so it may be anything).
+inline std::string quoted_excerpt(std::string_view s) {
+    constexpr std::size_t keep = 40;
+    std::string out;
+    append_json_string(out, s.substr(0, keep));
+    if (s.size() > keep) out += "... (" + std::to_string(s.size()) + " bytes)";
+    return out;
+}
+
+} // namespace detail
 
 /// Generations at or above 2^63 are refused: the next generation, witness + 1, must never wrap to 0
 /// (a wrapped generation would be reused and its lost objects taken for accounted ones).
@@ -86,7 +103,19 @@ struct timeline_status {
 /// reach the limit; attempts at or above witness_attempts_limit - 1) is refused before anything is
 /// written: the store's checkpoint as errc::checkpoint_corrupt, the witness as errc::witness_corrupt.
 /// Otherwise a session would stamp remote objects with a generation its commit then refuses.
+/// A lineage that is not is_lineage_id is refused the same way (what the provided stores and witnesses
+/// report themselves; a user-written one may not): no witness can save it, and a store's lineage that
+/// differs from the witness's only in form is no different database.
 inline timeline_status check_timeline(const std::optional<checkpoint>& store, const std::optional<witness_record>& w) {
+    if (store && !is_lineage_id(store->lineage))
+        throw error(errc::checkpoint_corrupt, "the store's checkpoint is not what concord writes: lineage " +
+                                                  detail::quoted_excerpt(store->lineage) +
+                                                  " is not 32 lowercase hex digits (a store's load_checkpoint() must "
+                                                  "return the lineage its commit() received)");
+    if (w && !is_lineage_id(w->lineage))
+        throw error(errc::witness_corrupt, "the witness holds lineage " + detail::quoted_excerpt(w->lineage) +
+                                               ", which is not 32 lowercase hex digits (a witness's load() must return "
+                                               "the lineage its save() received)");
     if (store && store->generation >= witness_generation_limit - 1)
         throw error(errc::checkpoint_corrupt,
                     "the store's checkpoint holds generation " + std::to_string(store->generation) +

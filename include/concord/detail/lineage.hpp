@@ -4,28 +4,16 @@
 // store that kept any other lineage would hand it to the next session, whose witness save then fails,
 // so stores refuse it where they would persist it (errc::invalid_argument, before anything is
 // written) and report one read back from an older database as errc::checkpoint_corrupt.
+// quoted_excerpt() is in timeline.hpp: check_timeline() names a lineage with it too.
 
 #include <cstddef>
 #include <string>
 #include <string_view>
 
-#include <concord/entity.hpp>    // detail::append_json_string
 #include <concord/error.hpp>
-#include <concord/timeline.hpp>  // is_lineage_id
+#include <concord/timeline.hpp>  // is_lineage_id, detail::quoted_excerpt
 
 namespace concord::detail {
-
-/// `s` for an error message: quoted and escaped as a JSON string literal (control characters and
-/// ill-formed UTF-8 can neither forge lines nor send escape sequences), cut to its first 40 bytes
-/// with its length noted when it is longer (a checkpoint's lineage comes from the caller or the
-/// database, so it may be anything).
-inline std::string quoted_excerpt(std::string_view s) {
-    constexpr std::size_t keep = 40;
-    std::string out;
-    append_json_string(out, s.substr(0, keep));
-    if (s.size() > keep) out += "... (" + std::to_string(s.size()) + " bytes)";
-    return out;
-}
 
 /// Throws errc::invalid_argument, naming the value, unless `lineage` is a lineage id. `store` names
 /// the store for the message ("sqlite_store 'items'"). Stores call it before they write anything.

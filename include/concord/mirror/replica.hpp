@@ -209,7 +209,12 @@ public:
 
     // ------------------------------------------------------------------- range queries
 
-    /// The highest seq written so far: where a cursor stands after everything the replica did.
+    /// The highest seq written so far: where a cursor stands after everything the replica did; 0
+    /// while nothing was written, below every seq (they start at 1). The mirror commits head() as its
+    /// cursor ("every change up to here is reconciled"), so a replica of your own that offers head()
+    /// must number its seqs from 1: with seqs from 0 no head() value means "empty" (0 claims seq 0,
+    /// and a change feed after that cursor never lists a record written at seq 0 later; only a full
+    /// scan or checksums find it). Without head() the mirror leaves its cursor where it was.
     std::uint64_t head() {
         count_call();
         return static_cast<std::uint64_t>(last_seq_);

@@ -273,6 +273,9 @@ public:
         out.reserve(static_cast<std::size_t>(rows.size()));
         for (int r = 0; r < rows.size(); ++r) {
             link l;
+            if (!rows.get(r, 0) || !rows.get(r, 1) || !rows.get(r, 2))  // a table of another shape (see load_checkpoint)
+                throw store_error(errc::checkpoint_corrupt, "concord_links of scope '" + scope_ +
+                                                                "' holds NULL in a row: not what concord wrote");
             if (!l.identity.parse_hex(*rows.get(r, 0)) || !detail::parse_u64(*rows.get(r, 2), l.generation))
                 throw store_error(errc::checkpoint_corrupt, "concord_links row '" + std::string(*rows.get(r, 0)) +
                                                                 "' of scope '" + scope_ + "' is not what concord wrote");
@@ -292,6 +295,16 @@ public:
             tx.commit();
             return std::nullopt;
         }
+        // A NULL or a second row only in a table of another shape made before concord ran (concord's
+        // own has NOT NULL columns and one row): corrupt, as in the SQLite store, never dereferenced.
+        if (head.size() > 1)
+            throw store_error(errc::checkpoint_corrupt, "concord_checkpoint holds " + std::to_string(head.size()) +
+                                                            " rows, not one: not what concord wrote");
+        for (int c = 0; c < 3; ++c)
+            if (!head.get(0, c))
+                throw store_error(errc::checkpoint_corrupt, std::string("concord_checkpoint holds NULL in ") +
+                                                                (c == 0 ? "lineage" : c == 1 ? "generation" : "checksum") +
+                                                                ": not what concord wrote");
         checkpoint cp;
         cp.lineage = std::string(*head.get(0, 0));
         if (cp.lineage.empty() || !detail::parse_u64(*head.get(0, 1), cp.generation))
@@ -301,6 +314,8 @@ public:
         auto cur = db_->exec("SELECT name, position FROM concord_cursors ORDER BY name");
         for (int r = 0; r < cur.size(); ++r) {
             std::uint64_t v = 0;
+            if (!cur.get(r, 0) || !cur.get(r, 1))
+                throw store_error(errc::checkpoint_corrupt, "concord_cursors holds a NULL name or position: not what concord wrote");
             if (!detail::parse_u64(*cur.get(r, 1), v))
                 throw store_error(errc::checkpoint_corrupt, "cursor '" + std::string(*cur.get(r, 0)) + "' holds '" +
                                                                 std::string(*cur.get(r, 1)) + "'");
