@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -64,10 +65,16 @@ inline std::optional<std::uint64_t> cursor_of(const std::optional<checkpoint>& c
     return it->second;
 }
 
-/// The commit time a checkpoint carries (written by the shapes' final commit), if any.
+/// The commit time a checkpoint carries (written by the shapes' final commit), if any. One above
+/// INT64_MAX was not written by finish_commit (it writes 0 for a negative time): taken as a negative
+/// time it would wrap a scan bound into the far future, and the scan would find no orphan.
 inline std::optional<std::int64_t> commit_time_of(const std::optional<checkpoint>& cp) {
     auto c = cursor_of(cp, commit_time_cursor);
     if (!c) return std::nullopt;
+    if (*c > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+        throw error(errc::checkpoint_corrupt, "checkpoint cursor '" + std::string(commit_time_cursor) + "' holds " +
+                                                  std::to_string(*c) + ", which is no Unix time finish_commit wrote: "
+                                                  "only a full scan is safe");
     return static_cast<std::int64_t>(*c);
 }
 
@@ -75,6 +82,11 @@ inline std::optional<std::int64_t> commit_time_of(const std::optional<checkpoint
 /// `clock_skew_seconds` (host and remote clocks differ). nullopt when the verdict is not `restored`
 /// or the checkpoint carries no commit time: then only a full scan is safe.
 inline std::optional<std::int64_t> restore_scan_bound(const timeline_status& st, std::int64_t clock_skew_seconds = 300) {
+    // A negative allowance would start the scan after the commit time and miss what the lost
+    // generations created first (and could overflow below).
+    if (clock_skew_seconds < 0)
+        throw error(errc::invalid_argument, "restore_scan_bound: clock_skew_seconds is " +
+                                                std::to_string(clock_skew_seconds) + ", it must be 0 or more");
     if (st.kind != verdict::restored) return std::nullopt;
     auto t = commit_time_of(st.store);
     if (!t) return std::nullopt;
@@ -191,6 +203,55 @@ std::optional<key128> claimed_identity(const remote_record<E>& r) {
     return std::nullopt;
 }
 
+/// Every identity a record may join under: the one its stamp claims and, where the identity policy
+/// can recompute it (inbound remotes, stable policies), the one its content has.
+template <class Reconciler, class E>
+std::vector<key128> record_identities(Reconciler& r, const remote_record<E>& rec) {
+    const bool by_content = r.options().inbound || std::remove_cvref_t<decltype(r.identity())>::stable_across_restores;
+    std::vector<key128> out;
+    if (auto k = claimed_identity(rec)) out.push_back(*k);
+    if (by_content) {
+        try {
+            const auto k = r.identity().key(rec.value);
+            if (out.empty() || out.front() != k) out.push_back(k);
+        } catch (const error&) {
+            // no identity by content: only the claim, if any
+        }
+    }
+    return out;
+}
+
+/// Notes in `out` the identity and seq of each record of `remote` that may join an identity in
+/// `shared` (one two local entities share): plan_from leaves those records alone with an
+/// errc::duplicate_local problem until the host removes or changes one of the entities, so a cursor
+/// past them would never list them again.
+template <class Reconciler, class E>
+void note_shared(Reconciler& r, const std::set<key128>& shared, const std::vector<remote_record<E>>& remote,
+                 std::vector<std::pair<key128, std::uint64_t>>& out) {
+    if (shared.empty()) return;
+    for (const auto& rec : remote)
+        for (const auto& k : record_identities(r, rec))
+            if (shared.count(k)) {
+                out.emplace_back(k, rec.seq);
+                break;
+            }
+}
+
+/// The identities two or more of `local` share.
+template <class Reconciler, class E>
+std::set<key128> shared_identities(Reconciler& r, const std::vector<E>& local) {
+    std::set<key128> seen, shared;
+    for (const auto& e : local) {
+        try {
+            const auto k = r.identity().key(e);
+            if (!seen.insert(k).second) shared.insert(k);
+        } catch (const error&) {
+            // no identity: reported by the plan
+        }
+    }
+    return shared;
+}
+
 /// plan_from restricted to the identities `remote` mentions (plus `extra`): local entities whose
 /// identity is not in the set are left out, so they are neither local_only nor anything else.
 /// Correct whenever the caller knows every other identity is unchanged (an incremental pull, a
@@ -203,33 +264,19 @@ std::optional<key128> claimed_identity(const remote_record<E>& r) {
 /// errc::partial_listing problem: classified here, its entity would look as if its object were gone
 /// (local_only: removed or created again) or as if a second object were its own (relinkable:
 /// adopted, the first one left unlinked). A full scan settles it. `left_out` receives the identity
-/// and seq of each record left out, so a caller with a cursor can keep it below them.
+/// and seq of each record left out, and of each record of an identity two local entities share
+/// (plan_from leaves those alone with an errc::duplicate_local problem until the host settles its
+/// duplicate), so a caller with a cursor can keep it below them.
 template <class Reconciler, class E>
 auto plan_subset(Reconciler& r, const timeline_status& st, bool adopted, std::vector<remote_record<E>> remote,
                  const std::set<key128>& extra = {}, bool complete = false,
                  std::vector<std::pair<key128, std::uint64_t>>* left_out = nullptr) {
-    // Every identity a record may join under: the one its stamp claims and, where the identity
-    // policy can recompute it (inbound remotes, stable policies), the one its content has.
-    const bool by_content = r.options().inbound || std::remove_cvref_t<decltype(r.identity())>::stable_across_restores;
-    auto identities_of = [&](const remote_record<E>& rec) {
-        std::vector<key128> out;
-        if (auto k = claimed_identity(rec)) out.push_back(*k);
-        if (by_content) {
-            try {
-                const auto k = r.identity().key(rec.value);
-                if (out.empty() || out.front() != k) out.push_back(k);
-            } catch (const error&) {
-                // no identity by content: only the claim, if any
-            }
-        }
-        return out;
-    };
     std::vector<std::vector<key128>> rec_ids;
     rec_ids.reserve(remote.size());
     std::set<key128> ids = extra;
     std::set<std::string_view> listed;
     for (const auto& rec : remote) {
-        rec_ids.push_back(identities_of(rec));
+        rec_ids.push_back(record_identities(r, rec));
         ids.insert(rec_ids.back().begin(), rec_ids.back().end());
         listed.insert(rec.remote_id);
     }
@@ -268,15 +315,22 @@ auto plan_subset(Reconciler& r, const timeline_status& st, bool adopted, std::ve
         }
     }
     std::vector<E> local;
-    if (!ids.empty())
+    std::set<key128> shared;  // identities two local entities share: plan_from leaves their records alone
+    if (!ids.empty()) {
+        std::set<key128> taken;
         for (auto& e : store.scan()) {
             try {
                 const auto k = r.identity().key(e);
-                if (ids.count(k) && !unsettled.count(k)) local.push_back(std::move(e));
+                if (ids.count(k) && !unsettled.count(k)) {
+                    if (!taken.insert(k).second) shared.insert(k);
+                    local.push_back(std::move(e));
+                }
             } catch (const error&) {
                 // an entity without identity is reported by a full plan; a partial plan skips it
             }
         }
+    }
+    if (left_out) note_shared(r, shared, remote, *left_out);  // left alone: the cursor stays below them
     auto p = r.plan_from(st, adopted, std::move(local), links, std::move(remote));
     p.cursor.reset();
     p.problems.insert(p.problems.end(), problems.begin(), problems.end());

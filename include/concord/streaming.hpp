@@ -67,11 +67,15 @@ inline constexpr bool floating_member<std::optional<T>> = std::is_floating_point
 
 /// `<` for one member, total for floating point: every NaN is one value, after +inf (PostgreSQL's
 /// ORDER BY), and -0 == +0, as in the canonical encoding. With `<` alone a NaN is equivalent to
-/// every value, and entities of different identities would be taken for one.
+/// every value, and entities of different identities would be taken for one. Compared as the
+/// binary64 the encoding keeps: two long doubles that round to one double are one identity, and
+/// ordered apart they would be reported as a local_only and an orphan of that identity.
 template <class T>
 bool member_less(const T& a, const T& b) {
-    if constexpr (std::is_floating_point_v<T>) return a < b || (b != b && a == a);
-    else if constexpr (is_optional<T>::value) return b && (!a || member_less(*a, *b));
+    if constexpr (std::is_floating_point_v<T>) {
+        const double x = static_cast<double>(a), y = static_cast<double>(b);
+        return x < y || (y != y && x == x);
+    } else if constexpr (is_optional<T>::value) return b && (!a || member_less(*a, *b));
     else return a < b;
 }
 

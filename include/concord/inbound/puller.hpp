@@ -11,9 +11,11 @@
 // stale_inbound.
 //
 // The cursor never moves past a record that is still waiting for a decision, or whose action
-// failed: the next pull sees it again. A listing the puller cannot trust (errc::bad_page) or a
-// cursor the remote refuses (errc::cursor_rejected) stops the pull before anything is classified;
-// the documented recovery is full_rescan(), which lists everything and resets the cursor.
+// failed or was skipped (its case changed between plan and apply), or that is left alone because
+// two local entities share its identity: the next pull sees it again. A listing the puller cannot
+// trust (errc::bad_page) or a cursor the remote refuses (errc::cursor_rejected) stops the pull
+// before anything is classified; the documented recovery is full_rescan(), which lists everything
+// and resets the cursor.
 //
 // pull() and full_rescan() hold the store's reconcile lock (when the store offers
 // lock_reconcile(scope), e.g. sqlite_store and postgres_store) for their whole session, under the
@@ -99,15 +101,21 @@ public:
         auto recs = pull_since(r_->remote(), std::nullopt, r_->options().page_size, stats);
         auto top = max_seq(recs, std::nullopt);
         auto& st = r_->store();
-        auto p = r_->plan_from(s.status(), s.database_adopted(), st.scan(), st.links(), std::move(recs));
+        auto local = st.scan();
+        // Records left alone with two local entities of their identity (duplicate_local) hold the
+        // cursor, as in plan(): the pull after the host settles its duplicate must see them again.
+        std::vector<std::pair<key128, std::uint64_t>> shared;
+        detail::note_shared(*r_, detail::shared_identities(*r_, local), recs, shared);
+        auto p = r_->plan_from(s.status(), s.database_adopted(), std::move(local), st.links(), std::move(recs));
         p.cursor = top;
-        hold(p);
+        hold(p, shared);
         return p;
     }
 
     /// Applies a plan, then writes the checkpoint with the cursor (lowered below any record whose
-    /// action failed, so the next pull retries it) and the commit time. `held`: the plan's own
-    /// `held` (records it waits for or could not settle) plus the records of failed actions.
+    /// action failed or was skipped, so the next pull retries it) and the commit time. `held`: the
+    /// plan's own `held` (records it waits for or could not settle) plus the records of failed and
+    /// skipped actions.
     template <witness W>
     report apply(plan_type p, timeline_session<W>& s, std::size_t* held = nullptr) {
         auto cur = p.cursor;
@@ -115,8 +123,10 @@ public:
         auto rep = r_->apply(p, s);
         std::size_t n = p.held;  // this plan's, not the latest plan()'s: a host may plan twice
         bool from_start = false;
+        // A skipped action (the local side changed since the plan) left its case as unsettled as a
+        // failed one: past it, an incremental pull would never list the record again.
         for (std::size_t i = 0; i < rep.actions.size() && i < p.actions.size(); ++i)
-            if (rep.actions[i].outcome == "failed")
+            if (rep.actions[i].outcome == "failed" || rep.actions[i].outcome == "skipped")
                 for (const auto& rec : p.cases[p.actions[i].group].remote) n += lower(cur, rec.seq, from_start);
         if (held) *held = n;
         finish_commit(r_->store(), s, r_->cursor_name(), from_start ? std::nullopt : cur, opts_.now(), true);
@@ -162,7 +172,7 @@ private:
     }
 
     /// Keeps the plan's cursor below every record whose case waits for a decision, and below the
-    /// records the partial listing could not settle (`left_out`: identity and seq); counts them in
+    /// records the listing could not settle or left alone (`left_out`: identity and seq); counts them in
     /// the plan's `held`, which apply() reports.
     static void hold(plan_type& p, const std::vector<std::pair<key128, std::uint64_t>>& left_out = {}) {
         p.held = 0;

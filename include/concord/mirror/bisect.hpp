@@ -12,7 +12,9 @@
 #include <algorithm>
 #include <concepts>
 #include <cstdint>
+#include <iterator>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -20,6 +22,7 @@
 #include <concord/error.hpp>
 #include <concord/mirror/checksum.hpp>
 #include <concord/records.hpp>
+#include <concord/timeline.hpp>  // detail::quoted_excerpt
 
 namespace concord::mirror {
 
@@ -93,6 +96,28 @@ private:
     std::vector<std::int64_t> p1_, p2_;
 };
 
+/// Refuses, with errc::bad_page, a range listing (`list_ranges(ranges)`) holding a record whose
+/// identity (its metadata's) lies in none of the `ranges` (disjoint, as bisect() and the mirror ask
+/// them). Such a listing is planned as every record of those ranges: a record of another identity
+/// would make that identity look complete without the object its link names, so it would be
+/// created again (or the wrong object adopted). `what` names the listing in the message.
+template <class Recs>
+void check_range_listing(const Recs& recs, std::vector<key_range> ranges, std::string_view what) {
+    std::sort(ranges.begin(), ranges.end(), [](const key_range& a, const key_range& b) { return a.lo < b.lo; });
+    for (const auto& rec : recs) {
+        const auto it = rec.meta.find(std::string(meta_keys::identity));
+        const std::string_view id = it == rec.meta.end() ? std::string_view() : std::string_view(it->second);
+        // The last range starting at or before id is the only one that can hold it.
+        auto r = std::upper_bound(ranges.begin(), ranges.end(), id,
+                                  [](std::string_view x, const key_range& k) { return x < k.lo; });
+        if (r != ranges.begin() && std::prev(r)->contains(id)) continue;
+        throw error(errc::bad_page, std::string(what) + ": the remote listed " + concord::detail::quoted_excerpt(rec.remote_id) +
+                                        " (identity " + concord::detail::quoted_excerpt(id) + "), which lies in none of the " +
+                                        std::to_string(ranges.size()) +
+                                        " ranges asked for; nothing was classified or acted upon from this listing");
+    }
+}
+
 /// Tuning of the bisection.
 struct bisect_options {
     std::size_t leaf_rows = 8;  ///< stop splitting when neither side holds more rows in a range
@@ -148,6 +173,7 @@ bisect_result<typename R::entity_type> bisect(R& remote, const local_digest& loc
     out.stats.differing_leaves = out.ranges.size();
     if (!out.ranges.empty()) {
         out.remote = remote.list_ranges(out.ranges);
+        check_range_listing(out.remote, out.ranges, "mirror bisection");
         ++out.stats.round_trips;
         out.stats.rows_fetched = out.remote.size();
     }

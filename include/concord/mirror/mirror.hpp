@@ -23,9 +23,11 @@
 // After each sync it is moved to the replica's head as read before the listing (every change up to
 // there is reconciled), or to the head after the apply when the seqs in between are exactly the
 // sync's own writes. It never moves past a record whose case waits for a decision or whose action
-// failed: the next feed sees it again (sync_result::held counts them). Holding a record at seq 0
-// (a replica whose seqs start at 0), below which no cursor can stand, drops the cursor: the next
-// sync lists from the start.
+// failed or was skipped: the next feed sees it again (sync_result::held counts them). Holding a
+// record at seq 0 (a replica whose seqs start at 0), below which no cursor can stand, drops the
+// cursor: the next sync lists from the start. A replica whose head is below the cursor lost writes
+// (restored from its own backup, or replaced): its feed is refused with errc::cursor_rejected, and
+// automatic reads every difference in the feed's place.
 //
 // sync(witness) holds the store's reconcile lock (when the store offers lock_reconcile(scope), e.g.
 // sqlite_store and postgres_store) for its whole session, under the reconciler's
@@ -138,6 +140,11 @@ public:
         std::optional<std::uint64_t> cur = res.cursor_before;
         if constexpr (has_head) cur = r_->remote().head();
         const auto head_before = cur;
+        head_ = head_before;  // for plan()'s feed check, without another call
+        struct forget {
+            std::optional<std::uint64_t>& h;
+            ~forget() { h.reset(); }
+        } forget_head{head_};
         std::uint64_t own_writes = 0;
         std::vector<std::pair<key128, std::uint64_t>> hold;  // identities the cursor must show again
         auto passes = passes_for(m, s.status(), res.cursor_before);
@@ -165,7 +172,9 @@ public:
             for (std::size_t a = 0; a < pr.rep.actions.size() && a < p->actions.size(); ++a) {
                 const auto& out = pr.rep.actions[a].outcome;
                 if (remote_effect(p->actions[a].kind) && (out == "done" || out == "settled")) ++own_writes;
-                if (out == "failed") held_case(*p, p->actions[a].group, res.cursor_before, hold);
+                // A skipped action (its case changed since the plan, or an earlier action of it failed)
+                // leaves the case for the next plan: the next feed must show it again.
+                if (out == "failed" || out == "skipped") held_case(*p, p->actions[a].group, res.cursor_before, hold);
             }
             for (const auto& d : p->decisions) held_case(*p, d.group, res.cursor_before, hold);
             for (const auto& rec : left_out_)  // what the feed showed but could not settle: shown again
@@ -198,6 +207,19 @@ public:
         pr.used = m;
         switch (m) {
         case method::change_feed: {
+            if constexpr (has_head) {
+                // Seqs only grow: a head below the cursor is a replica that lost writes (restored from
+                // its own backup, or replaced by a new one). A feed from there shows none of what it
+                // lost, and the cursor would silently go back to the head: refused like a compacted
+                // feed, so a pass that reads every difference runs (automatic: in the feed's place).
+                const std::uint64_t head = head_ ? *head_ : static_cast<std::uint64_t>(r_->remote().head());
+                if (head < *after)
+                    throw error(errc::cursor_rejected,
+                                "mirror change feed: the replica's head is seq " + std::to_string(head) +
+                                    ", below the cursor " + std::to_string(*after) +
+                                    ": the replica lost writes (restored or replaced), which no feed shows; " +
+                                    std::string(full_rescan_recovery) + " (or use method::checksums)");
+            }
             auto recs = pull_since(r_->remote(), after, r_->options().page_size, &pr.listing);
             if constexpr (remote_can_checksum<remote_type>) recs = whole_identities(std::move(recs), pr.listing);
             note_listed(recs, after);
@@ -292,10 +314,15 @@ private:
     Recs whole_identities(Recs feed, listing_stats& st) {
         std::set<std::string> ids;
         Recs keep;  // records without an identity (not ours) stay as the feed showed them
+        Recs touched;
         for (auto& rec : feed) {
             auto it = rec.meta.find(std::string(meta_keys::identity));
-            if (it != rec.meta.end() && it->second.size() == 32) ids.insert(it->second);
-            else keep.push_back(std::move(rec));
+            if (it != rec.meta.end() && it->second.size() == 32) {
+                ids.insert(it->second);
+                touched.push_back(std::move(rec));
+            } else {
+                keep.push_back(std::move(rec));
+            }
         }
         if (ids.empty()) return keep;
         std::vector<key_range> ranges;
@@ -304,6 +331,14 @@ private:
         auto all = r_->remote().list_ranges(ranges);
         ++st.calls;
         st.rows += all.size();
+        check_range_listing(all, ranges, "mirror change feed (the rows of its identities)");
+        // A range listing may leave removed rows out (only sqlite_replica is known to include them): a
+        // record the feed showed stays in, or a removal after the restore point would be dropped (the
+        // row never re-created, and the cursor past it).
+        std::set<std::string> listed;
+        for (const auto& rec : all) listed.insert(rec.remote_id);
+        for (auto& rec : touched)
+            if (!listed.count(rec.remote_id)) keep.push_back(std::move(rec));
         for (auto& rec : all) keep.push_back(std::move(rec));
         return keep;
     }
@@ -323,6 +358,7 @@ private:
     mirror_options opts_;
     std::vector<std::pair<key128, std::uint64_t>> listed_;  ///< of the last plan(), see note_listed
     std::vector<std::pair<key128, std::uint64_t>> left_out_;  ///< of the last plan(): records plan_subset left out
+    std::optional<std::uint64_t> head_;  ///< during sync(): the replica's head read before the listing
 };
 
 } // namespace concord::mirror
