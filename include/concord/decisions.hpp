@@ -114,7 +114,8 @@ private:
             if (line.empty()) continue;
             auto sp = line.find(' ');
             auto r = sp == std::string_view::npos ? std::nullopt : parse_resolution(line.substr(sp + 1));
-            if (!r) throw fail("line " + std::to_string(n) + " is malformed");
+            if (!r || sp == 0)  // an empty id: record() refuses it, so no book wrote it
+                throw fail("line " + std::to_string(n) + " is malformed");
             const auto id = line.substr(0, sp);
             if (!is_answer(*r))
                 throw fail("line " + std::to_string(n) + " records '" + std::string(to_string(*r)) + "' for decision " +

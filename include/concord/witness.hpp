@@ -5,7 +5,7 @@
 // File format, "concord-witness v1" (UTF-8 text, one field per line, LF endings):
 //     concord-witness v1
 //     lineage <32 lowercase hex digits>
-//     generation <decimal>
+//     generation <decimal, no leading zero>
 //     in_progress <hex of the UTF-8 text, or ->
 //     failure <hex of the UTF-8 text, or ->
 //     checksum <XXH3-128 hex of every preceding byte>
@@ -81,9 +81,9 @@ inline void fsync_path(const std::filesystem::path& p, bool directory) {
 // of the reconciler parse time, and these files are small, whole-file reads and writes.
 
 /// Reads the whole file into `out`, stopping past `max_bytes` (the caller tells "too large" by the
-/// size). False when the file does not exist; any other failure (permissions, I/O, a symlink loop)
-/// throws errc::witness_corrupt naming `what`: a file that cannot be read must never pass for a
-/// missing one, which would read as a first run.
+/// size). False when the file does not exist; any other failure (permissions, I/O, a symlink loop,
+/// a dangling symbolic link as the file or on the way to it) throws errc::witness_corrupt naming
+/// `what`: a file that cannot be read must never pass for a missing one, which would read as a first run.
 inline bool read_file_if_exists(const std::filesystem::path& p, std::size_t max_bytes, std::string& out,
                                 const char* what) {
     out.clear();
@@ -103,6 +103,17 @@ inline bool read_file_if_exists(const std::filesystem::path& p, std::size_t max_
                 throw error(errc::witness_corrupt, std::string(what) + " " + p.string() +
                                                        " is a symbolic link whose target is missing; restore the "
                                                        "target or remove the link (a dangling link is not taken for a missing file)");
+            // Nor is a file behind a directory that is such a link (a state folder linked to a disk
+            // that is not mounted): walk up to the first component that exists.
+            for (auto dir = p.parent_path(); !dir.empty() && dir != dir.root_path(); dir = dir.parent_path()) {
+                if (::lstat(dir.c_str(), &st) != 0) continue;  // missing too: look further up
+                if (S_ISLNK(st.st_mode) && ::stat(dir.c_str(), &st) != 0)
+                    throw error(errc::witness_corrupt, std::string(what) + " " + p.string() + ": its directory " +
+                                                           dir.string() +
+                                                           " is a symbolic link whose target is missing; restore the "
+                                                           "target or remove the link (a dangling link is not taken for a missing file)");
+                break;  // an existing directory (or file): the file is simply missing
+            }
             return false;  // no such file (or no such directory)
         }
         throw fail(e);
@@ -176,7 +187,8 @@ private:
 /// directory ("<p>.tmp-<pid>-<n>", created with O_EXCL: a shared name lets two writers write into one
 /// file), fsync'ed, renamed over `p`, then the directory fsync'ed. Throws errc::store_failure naming
 /// `what`; on failure `p` is untouched and the temporary file removed. Callers serialise writers
-/// with file_lock. O_EXCL rather than mkstemp: mkstemp creates 0600, this keeps 0644 less the umask.
+/// with file_lock. O_EXCL rather than mkstemp: mkstemp creates 0600, this keeps 0644 less the umask
+/// for a new file; a file that exists keeps its permission bits (a host that made it 0600 keeps it so).
 /// When `p` is a symbolic link the file it points to is replaced (beside the target), the link kept.
 inline void replace_file(const std::filesystem::path& link, const std::string& text, const char* what) {
     const std::filesystem::path p = resolve_links(link, what);
@@ -199,6 +211,12 @@ inline void replace_file(const std::filesystem::path& link, const std::string& t
         return error(errc::store_failure, std::string(what) + " " + p.string() + ": " + why + ": " + std::strerror(e) +
                                               "; the previous file is unchanged");
     };
+    // The replacement takes the replaced file's permission bits: a rename would otherwise widen a
+    // file the host restricted (the decisions, the failure texts) to 0644 at the next save.
+    if (struct ::stat st; ::stat(p.c_str(), &st) == 0 && ::fchmod(fd, st.st_mode & 07777) != 0) {
+        const int e = errno;
+        throw fail(e, "cannot give " + tmp.string() + " the permissions of the file it replaces");
+    }
     for (std::size_t off = 0; off < text.size();) {
         auto n = ::write(fd, text.data() + off, text.size() - off);
         if (n < 0) {
@@ -261,6 +279,11 @@ inline witness_record parse_witness(std::string_view text) {
     key128 expected;
     if (!expected.parse_hex(sum)) return fail("checksum is not 32 hex digits");
     if (xxh3_128(body) != expected) return fail("checksum mismatch (the file was edited or damaged)");
+    // Numbers as format_witness writes them: decimal digits, no sign and no leading zero, so one
+    // record has one text (from_chars alone also takes "0005" and any run of leading zeros).
+    auto number = [](std::string_view v, std::uint64_t& out) {
+        return !(v.size() > 1 && v.front() == '0') && detail::parse_u64(v, out);
+    };
     witness_record r;
     std::size_t pos = 0;
     int line_no = 0;
@@ -284,7 +307,7 @@ inline witness_record parse_witness(std::string_view text) {
             break;
         }
         case 2:
-            if (key != "generation" || !detail::parse_u64(val, r.generation)) return fail("bad generation line");
+            if (key != "generation" || !number(val, r.generation)) return fail("bad generation line");
             if (r.generation >= witness_generation_limit)
                 return fail("generation " + std::to_string(r.generation) + " is at or above 2^63 (the next would overflow)");
             break;
@@ -296,7 +319,7 @@ inline witness_record parse_witness(std::string_view text) {
             break;
         case 5:
             if (lines != 6) return fail("unexpected extra line");
-            if (key != "attempts" || !detail::parse_u64(val, r.attempts) || r.attempts == 0) return fail("bad attempts line");
+            if (key != "attempts" || !number(val, r.attempts) || r.attempts == 0) return fail("bad attempts line");
             if (r.attempts >= witness_attempts_limit)
                 return fail("attempts " + std::to_string(r.attempts) + " is at or above 2^63 (the next would overflow)");
             break;
