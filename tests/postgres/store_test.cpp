@@ -721,7 +721,9 @@ TEST_CASE("pg_dump and pg_restore never see a secret on their command line", "[p
                   "printf '%s' \"${PGPASSWORD-<unset>}\" > \"$0.password\"\n"
                   "printf '%s' \"${PGSERVICEFILE-}\" > \"$0.servicefile\"\n"
                   "if [ -n \"${PGSERVICEFILE-}\" ]; then cat \"$PGSERVICEFILE\" > \"$0.service\"; fi\n"
-               << (std::string_view(tool) == "pg_dump" ? "exit 0\n" : "echo 'stand-in refuses' >&2; exit 3\n");
+               << (std::string_view(tool) == "pg_dump"
+                       ? "for a in \"$@\"; do case \"$a\" in --file=*) : > \"${a#--file=}\";; esac; done\nexit 0\n"
+                       : "echo 'stand-in refuses' >&2; exit 3\n");
         script.close();
         std::filesystem::permissions(bin.path / tool, std::filesystem::perms::owner_all);
     }
@@ -748,7 +750,7 @@ TEST_CASE("pg_dump and pg_restore never see a secret on their command line", "[p
     CHECK_FALSE(slurp(bin.path / "pg_dump.servicefile").empty());
     CHECK_FALSE(std::filesystem::exists(slurp(bin.path / "pg_dump.servicefile")));  // removed after the tool ran
 
-    std::ofstream(file) << "stand-in dump";
+    std::ofstream(file) << "PGDMP stand-in dump";  // the archive's magic: postgres_restore checks it first
     try {
         postgres_restore(db, file, postgres_tools{bin.path});
         FAIL("the stand-in pg_restore failed, the restore did not");

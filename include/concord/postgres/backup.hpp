@@ -258,8 +258,9 @@ inline std::vector<std::string> pg_dump_args(const postgres_tools& tools, const 
 }
 inline std::vector<std::string> pg_restore_args(const postgres_tools& tools, const std::filesystem::path& file,
                                                 const pg_tool_login& login) {
+    // "--": a relative file name starting with '-' is a file, not an option.
     return {pg_tool(tools, "pg_restore"), "--single-transaction", "--exit-on-error", "--no-owner", login.dbname_arg(),
-            file.string()};
+            "--", file.string()};
 }
 
 /// Runs one statement on the maintenance database of db's server.
@@ -403,20 +404,49 @@ void pg_offline(postgres_database& db, F&& body) {
 } // namespace detail
 
 /// Writes a pg_dump backup (custom format) of db's database to `file`. The connection stays open.
+/// pg_dump writes a temporary file beside `file` ("<file>.concord-dump-<pid>.tmp"), renamed over
+/// `file` once it succeeded: pg_dump truncates its output file before it connects, so a failed dump
+/// (server unreachable, disk full) would otherwise destroy the earlier backup of that name.
 inline void postgres_dump(postgres_database& db, const std::filesystem::path& file, const postgres_tools& tools = {}) {
     const detail::pg_tool_login login(db.conninfo(), db.name());
-    detail::pg_run(detail::pg_dump_args(tools, file, login), login.env());
+    auto tmp = file;
+    tmp += ".concord-dump-" + std::to_string(::getpid()) + ".tmp";
+    std::error_code ec;
+    try {
+        detail::pg_run(detail::pg_dump_args(tools, tmp, login), login.env());
+        if (!std::filesystem::is_regular_file(tmp, ec))
+            throw store_error(errc::store_failure, "pg_dump succeeded but wrote no file " + tmp.string() + "; " +
+                                                       file.string() + " is unchanged");
+        std::filesystem::rename(tmp, file, ec);
+        if (ec)
+            throw store_error(errc::store_failure, "cannot rename the dump " + tmp.string() + " to " + file.string() +
+                                                       ": " + ec.message() + "; " + file.string() + " is unchanged");
+    } catch (...) {
+        std::filesystem::remove(tmp, ec);
+        throw;
+    }
 }
 
 /// Restores a pg_dump backup: it is restored into a new database (pg_restore --single-transaction
 /// --exit-on-error), which then replaces db's database under its name; db's connection is closed
 /// for the swap and reopened on the restored database. Nobody else may be connected to the database
 /// (store_failure otherwise). A missing or broken backup, or any failure, leaves the database as it
-/// was.
+/// was; a file that is not a pg_dump custom-format archive is errc::not_a_database before anything
+/// is done on the server.
 inline void postgres_restore(postgres_database& db, const std::filesystem::path& file, const postgres_tools& tools = {},
                              const std::string& maintenance_db = "postgres") {
     if (!std::filesystem::exists(file))
         throw store_error(errc::invalid_argument, "no PostgreSQL backup at " + file.string());
+    {  // before the database goes offline: pg_restore would say so only after a new database was made
+        char magic[5] = {};
+        const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+        const bool archive = fd >= 0 && ::read(fd, magic, sizeof magic) == static_cast<ssize_t>(sizeof magic) &&
+                             std::string_view(magic, sizeof magic) == "PGDMP";
+        if (fd >= 0) ::close(fd);
+        if (!archive)
+            throw store_error(errc::not_a_database, file.string() + " is not a pg_dump custom-format archive, which pg_restore "
+                                                    "reads (it does not start with PGDMP): not restored, the database is untouched");
+    }
     const auto name = db.name();
     const auto n = detail::pg_swap_names_for(name);
     detail::pg_offline(db, [&] {

@@ -40,6 +40,16 @@ inline int sqlite_busy_timeout_ms(sqlite3* h) {
     return std::max(ms, 0);
 }
 
+/// The page size of connection `h`'s main database (0 when it cannot be read).
+inline int sqlite_page_size(sqlite3* h) {
+    sqlite3_stmt* s = nullptr;
+    int size = 0;
+    if (sqlite3_prepare_v2(h, "PRAGMA page_size", -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        size = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return size;
+}
+
 /// Copies every page of `from` (schema "main") into `to` (schema "main") with sqlite3_backup_*.
 /// SQLITE_BUSY / SQLITE_LOCKED (another connection holds a lock) is retried for `timeout_ms`, then
 /// refused: a lock that is never released must not hang the host.
@@ -63,9 +73,18 @@ inline void sqlite_copy_pages(sqlite3* to, sqlite3* from, const std::string& wha
                           what + ": the database stayed busy (" + sqlite3_errstr(rc) + ") for " + std::to_string(timeout_ms) +
                               " ms, the connection's busy timeout: another connection holds a lock on it; retry once "
                               "its transaction is over, or raise the timeout with sqlite3_busy_timeout()");
-    if (rc != SQLITE_DONE || fin != SQLITE_OK)
-        throw store_error(errc::store_failure, what + ": sqlite3_backup_step: " +
-                                                   sqlite3_errstr(rc != SQLITE_DONE ? rc : fin) + " (" + to_message + ")");
+    if (rc != SQLITE_DONE || fin != SQLITE_OK) {
+        const int failed = rc != SQLITE_DONE ? rc : fin;
+        std::string m = what + ": sqlite3_backup_step: " + sqlite3_errstr(failed);
+        if (to_message != sqlite3_errstr(SQLITE_OK) && to_message != sqlite3_errstr(failed)) m += " (" + to_message + ")";
+        // SQLite says only "readonly" when a destination in WAL mode would have to change its page size.
+        const int from_size = sqlite_page_size(from), to_size = sqlite_page_size(to);
+        if ((failed & 0xff) == SQLITE_READONLY && from_size != to_size)
+            m += "; a database in WAL mode (PRAGMA journal_mode=WAL) cannot take the pages of one whose page size "
+                 "differs: the page sizes are " + std::to_string(from_size) + " (source) and " +
+                 std::to_string(to_size) + " (destination)";
+        throw store_error(errc::store_failure, m);
+    }
 }
 
 /// True when `a` and `b` name the same existing file (through links too).
@@ -74,11 +93,38 @@ inline bool same_file(const std::filesystem::path& a, const std::filesystem::pat
     return std::filesystem::equivalent(a, b, ec) && !ec;
 }
 
-/// An extra connection for the duration of a backup or restore.
+/// The name to give sqlite3_open_v2 for the file `p`. SQLite reads a name starting with "file:" as
+/// a URI (this build's SQLITE_USE_URI: "file:monday.db" opens monday.db, "?mode=memory" no file at
+/// all) and ":memory:" as no file: "./" keeps a relative backup path the file it names.
+inline std::string sqlite_file_name(const std::filesystem::path& p) {
+    const std::string s = p.string();
+    if (p.is_relative() && (s.rfind("file:", 0) == 0 || s == ":memory:")) return "./" + s;
+    return s;
+}
+
+/// A URI that opens the file `p` read-only as immutable: no locks, and no "-wal" / "-shm" left beside
+/// it (a read-only connection to a database in WAL mode otherwise creates both and cannot remove them).
+inline std::string sqlite_immutable_uri(const std::filesystem::path& p) {
+    static constexpr char digits[] = "0123456789ABCDEF";
+    std::string uri = "file:";
+    for (const unsigned char c : std::filesystem::absolute(p).string()) {
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '/' || c == '-' || c == '.' || c == '_' || c == '~') {
+            uri += static_cast<char>(c);
+        } else {  // '%', '?', '#' and the rest percent-encoded, so the URI names exactly this file
+            uri += '%';
+            uri += digits[c >> 4];
+            uri += digits[c & 0xf];
+        }
+    }
+    return uri + "?immutable=1";
+}
+
+/// An extra connection for the duration of a backup or restore (`immutable`: see sqlite_immutable_uri).
 struct sqlite_side_connection {
     sqlite3* h = nullptr;
-    sqlite_side_connection(const std::filesystem::path& p, int flags) {
-        const int rc = sqlite3_open_v2(p.c_str(), &h, flags, nullptr);
+    sqlite_side_connection(const std::filesystem::path& p, int flags, bool immutable = false) {
+        const std::string name = immutable ? sqlite_immutable_uri(p) : sqlite_file_name(p);
+        const int rc = sqlite3_open_v2(name.c_str(), &h, immutable ? flags | SQLITE_OPEN_URI : flags, nullptr);
         if (rc != SQLITE_OK) {
             std::string m = sqlite_message(h, rc);
             sqlite3_close_v2(h);
@@ -101,17 +147,39 @@ inline void require_backup_file(const std::filesystem::path& src) {
     require_sqlite_file(src);
 }
 
+/// Throws errc::not_a_database unless the backup open on `h` reads as an intact database (PRAGMA
+/// quick_check). The header alone does not say so: the backup API and a file copy move damaged or
+/// missing pages as they are, which would leave the live database unreadable.
+inline void require_intact_backup(sqlite3* h, const std::filesystem::path& src, int timeout_ms) {
+    sqlite3_busy_timeout(h, timeout_ms);
+    sqlite3_stmt* s = nullptr;
+    int rc = sqlite3_prepare_v2(h, "PRAGMA quick_check(1)", -1, &s, nullptr);  // (1): the first problem only
+    if (rc == SQLITE_OK) rc = sqlite3_step(s);
+    std::string first = rc == SQLITE_ROW ? reinterpret_cast<const char*>(sqlite3_column_text(s, 0))
+                                         : sqlite_message(h, rc);
+    sqlite3_finalize(s);
+    std::replace(first.begin(), first.end(), '\n', ' ');  // "*** in database main ***\nPage 9: ..." on one line
+    if (rc == SQLITE_ROW && first == "ok") return;
+    const int primary = rc & 0xff;
+    if (rc == SQLITE_ROW || primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB)
+        throw error(errc::not_a_database, "backup " + src.string() + " is damaged (" + first +
+                                              "): not restored, the live database is untouched");
+    throw store_error(errc::store_failure, "cannot check backup " + src.string() + ": " + first);
+}
+
 } // namespace detail
 
 /// Online backup of `db` to `dest` (created or overwritten; an existing file that is not an SQLite
 /// database is refused with errc::not_a_database and left alone).
-/// A destination that is the database itself is refused with errc::invalid_argument (the copy
-/// would wait on its own lock).
+/// A destination that is the database itself, or an empty path, is refused with
+/// errc::invalid_argument (the copy would wait on its own lock / go to a temporary database).
+/// `dest` always names a file: "file:..." and ":memory:" are not read as a URI or in-memory database.
 inline void sqlite_backup(sqlite_database& db, const std::filesystem::path& dest) {
     if (!db.is_open()) throw store_error(errc::store_failure, "cannot back up " + db.path().string() + ": connection closed");
     if (detail::same_file(dest, db.path()))
         throw error(errc::invalid_argument, "cannot back up " + db.path().string() + " onto itself (" + dest.string() +
                                                 "): give sqlite_backup() another destination file");
+    if (dest.empty()) throw error(errc::invalid_argument, "sqlite_backup() needs a destination file, not an empty path");
     detail::require_sqlite_file(dest);
     detail::sqlite_side_connection out(dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     detail::sqlite_copy_pages(out.h, db.handle(), "backup of " + db.path().string() + " to " + dest.string(),
@@ -121,7 +189,8 @@ inline void sqlite_backup(sqlite_database& db, const std::filesystem::path& dest
 /// Restores the backup `src` into the open connection `db` (its file is rewritten page by page,
 /// atomically for other connections). The connection's statement cache is dropped; stores on it
 /// re-check their tables on next use. A backup that is the database itself is refused with
-/// errc::invalid_argument.
+/// errc::invalid_argument; one with damaged or missing pages (PRAGMA quick_check) with
+/// errc::not_a_database, before anything is written.
 inline void sqlite_restore(sqlite_database& db, const std::filesystem::path& src) {
     if (!db.is_open()) throw store_error(errc::store_failure, "cannot restore into " + db.path().string() + ": connection closed");
     detail::require_backup_file(src);
@@ -129,6 +198,7 @@ inline void sqlite_restore(sqlite_database& db, const std::filesystem::path& src
         throw error(errc::invalid_argument,
                     "cannot restore " + db.path().string() + " from itself (" + src.string() + "): name a backup file");
     detail::sqlite_side_connection in(src, SQLITE_OPEN_READONLY);
+    detail::require_intact_backup(in.h, src, detail::sqlite_busy_timeout_ms(db.handle()));
     db.contents_replaced();  // reset cached statements: the destination must have none pending
     detail::sqlite_copy_pages(db.handle(), in.h, "restore of " + src.string() + " into " + db.path().string(),
                               detail::sqlite_busy_timeout_ms(db.handle()));
@@ -207,7 +277,8 @@ inline void require_sole_connection(const std::filesystem::path& file, int timeo
 /// fsync'ed and renamed over it, so a crash leaves either the old database or the backup.
 /// Replacing the file under another connection is refused (detail::require_sole_connection): in WAL
 /// mode its later commits would be replayed onto the restored file. A backup file with a non-empty
-/// log of its own is refused too: copy it with sqlite_backup(), or use sqlite_restore(). Whenever
+/// log of its own is refused too: copy it with sqlite_backup(), or use sqlite_restore(). A backup with
+/// damaged or missing pages is errc::not_a_database before the connection is closed. Whenever
 /// the file is not replaced, the temporary copy is removed, the connection reopened and the error
 /// that stopped the restore is what propagates.
 inline void sqlite_restore_file(sqlite_database& db, const std::filesystem::path& src) {
@@ -221,6 +292,12 @@ inline void sqlite_restore_file(sqlite_database& db, const std::filesystem::path
                                                 "sqlite_backup() or restore with sqlite_restore()");
     const int timeout_ms =
         db.is_open() ? detail::sqlite_busy_timeout_ms(db.handle()) : detail::sqlite_default_busy_timeout_ms;
+    {  // before the file is replaced: a damaged backup would leave neither database readable
+        // Immutable: the file is what gets copied (a pending log was refused above), and checking it
+        // must leave nothing beside it.
+        detail::sqlite_side_connection in(src, SQLITE_OPEN_READONLY, true);
+        detail::require_intact_backup(in.h, src, timeout_ms);
+    }
     db.close();
     auto tmp = db.path();
     tmp += ".concord-restore.tmp";
