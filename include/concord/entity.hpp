@@ -442,9 +442,26 @@ inline std::size_t utf8_sequence(std::string_view s, std::size_t i, std::size_t&
     return 0;
 }
 
+/// The code point of the well-formed n-byte sequence at s[i] when it breaks or reorders the line it
+/// is shown in, else 0: the line and paragraph separators (U+2028, U+2029) and the bidirectional
+/// formatting characters (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069). Text from a remote
+/// could otherwise show a report line or an answer option in another order than it is read
+/// ("Trojan Source", CVE-2021-42574) or start a line of its own in some viewers.
+inline unsigned layout_control(std::string_view s, std::size_t i, std::size_t n) noexcept {
+    const auto b = [&](std::size_t k) { return static_cast<unsigned>(static_cast<unsigned char>(s[i + k])); };
+    unsigned cp = 0;
+    if (n == 2) cp = (b(0) & 0x1F) << 6 | (b(1) & 0x3F);
+    else if (n == 3) cp = (b(0) & 0x0F) << 12 | (b(1) & 0x3F) << 6 | (b(2) & 0x3F);
+    else return 0;
+    const bool layout = cp == 0x061C || cp == 0x200E || cp == 0x200F || cp == 0x2028 || cp == 0x2029 ||
+                        (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+    return layout ? cp : 0;
+}
+
 /// Appends `s` escaped so that it is valid UTF-8 and holds no control character: C0 controls, DEL
-/// and the C1 controls U+0080-U+009F as \u00XX (\n, \r, \t short), each ill-formed UTF-8
-/// sequence as \ufffd. With Json, also `"` and `\` are escaped and the text is quoted (a JSON
+/// and the C1 controls U+0080-U+009F as \u00XX (\n, \r, \t short), the line and paragraph
+/// separators and bidirectional formatting characters (layout_control) as \uXXXX, each ill-formed
+/// UTF-8 sequence as \ufffd. With Json, also `"` and `\` are escaped and the text is quoted (a JSON
 /// string literal); without, the text is for a terminal (remote-provided text can neither forge
 /// lines nor send escape sequences) and quotes and backslashes stay as they are.
 template <bool Json>
@@ -466,14 +483,21 @@ void append_escaped(std::string& out, std::string_view s) {
         if (c >= 0x80) {
             std::size_t bad = 0;
             const std::size_t n = utf8_sequence(s, i, bad);
-            // U+0080-U+009F (C1 controls, "\xC2\x80"-"\xC2\x9F") are escaped, other characters kept.
-            if (n != 0 && !(c == 0xC2 && static_cast<unsigned char>(s[i + 1]) < 0xA0)) {
+            // U+0080-U+009F (C1 controls, "\xC2\x80"-"\xC2\x9F") are escaped, and the characters that
+            // break or reorder a line where they are shown (layout_control); other characters kept.
+            const bool c1 = n != 0 && c == 0xC2 && static_cast<unsigned char>(s[i + 1]) < 0xA0;
+            const unsigned layout = n != 0 && !c1 ? layout_control(s, i, n) : 0;
+            if (n != 0 && !c1 && !layout) {
                 i += n;
                 continue;
             }
             out.append(s, plain, i - plain);
-            if (n != 0) {
+            if (c1) {
                 escape_u00(static_cast<unsigned char>(s[i + 1]));
+                i += n;
+            } else if (layout) {
+                out += "\\u";
+                for (int shift = 12; shift >= 0; shift -= 4) out += hexd[(layout >> shift) & 0xF];
                 i += n;
             } else {
                 out += "\\ufffd";
@@ -505,6 +529,18 @@ inline void append_json_string(std::string& out, std::string_view s) { append_es
 /// Appends `s` for a terminal: control characters escaped, ill-formed UTF-8 replaced by \ufffd,
 /// everything else unchanged (see append_escaped).
 inline void append_display_text(std::string& out, std::string_view s) { append_escaped<false>(out, s); }
+
+/// `s` for an error message: quoted and escaped as a JSON string literal (control characters and
+/// ill-formed UTF-8 can neither forge lines nor send escape sequences), cut to its first 40 bytes
+/// with its length noted when it is longer (a checkpoint's lineage comes from the caller or the
+/// database, so it may be anything).
+inline std::string quoted_excerpt(std::string_view s) {
+    constexpr std::size_t keep = 40;
+    std::string out;
+    append_json_string(out, s.substr(0, keep));
+    if (s.size() > keep) out += "... (" + std::to_string(s.size()) + " bytes)";
+    return out;
+}
 
 /// append_display_text() as a new string.
 inline std::string display_text(std::string_view s) {

@@ -21,7 +21,7 @@
 #include <string_view>
 
 #include <concord/concepts/witness.hpp>
-#include <concord/entity.hpp>  // detail::append_json_string
+#include <concord/entity.hpp>  // detail::quoted_excerpt
 #include <concord/error.hpp>
 #include <concord/records.hpp>
 
@@ -53,22 +53,6 @@ constexpr bool is_lineage_id(std::string_view s) noexcept {
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
     return true;
 }
-
-namespace detail {
-
-/// `s` for an error message: quoted and escaped as a JSON string literal (control characters and
-/// ill-formed UTF-8 can neither forge lines nor send escape sequences), cut to its first 40 bytes
-/// with its length noted when it is longer (a checkpoint's lineage comes from the caller or the
-/// database, so it may be anything).
-inline std::string quoted_excerpt(std::string_view s) {
-    constexpr std::size_t keep = 40;
-    std::string out;
-    append_json_string(out, s.substr(0, keep));
-    if (s.size() > keep) out += "... (" + std::to_string(s.size()) + " bytes)";
-    return out;
-}
-
-} // namespace detail
 
 /// Generations at or above 2^63 are refused: the next generation, witness + 1, must never wrap to 0
 /// (a wrapped generation would be reused and its lost objects taken for accounted ones).

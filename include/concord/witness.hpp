@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include <concord/concepts/witness.hpp>
-#include <concord/detail/lineage.hpp>  // quoted_excerpt
+#include <concord/entity.hpp>  // detail::quoted_excerpt
 #include <concord/error.hpp>
 #include <concord/hash.hpp>
 #include <concord/memory/witness.hpp>

@@ -343,3 +343,42 @@ TEST_CASE("the terminal prompt and report text escape remote-provided control ch
     CHECK(text.find(R"(  PROBLEM remote said \u001b[31mred\nPROBLEM forged)") != std::string::npos);
     CHECK(text.find(R"(remote=ch_\u001b[1m)") != std::string::npos);
 }
+
+TEST_CASE("the terminal prompt and report text escape characters that break or reorder a line",
+          "[identity][printing]") {
+    // U+202E (right-to-left override) would show "cancel ... refund" as something else in a
+    // terminal that applies the bidirectional algorithm; U+2028 starts a line in some viewers.
+    const std::string rlo = "\xe2\x80\xae", lri = "\xe2\x81\xa6", pdi = "\xe2\x81\xa9", ls = "\xe2\x80\xa8",
+                      ps = "\xe2\x80\xa9", alm = "\xd8\x9c", lrm = "\xe2\x80\x8e";
+    concord::decision<prompt_entity> d;
+    d.id = "0123456789abcdef";
+    d.kind = concord::case_kind::orphan;
+    d.summary = "orphan ch_1" + rlo + "dnufer" + ls + "Decision forged" + ps + alm + lrm;
+    d.options = {{concord::resolution::cancel_remote, "cancel" + lri + "x" + pdi},
+                 {concord::resolution::import_local, "import"}};
+    std::istringstream in("2\n");
+    std::ostringstream out;
+    concord::terminal_prompt p(in, out);
+    CHECK(p(d) == concord::resolution::import_local);
+    const auto shown = out.str();
+    INFO(shown);
+    for (const auto& c : {rlo, lri, pdi, ls, ps, alm, lrm}) CHECK(shown.find(c) == std::string::npos);
+    CHECK(shown.find(R"(orphan ch_1\u202ednufer\u2028Decision forged\u2029\u061c\u200e)") != std::string::npos);
+    CHECK(shown.find(R"([1] cancel_remote: cancel\u2066x\u2069)") != std::string::npos);
+
+    concord::report r;
+    r.problems.push_back("remote said " + rlo + "der" + ls + "PROBLEM forged");
+    const auto text = r.text();
+    INFO(text);
+    CHECK(text.find(rlo) == std::string::npos);
+    CHECK(text.find(ls) == std::string::npos);
+    CHECK(text.find(R"(  PROBLEM remote said \u202eder\u2028PROBLEM forged)") != std::string::npos);
+    CHECK(r.json().find(R"("problems":["remote said \u202eder\u2028PROBLEM forged"])") != std::string::npos);
+
+    // Their neighbours are ordinary characters and stay as they are.
+    for (const std::string keep : {"\xe2\x80\xa7", "\xe2\x80\xaf", "\xe2\x81\xa5", "\xe2\x81\xaa", "\xd8\x9b",
+                                   "\xe2\x80\x8d", "\xe2\x80\x90", "caf\xc3\xa9"}) {
+        INFO(keep);
+        CHECK(concord::detail::display_text(keep) == keep);
+    }
+}

@@ -4,14 +4,14 @@
 // store that kept any other lineage would hand it to the next session, whose witness save then fails,
 // so stores refuse it where they would persist it (errc::invalid_argument, before anything is
 // written) and report one read back from an older database as errc::checkpoint_corrupt.
-// quoted_excerpt() is in timeline.hpp: check_timeline() names a lineage with it too.
 
 #include <cstddef>
 #include <string>
 #include <string_view>
 
 #include <concord/error.hpp>
-#include <concord/timeline.hpp>  // is_lineage_id, detail::quoted_excerpt
+#include <concord/entity.hpp>    // detail::quoted_excerpt
+#include <concord/timeline.hpp>  // is_lineage_id
 
 namespace concord::detail {
 

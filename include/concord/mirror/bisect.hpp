@@ -18,11 +18,10 @@
 #include <utility>
 #include <vector>
 
-#include <concord/entity.hpp>
+#include <concord/entity.hpp>  // detail::quoted_excerpt
 #include <concord/error.hpp>
 #include <concord/mirror/checksum.hpp>
 #include <concord/records.hpp>
-#include <concord/timeline.hpp>  // detail::quoted_excerpt
 
 namespace concord::mirror {
 

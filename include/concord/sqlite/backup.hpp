@@ -30,25 +30,21 @@ namespace concord {
 
 namespace detail {
 
-/// The busy timeout of connection `h` in milliseconds (PRAGMA busy_timeout; 0 when none is set).
-inline int sqlite_busy_timeout_ms(sqlite3* h) {
+/// The integer a one-value PRAGMA query on connection `h` returns (0 when it cannot be read).
+inline int sqlite_pragma_int(sqlite3* h, const char* pragma) {
     sqlite3_stmt* s = nullptr;
-    int ms = 0;
-    if (sqlite3_prepare_v2(h, "PRAGMA busy_timeout", -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-        ms = sqlite3_column_int(s, 0);
+    int v = 0;
+    if (sqlite3_prepare_v2(h, pragma, -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int(s, 0);
     sqlite3_finalize(s);
-    return std::max(ms, 0);
+    return v;
 }
 
+/// The busy timeout of connection `h` in milliseconds (0 when none is set or it cannot be read).
+inline int sqlite_busy_timeout_ms(sqlite3* h) { return std::max(sqlite_pragma_int(h, "PRAGMA busy_timeout"), 0); }
+
 /// The page size of connection `h`'s main database (0 when it cannot be read).
-inline int sqlite_page_size(sqlite3* h) {
-    sqlite3_stmt* s = nullptr;
-    int size = 0;
-    if (sqlite3_prepare_v2(h, "PRAGMA page_size", -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-        size = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
-    return size;
-}
+inline int sqlite_page_size(sqlite3* h) { return sqlite_pragma_int(h, "PRAGMA page_size"); }
 
 /// Copies every page of `from` (schema "main") into `to` (schema "main") with sqlite3_backup_*.
 /// SQLITE_BUSY / SQLITE_LOCKED (another connection holds a lock) is retried for `timeout_ms`, then
