@@ -1124,7 +1124,10 @@ protected:
             break;
         case resolution::cancel_remote:
             for (const auto& rec : c.remote) cancel(rec);
-            unlink();
+            // A remote that cannot cancel keeps the object, so the link stays: the next plan sees the
+            // same case (and the same decision id, so an answer is not asked for again), and reports
+            // again that the cancel cannot be done.
+            if (p.caps.cancel) unlink();
             break;
         case resolution::import_local: {
             action<E> a;
