@@ -193,11 +193,12 @@ inline void sqlite_restore(sqlite_database& db, const std::filesystem::path& src
     if (detail::same_file(src, db.path()))
         throw error(errc::invalid_argument,
                     "cannot restore " + db.path().string() + " from itself (" + src.string() + "): name a backup file");
+    const int timeout_ms = detail::sqlite_busy_timeout_ms(db.handle());
     detail::sqlite_side_connection in(src, SQLITE_OPEN_READONLY);
-    detail::require_intact_backup(in.h, src, detail::sqlite_busy_timeout_ms(db.handle()));
+    detail::require_intact_backup(in.h, src, timeout_ms);
     db.contents_replaced();  // reset cached statements: the destination must have none pending
     detail::sqlite_copy_pages(db.handle(), in.h, "restore of " + src.string() + " into " + db.path().string(),
-                              detail::sqlite_busy_timeout_ms(db.handle()));
+                              timeout_ms);
     db.contents_replaced();
 }
 
