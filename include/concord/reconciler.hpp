@@ -1549,7 +1549,10 @@ private:
         auto flush = [&](bool final) {
             auto cur = store_->load_checkpoint();
             auto cp = session.next_checkpoint(cur);
-            if (final && p.cursor) cp.cursors[cursor_name()] = *p.cursor;
+            // An inbound reconciler's cursor is the puller's: it holds it below open decisions and
+            // failed actions, which a plan's high-water mark would pass (the next pull would not list
+            // them again). reconcile() and apply() leave it where it is.
+            if (final && p.cursor && !opts_.inbound) cp.cursors[cursor_name()] = *p.cursor;
             batch.new_checkpoint = cp;
             step("before local commit");
             store_->commit(batch);
@@ -1682,7 +1685,7 @@ private:
         }
         const bool settle_timeline = p.timeline.kind != verdict::same_timeline;
         auto cur = store_->load_checkpoint();
-        const bool cursor_moved = p.cursor && (!cur || !cur->cursors.count(cursor_name()) ||
+        const bool cursor_moved = p.cursor && !opts_.inbound && (!cur || !cur->cursors.count(cursor_name()) ||
                                                cur->cursors.at(cursor_name()) != *p.cursor);
         // A witness still holding an earlier reconcile's mark or failure is cleared by this session's
         // commit, which writes the witness only after a store commit: with nothing else to do, they would

@@ -423,6 +423,26 @@ TEST_CASE("mirror: the cursor stops before a case that waits for a decision", "[
     }
 }
 
+TEST_CASE("mirror: held counts every record held back, not only the one that lowered the cursor",
+          "[mirror][restore][cursor]") {
+    mirror_world_of<replica_t, concord::policy::ask_user> w;
+    auto rec = concord::make_reconciler<concord::policy::trust_local>(
+        w.db.products(), w.replica, {.owner = {"host-1", "mirror"}, .entity_name = "product"}, sku_identity{});
+    concord::mirror::mirror<decltype(rec)> m(rec, {.now = [&] { return w.clock; }, .bisect = {}});
+    for (int i = 0; i < 20; ++i) w.db.products().put(prod(i));
+    m.sync(w.witness);
+    auto backup = w.db.backup();
+    for (int i = 900; i < 903; ++i) w.db.products().put(prod(i));  // three rows, three replica changes
+    m.sync(w.witness);
+    w.db.restore(backup);
+    auto r = w.mirror.sync(w.witness, concord::mirror::method::change_feed);
+    CHECK(r.passes[0].rep.decisions.size() == 3);  // each orphan asked about
+    CHECK(r.held == 3);                             // and each is listed again by the next feed
+    auto again = w.mirror.sync(w.witness, concord::mirror::method::change_feed);
+    CHECK(again.passes[0].rep.decisions.size() == 3);
+    CHECK(again.held == 3);
+}
+
 TEST_CASE("mirror: a write someone else makes during a sync is not skipped by the cursor", "[mirror][cursor]") {
     mirror_world_of<flaky_replica> w;
     w.seed(20);

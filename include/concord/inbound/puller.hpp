@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -121,14 +122,22 @@ public:
         auto cur = p.cursor;
         p.cursor.reset();  // the puller writes the cursor itself, after the outcome is known
         auto rep = r_->apply(p, s);
-        std::size_t n = p.held;  // this plan's, not the latest plan()'s: a host may plan twice
+        // Records the plan's decisions hold are counted in p.held already; a seq names one record of
+        // a listing (pull_since refuses a repeated one).
+        std::set<std::uint64_t> counted, failed;
+        for (const auto& d : p.decisions)
+            for (const auto& rec : p.cases[d.group].remote) counted.insert(rec.seq);
         bool from_start = false;
         // A skipped action (the local side changed since the plan) left its case as unsettled as a
         // failed one: past it, an incremental pull would never list the record again.
         for (std::size_t i = 0; i < rep.actions.size() && i < p.actions.size(); ++i)
             if (rep.actions[i].outcome == "failed" || rep.actions[i].outcome == "skipped")
-                for (const auto& rec : p.cases[p.actions[i].group].remote) n += lower(cur, rec.seq, from_start);
-        if (held) *held = n;
+                for (const auto& rec : p.cases[p.actions[i].group].remote) {
+                    lower(cur, rec.seq, from_start);
+                    if (!counted.count(rec.seq)) failed.insert(rec.seq);
+                }
+        // this plan's, not the latest plan()'s: a host may plan twice
+        if (held) *held = p.held + failed.size();
         finish_commit(r_->store(), s, r_->cursor_name(), from_start ? std::nullopt : cur, opts_.now(), true);
         return rep;
     }
@@ -158,28 +167,29 @@ private:
         return top;
     }
 
-    /// Lowers `cur` to just below `seq`; returns 1 if it did. Nothing lies below seq 0: holding such
-    /// a record sets `from_start`, and the caller then drops the cursor, so the next pull starts over.
-    static std::size_t lower(std::optional<std::uint64_t>& cur, std::uint64_t seq, bool& from_start) {
-        if (from_start || !cur) return 0;  // no cursor: the next pull starts over anyway
+    /// Lowers `cur` to just below `seq`. Nothing lies below seq 0: holding such a record sets
+    /// `from_start`, and the caller then drops the cursor, so the next pull starts over.
+    static void lower(std::optional<std::uint64_t>& cur, std::uint64_t seq, bool& from_start) {
+        if (from_start || !cur) return;  // no cursor: the next pull starts over anyway
         if (seq == 0) {
             from_start = true;
-            return 1;
+            return;
         }
-        if (*cur < seq) return 0;
-        cur = seq - 1;
-        return 1;
+        if (*cur >= seq) cur = seq - 1;
     }
 
     /// Keeps the plan's cursor below every record whose case waits for a decision, and below the
     /// records the listing could not settle or left alone (`left_out`: identity and seq); counts them in
     /// the plan's `held`, which apply() reports.
     static void hold(plan_type& p, const std::vector<std::pair<key128, std::uint64_t>>& left_out = {}) {
-        p.held = 0;
-        bool from_start = false;
+        // Every record held counts once, whether or not it is the one that lowered the cursor.
+        std::set<std::uint64_t> seqs;
         for (const auto& d : p.decisions)
-            for (const auto& rec : p.cases[d.group].remote) p.held += lower(p.cursor, rec.seq, from_start);
-        for (const auto& rec : left_out) p.held += lower(p.cursor, rec.second, from_start);
+            for (const auto& rec : p.cases[d.group].remote) seqs.insert(rec.seq);
+        for (const auto& rec : left_out) seqs.insert(rec.second);
+        bool from_start = false;
+        for (const auto seq : seqs) lower(p.cursor, seq, from_start);
+        p.held = seqs.size();
         if (from_start) p.cursor.reset();
     }
 

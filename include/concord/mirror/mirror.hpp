@@ -187,8 +187,14 @@ public:
             const auto now_head = r_->remote().head();
             if (head_before && now_head >= *head_before && now_head - *head_before == own_writes) cur = now_head;
         }
+        // Every record held counts once (a seq names one record), whether or not it lowered the cursor.
+        std::set<std::uint64_t> held_seqs;
         bool from_start = false;
-        for (const auto& [id, seq] : hold) res.held += lower(cur, seq, from_start);
+        for (const auto& [id, seq] : hold) {
+            lower(cur, seq, from_start);
+            held_seqs.insert(seq);
+        }
+        res.held = held_seqs.size();
         if (from_start) cur.reset();
         finish_commit(r_->store(), s, r_->cursor_name(), cur, opts_.now(), true);
         res.cursor_after = cur;
@@ -292,18 +298,16 @@ private:
             if (k == c.identity) out.emplace_back(k, seq);
     }
 
-    /// Lowers `cur` to just below `seq`; returns 1 if it did (as inbound::puller does). Nothing lies
-    /// below seq 0: holding such a record sets `from_start`, and the caller then drops the cursor, so
-    /// the next sync lists from the start (kept, the cursor would pass the record for good).
-    static std::size_t lower(std::optional<std::uint64_t>& cur, std::uint64_t seq, bool& from_start) {
-        if (from_start) return 0;
+    /// Lowers `cur` to just below `seq` (as inbound::puller does). Nothing lies below seq 0: holding
+    /// such a record sets `from_start`, and the caller then drops the cursor, so the next sync lists
+    /// from the start (kept, the cursor would pass the record for good).
+    static void lower(std::optional<std::uint64_t>& cur, std::uint64_t seq, bool& from_start) {
+        if (from_start) return;
         if (seq == 0) {
             from_start = true;
-            return 1;
+            return;
         }
-        if (cur && *cur < seq) return 0;
-        cur = seq - 1;
-        return 1;
+        if (!cur || *cur >= seq) cur = seq - 1;
     }
 
     /// The feed shows each touched row once, at its latest write, but not the older removals of the
