@@ -288,23 +288,47 @@ auto plan_subset(Reconciler& r, const timeline_status& st, bool adopted, std::ve
             if (ids.count(l.identity) && !extra.count(l.identity) && !listed.count(l.remote_id))
                 unsettled.emplace(l.identity, l.remote_id);
     std::vector<problem> problems;
-    if (!unsettled.empty()) {
+    // A record left out is left out of every identity it joins (its stamp's and its content's): the
+    // others, planned without it, would look as if their object were gone. So those identities are
+    // left alone too, with every record they join, until nothing more is left out.
+    std::set<key128> held;
+    for (const auto& [k, rid] : unsettled) held.insert(k);
+    std::vector<const key128*> out_of(remote.size(), nullptr);
+    for (bool grew = !held.empty(); grew;) {
+        grew = false;
+        for (std::size_t i = 0; i < remote.size(); ++i) {
+            if (out_of[i]) continue;
+            for (const auto& k : rec_ids[i])
+                if (held.count(k)) out_of[i] = &k;
+            if (!out_of[i]) continue;
+            for (const auto& k : rec_ids[i]) grew = held.insert(k).second || grew;
+        }
+    }
+    if (!held.empty()) {
         std::map<key128, std::string> shown;  // identity -> the remote ids listed for it
         std::vector<remote_record<E>> kept;
         kept.reserve(remote.size());
         for (std::size_t i = 0; i < remote.size(); ++i) {
-            const key128* hit = nullptr;
-            for (const auto& k : rec_ids[i])
-                if (unsettled.count(k)) hit = &k;
-            if (!hit) {
+            if (!out_of[i]) {
                 kept.push_back(std::move(remote[i]));
                 continue;
             }
-            auto& list = shown[*hit];
-            list += (list.empty() ? "" : ", ") + remote[i].remote_id;
-            if (left_out) left_out->emplace_back(*hit, remote[i].seq);
+            for (const auto& k : rec_ids[i]) {
+                auto& list = shown[k];
+                list += (list.empty() ? "" : ", ") + remote[i].remote_id;
+            }
+            if (left_out) left_out->emplace_back(*out_of[i], remote[i].seq);
         }
         remote = std::move(kept);
+        std::set<key128> with_link;
+        for (const auto& l : links)
+            if (held.count(l.identity)) with_link.insert(l.identity);
+        for (const auto& k : held) {
+            if (unsettled.count(k) || !with_link.count(k)) continue;  // unlinked: nothing of it is planned
+            problems.push_back({errc::partial_listing,
+                                "identity " + k.hex() + " is left alone with " + shown[k] + ", which also join" +
+                                    " an identity this partial listing cannot settle; a full scan settles it"});
+        }
         for (const auto& [k, rid] : unsettled) {
             auto it = shown.find(k);
             if (it == shown.end()) continue;  // no listed record of it is left out: nothing to say
@@ -321,7 +345,7 @@ auto plan_subset(Reconciler& r, const timeline_status& st, bool adopted, std::ve
         for (auto& e : store.scan()) {
             try {
                 const auto k = r.identity().key(e);
-                if (ids.count(k) && !unsettled.count(k)) {
+                if (ids.count(k) && !held.count(k)) {
                     if (!taken.insert(k).second) shared.insert(k);
                     local.push_back(std::move(e));
                 }

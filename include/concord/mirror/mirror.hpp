@@ -35,8 +35,10 @@
 // same database stops with errc::concurrent_reconcile before it reads anything. sync(session)
 // runs inside the caller's session, and the caller holds the lock.
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <optional>
 #include <set>
 #include <string>
@@ -227,7 +229,11 @@ public:
                                     std::string(full_rescan_recovery) + " (or use method::checksums)");
             }
             auto recs = pull_since(r_->remote(), after, r_->options().page_size, &pr.listing);
-            if constexpr (remote_can_checksum<remote_type>) recs = whole_identities(std::move(recs), pr.listing);
+            if constexpr (remote_can_checksum<remote_type>) {
+                std::vector<key_range> covered;
+                recs = whole_identities(std::move(recs), pr.listing, covered);
+                pr.listing.calls += by_content(recs, covered, pr.listing.rows);
+            }
             note_listed(recs, after);
             // With checksums the feed was widened to whole identities, so it shows every record of
             // each identity it mentions; without, it cannot show an object gone (plan_subset).
@@ -238,6 +244,7 @@ public:
             if constexpr (remote_can_checksum<remote_type>) {
                 auto local = local_digest::of(r_->identity(), store.scan());
                 auto found = bisect(r_->remote(), local, opts_.bisect);
+                found.stats.round_trips += by_content(found.remote, found.ranges, found.stats.rows_fetched);
                 pr.bisect = found.stats;
                 std::set<key128> extra;
                 for (const auto& range : found.ranges)
@@ -310,12 +317,48 @@ private:
         if (!cur || *cur >= seq) cur = seq - 1;
     }
 
+    /// A listing of whole key ranges (`covered`) is complete only for the identities its records
+    /// claim. A record whose content has another identity (a row rewritten, e.g. behind concord's
+    /// back, with another row's key) also joins that identity, whose own rows lie outside the
+    /// ranges: planned without them, its entity would look as if its object were gone. So the rows
+    /// of every such identity are listed too, until the listing holds every record of each identity
+    /// its records join; `rows` counts the rows added. Returns the range listings made.
+    template <class Recs>
+    std::size_t by_content(Recs& recs, std::vector<key_range>& covered, std::size_t& rows) {
+        std::size_t calls = 0;
+        std::set<std::string> seen;
+        for (const auto& rec : recs) seen.insert(rec.remote_id);
+        for (std::size_t from = 0;;) {
+            // Disjoint ranges: the last one starting at or before a key is the only one that can hold it.
+            std::sort(covered.begin(), covered.end(), [](const key_range& a, const key_range& b) { return a.lo < b.lo; });
+            std::set<std::string> ids;
+            for (std::size_t i = from; i < recs.size(); ++i)
+                for (const auto& k : concord::detail::record_identities(*r_, recs[i])) {
+                    const auto hex = k.hex();
+                    auto c = std::upper_bound(covered.begin(), covered.end(), hex,
+                                              [](const std::string& x, const key_range& r) { return x < r.lo; });
+                    if (c == covered.begin() || !std::prev(c)->contains(hex)) ids.insert(hex);
+                }
+            if (ids.empty()) return calls;
+            std::vector<key_range> ranges;
+            for (const auto& id : ids) ranges.push_back(prefix_range(id));
+            auto more = r_->remote().list_ranges(ranges);
+            ++calls;
+            rows += more.size();
+            check_range_listing(more, ranges, "mirror listing (the rows of identities its records join by content)");
+            covered.insert(covered.end(), ranges.begin(), ranges.end());
+            from = recs.size();
+            for (auto& rec : more)
+                if (seen.insert(rec.remote_id).second) recs.push_back(std::move(rec));
+        }
+    }
+
     /// The feed shows each touched row once, at its latest write, but not the older removals of the
     /// same identities (seq at or below the cursor). The reconciler counts removals to give a
     /// re-creation a fresh idempotency key (a key reused for a removed row would be answered with the
     /// removed row), so every row of each touched identity is fetched: one more call, O(k) rows.
     template <class Recs>
-    Recs whole_identities(Recs feed, listing_stats& st) {
+    Recs whole_identities(Recs feed, listing_stats& st, std::vector<key_range>& covered) {
         std::set<std::string> ids;
         Recs keep;  // records without an identity (not ours) stay as the feed showed them
         Recs touched;
@@ -332,6 +375,7 @@ private:
         std::vector<key_range> ranges;
         ranges.reserve(ids.size());
         for (const auto& id : ids) ranges.push_back(prefix_range(id));
+        covered = ranges;
         auto all = r_->remote().list_ranges(ranges);
         ++st.calls;
         st.rows += all.size();

@@ -22,6 +22,10 @@
 //  5. commits the local row, the link and the new checkpoint in one store transaction, then the
 //     witness. A crash between the provider call and step 5 leaves a stamped remote object that the
 //     next attempt (or reconcile) adopts.
+// A cancel or refund goes the other way round: the local row and link are removed first, then the
+// provider cancels. A crash in between leaves an active object of ours without a local row, an orphan
+// the reconcile resolves by its policy; never a row linked to a cancelled object, which a reconcile
+// would take for a local_only entity and create again (charging the refunded invoice a second time).
 //
 // Keys use the same formula as the reconciler's (idempotency_key(owner tag, identity, {kind,
 // instance, parameters})), so a create the gateway made and one the reconciler would make are the
@@ -410,7 +414,18 @@ private:
         out.generation = s.status().generation;
         const key128 id = ident.key(value);
         const auto links = st.links();
-        if (auto existing = local_with(st, ident, id)) {
+        auto existing = local_with(st, ident, id);
+        // A local id that names the row of another identity (a host reusing the row an earlier action
+        // returned) would overwrite that row: its link would stay without it, and the next reconcile
+        // would cancel or refund that object as an orphan. Refused before anything is done.
+        if (!existing && local_id_of(value) != 0)
+            for (const auto& e : st.scan())
+                if (local_id_of(e) == local_id_of(value))
+                    throw error(errc::invalid_argument,
+                                std::string(action) + " refused: local id " + std::to_string(local_id_of(value)) +
+                                    " is the row of " + concord::to_string(e) + ", not of " + ident.describe(value) +
+                                    "; pass local id 0 for a new row");
+        if (existing) {
             set_local_id(value, local_id_of(*existing));
             if (auto l = link_of(links, id)) {
                 auto src_rec = provider_->template get<E>(l->remote_id);
@@ -520,16 +535,38 @@ private:
         out.idempotency_key = key;
         out.remote_id = l->remote_id;
         mark_remote_effect(s, "concord " + std::string(version) + " gateway " + std::string(kind));
-        with_retries([&] { return src.cancel(l->remote_id, key); },
-                     [&]() -> std::optional<remote_record<E>> {
-                         auto r = provider_->template get<E>(l->remote_id);
-                         if (r && r->state == remote_state::cancelled) return r;
-                         return std::nullopt;
-                     },
-                     out);
+        // The local row and link go first, the provider call after. The other order has a crash window
+        // (cancelled at the provider, row and link still here) in which the next reconcile sees a
+        // linked local row whose object the remote no longer lists, a local_only case, and under
+        // trust_local creates it again: the refunded invoice charged again, the cancelled plan billing
+        // again. In this order a crash leaves an active object of ours without a local row: an orphan,
+        // which the reconcile resolves by its policy (and which quarantines a plan's customer meanwhile).
+        out.local = commit_local(s, st, *local, id, l->remote_id, true);
+        try {
+            with_retries([&] { return src.cancel(l->remote_id, key); },
+                         [&]() -> std::optional<remote_record<E>> {
+                             auto r = provider_->template get<E>(l->remote_id);
+                             if (r && r->state == remote_state::cancelled) return r;
+                             return std::nullopt;
+                         },
+                         out);
+        } catch (...) {
+            // Refused or given up: if the object is still active (or the provider does not know it),
+            // nothing happened at the provider, so the row and its link are put back (a retry of the
+            // action finds them); otherwise (cancelled, or the look-up failed) the row stays removed.
+            try {
+                if (auto r = provider_->template get<E>(l->remote_id); !r || r->state == remote_state::active) {
+                    change_batch<E> b;
+                    b.upserts.push_back(*local);
+                    b.link_upserts.push_back(*l);
+                    st.commit(b);
+                }
+            } catch (...) {
+            }
+            throw;
+        }
         step("after provider call");
         out.what = how::cancelled;
-        out.local = commit_local(s, st, *local, id, l->remote_id, true);
         return out;
     }
 

@@ -1,0 +1,142 @@
+// The payments gateway: a cancel or refund removes the local row before the provider call (a crash
+// between them never leaves a row linked to a cancelled object), and a local id that names another
+// identity's row is refused.
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <catch2/catch.hpp>
+
+#include <concord/sqlite/database.hpp>
+#include <concord/sqlite/store.hpp>
+
+#include "fixture.hpp"
+
+using namespace payments_test;
+
+namespace {
+
+/// A temporary folder, removed with everything in it.
+struct temp_folder {
+    std::filesystem::path path;
+    temp_folder() {
+        std::string tmpl = (std::filesystem::temp_directory_path() / "concord-gateway-XXXXXX").string();
+        if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+        path = tmpl;
+    }
+    ~temp_folder() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+    temp_folder(const temp_folder&) = delete;
+    temp_folder& operator=(const temp_folder&) = delete;
+};
+
+/// The host database on a real SQLite file (both tables in it), witness and decisions beside it.
+struct sqlite_db_file {
+    temp_folder dir;
+    concord::sqlite_database conn{dir.path / "host.db"};
+    concord::sqlite_store<pay::payment_plan> plans{conn, "payment_plans"};
+    concord::sqlite_store<pay::charge> charges{conn, "charges"};
+    using witness_type = concord::file_witness;
+    using book_type = concord::file_decision_book;
+    witness_type make_witness() const { return witness_type(witness_type::beside(conn.path())); }
+    book_type make_book() const { return book_type(book_type::beside(conn.path())); }
+};
+
+template <class Store>
+bool has_row(Store& st, std::string_view reference) {
+    for (const auto& e : st.scan())
+        if (e.reference == reference) return true;
+    return false;
+}
+
+} // namespace
+
+// A refund (cancel) that crashes at any step, then the host's reconcile (trust_local, as in the
+// scenarios), then the user's retry if the row is still there: the invoice is charged once, and ends
+// refunded. Before the fix, a crash after the provider refunded but before the local commit left a
+// local row linked to a refunded charge: a local_only case that trust_local created again, charging
+// the customer a second time.
+TEMPLATE_TEST_CASE("gateway: a refund interrupted at any step never charges the invoice again", "[payments][crash]", memory_db, sqlite_db_file) {
+    const char* where = GENERATE("after provider call", "before local commit");
+    world<TestType> w;
+    w.template reconcile<trust_local>();
+    w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 1500));
+    REQUIRE(w.bank.charges_for("cus-1", "INV-1") == 1);
+    w.gw.set_step_hook([&](std::string_view s) {
+        if (s == where) throw std::runtime_error("simulated crash");
+    });
+    CHECK_THROWS(w.gw.refund("cus-1", "INV-1"));
+    w.gw.set_step_hook({});
+    // The host restarts and reconciles (the witness says an action was interrupted).
+    w.template reconcile<trust_local, trust_local>();
+    if (has_row(w.db.charges, "INV-1")) w.gw.refund("cus-1", "INV-1");  // the user's retry
+    w.template reconcile<trust_local, trust_local>();
+    CHECK(w.bank.stats().creates == 1);  // charged once, ever
+    CHECK(w.bank.charges_for("cus-1", "INV-1") == 0);
+    CHECK(w.bank.money_taken("cus-1") == 0);
+    CHECK_FALSE(has_row(w.db.charges, "INV-1"));
+}
+
+TEMPLATE_TEST_CASE("gateway: a plan cancel interrupted at any step never re-creates the plan", "[payments][crash]", memory_db, sqlite_db_file) {
+    const char* where = GENERATE("after provider call", "before local commit");
+    world<TestType> w;
+    w.template reconcile<trust_local>();
+    w.gw.create_plan(w.monthly("cus-1", "gym/monthly", 2000));
+    w.gw.set_step_hook([&](std::string_view s) {
+        if (s == where) throw std::runtime_error("simulated crash");
+    });
+    CHECK_THROWS(w.gw.cancel_plan("cus-1", "gym/monthly"));
+    w.gw.set_step_hook({});
+    w.template reconcile<trust_local, trust_local>();
+    if (has_row(w.db.plans, "gym/monthly")) w.gw.cancel_plan("cus-1", "gym/monthly");
+    w.template reconcile<trust_local, trust_local>();
+    CHECK(w.bank.stats().creates == 1);
+    CHECK(w.our_active_plans() == 0);
+    w.clock.advance(std::chrono::hours(24 * 65));
+    CHECK(w.bank.money_taken("cus-1") == 0);
+}
+
+// A refund the provider keeps refusing (503 until the retries give up) changes nothing: the row and
+// its link stay, and the user's retry refunds once the provider is back.
+TEMPLATE_TEST_CASE("gateway: a refund that fails at the provider leaves the row for a retry", "[payments][faults]", memory_db, sqlite_db_file) {
+    world<TestType> w;
+    w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 1500));
+    w.bank.inject(concord::fault::transient, 10);
+    CHECK_THROWS(w.gw.refund("cus-1", "INV-1"));
+    w.bank.clear_faults();
+    CHECK(has_row(w.db.charges, "INV-1"));
+    CHECK(w.gw.refund("cus-1", "INV-1").what == concord::payments::how::cancelled);
+    CHECK(w.bank.charges_for("cus-1", "INV-1") == 0);
+    CHECK_FALSE(has_row(w.db.charges, "INV-1"));
+}
+
+// A charge whose local id names the row of another invoice (a host reusing the row the last action
+// returned) must not overwrite that row: the other invoice would lose its row while its link stays,
+// and the next reconcile would refund it as an orphan.
+TEST_CASE("gateway: a charge whose id names another invoice's row does not overwrite it",
+          "[payments][input]") {
+    world<memory_db> w;
+    w.template reconcile<trust_local>();
+    auto first = w.gw.charge_invoice(w.invoice("ada", "INV-1", 1500));
+    REQUIRE(first.local.id != 0);
+    auto next = first.local;  // the host edits the returned row into the next invoice
+    next.reference = "INV-2";
+    next.amount_cents = 900;
+    std::optional<concord::errc> code;
+    try {
+        w.gw.charge_invoice(next);
+    } catch (const concord::error& e) {
+        code = e.code();
+    }
+    CHECK(code == concord::errc::invalid_argument);  // refused before anything is done
+    CHECK(w.bank.charges_for("ada", "INV-2") == 0);
+    CHECK(has_row(w.db.charges, "INV-1"));
+    w.template reconcile<trust_local, trust_local>();
+    CHECK(w.bank.charges_for("ada", "INV-1") == 1);  // INV-1 is not refunded
+    CHECK(w.bank.template get<concord::payments::charge>(first.remote_id)->state == concord::remote_state::active);
+}
