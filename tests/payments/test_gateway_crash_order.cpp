@@ -1,6 +1,7 @@
 // The payments gateway: a cancel or refund removes the local row before the provider call (a crash
 // between them never leaves a row linked to a cancelled object), and a local id that names another
 // identity's row is refused.
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -139,4 +140,33 @@ TEST_CASE("gateway: a charge whose id names another invoice's row does not overw
     w.template reconcile<trust_local, trust_local>();
     CHECK(w.bank.charges_for("ada", "INV-1") == 1);  // INV-1 is not refunded
     CHECK(w.bank.template get<concord::payments::charge>(first.remote_id)->state == concord::remote_state::active);
+}
+
+// The charge the row's link names, edited by hand at the provider so that it no longer claims the
+// invoice at all (tag and stamp removed, its reference changed): the link still says it is this very
+// charge, so charging the invoice again would take the money twice (within the provider's key window
+// the same key replays the first charge; after it, a second one is made). Refused, as for an object
+// that still claims the identity; the reconciler asks about it instead.
+TEST_CASE("gateway: a charge whose linked object was edited by hand out of its identity is refused, not made again",
+          "[payments][input]") {
+    world<memory_db> w;
+    auto first = w.gw.charge_invoice(w.invoice("ada", "INV-1", 1500));
+    REQUIRE(first.what == pay::how::created);
+    auto edited = w.bank.template get<pay::charge>(first.remote_id)->value;
+    edited.reference = "INV-1 (disputed)";
+    w.bank.edit_by_hand(first.remote_id, edited, {});
+    w.clock.advance(std::chrono::hours(25));  // past the provider's 24 h key window: no replay saves it
+    const auto creates = w.bank.stats().creates;
+    std::optional<concord::errc> code;
+    std::string message;
+    try {
+        w.gw.charge_invoice(w.invoice("ada", "INV-1", 1500));  // the host's retry of the same invoice
+    } catch (const concord::error& e) {
+        code = e.code();
+        message = e.what();
+    }
+    CHECK(code == concord::errc::blocked);
+    CHECK(message.find(first.remote_id) != std::string::npos);
+    CHECK(w.bank.stats().creates == creates);  // no second charge
+    CHECK(w.bank.money_taken("ada") == 1500);
 }

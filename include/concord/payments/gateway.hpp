@@ -425,6 +425,9 @@ private:
                                 std::string(action) + " refused: local id " + std::to_string(local_id_of(value)) +
                                     " is the row of " + concord::to_string(e) + ", not of " + ident.describe(value) +
                                     "; pass local id 0 for a new row");
+        // The active object this row's link names when it is no longer provably ours (see below).
+        std::optional<remote_record<E>> linked_apart;
+        std::string linked_why;
         if (existing) {
             set_local_id(value, local_id_of(*existing));
             if (auto l = link_of(links, id)) {
@@ -432,14 +435,20 @@ private:
                 // Done only if the linked object is still provably ours: one taken over since, or
                 // another installation's (its folder opened here), falls to the listing below,
                 // which refuses beside an object that stands for this identity.
-                if (src_rec && src_rec->state == remote_state::active &&
-                    why_not_ours(*src_rec, ident, id, s.status().generation).empty()) {
-                    clear(std::string_view(l->remote_id));
-                    require_same(ident, value, src_rec->value, src_rec->remote_id);
-                    out.what = how::already_done;
-                    out.local = *existing;
-                    out.remote_id = l->remote_id;
-                    return out;
+                if (src_rec && src_rec->state == remote_state::active) {
+                    std::string why = why_not_ours(*src_rec, ident, id, s.status().generation);
+                    if (why.empty()) {
+                        clear(std::string_view(l->remote_id));
+                        require_same(ident, value, src_rec->value, src_rec->remote_id);
+                        out.what = how::already_done;
+                        out.local = *existing;
+                        out.remote_id = l->remote_id;
+                        return out;
+                    }
+                    // Edited by hand since (its tag or stamp gone, its content another identity's), it
+                    // no longer claims this identity, but the link says it is this very operation.
+                    linked_apart = std::move(src_rec);
+                    linked_why = "the local row's link names it; " + why;
                 }
             }
         }
@@ -474,7 +483,11 @@ private:
             return out;
         }
         clear(std::string_view{});
-        // Not provably ours, yet it stands for this identity: it may be this very operation (our
+        if (!apart && linked_apart) {
+            apart = std::move(linked_apart);
+            apart_why = std::move(linked_why);
+        }
+        // Not provably ours, yet it stands for this identity (it claims it, or the row's link names it): it may be this very operation (our
         // object, its metadata edited since), so creating another could take the money twice. The
         // reconciler asks in this case (classified::set_apart); the gateway cannot ask, so it refuses.
         if (apart)

@@ -217,6 +217,20 @@ public:
         return n;
     }
 
+    /// Someone edits an object by hand (the provider's dashboard, a support agent): its content and
+    /// metadata are replaced, with no idempotency key and no new seq. Throws remote_error
+    /// (errc::remote_not_found) for an unknown id.
+    template <class E>
+    remote_record<E> edit_by_hand(std::string_view id, const E& value, metadata meta) {
+        bill();
+        auto& r = find<E>(id);
+        validate(value);
+        r.value = value;
+        set_local_id(r.value, 0);
+        r.meta = std::move(meta);
+        return r;
+    }
+
     /// Queues faults for the next mutating calls, in order (see concord::fault).
     void inject(fault f, int times = 1) {
         for (int i = 0; i < times; ++i) faults_.push_back(f);
