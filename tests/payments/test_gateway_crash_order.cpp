@@ -1,6 +1,7 @@
 // The payments gateway: a cancel or refund removes the local row before the provider call (a crash
 // between them never leaves a row linked to a cancelled object), and a local id that names another
-// identity's row is refused.
+// identity's row is refused; the linked object edited out of its identity is refused; commit() of a
+// session on a different database clears its mark and releases its lock.
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -169,4 +170,38 @@ TEST_CASE("gateway: a charge whose linked object was edited by hand out of its i
     CHECK(message.find(first.remote_id) != std::string::npos);
     CHECK(w.bank.stats().creates == creates);  // no second charge
     CHECK(w.bank.money_taken("ada") == 1500);
+}
+
+// gateway::commit() of a session on a different database (not adopted) must do what
+// timeline_session::commit() does there, as reconcile() does: remember the generation the session
+// issued once it acted (no later session issues it again), and release the session's lock.
+TEMPLATE_TEST_CASE("gateway: commit() of a session on a different database remembers its generation and releases the lock",
+                   "[payments][timeline]", memory_db, sqlite_db_file) {
+    world<TestType> w;
+    w.gw.charge_invoice(w.invoice("bob", "INV-0", 700));  // the witness now names this database's lineage
+    REQUIRE(w.witness.load());
+    // Another database opened in its place: the same tables, another lineage.
+    auto cp = *w.db.plans.load_checkpoint();
+    cp.lineage = std::string(32, 'a');
+    concord::change_batch<pay::payment_plan> b;
+    b.new_checkpoint = cp;
+    w.db.plans.commit(b);
+    w.db.charges.put(w.invoice("ada", "INV-1", 1500));  // a row not pushed yet: a create, not destructive
+
+    auto csrc = w.bank.charges();
+    auto charges_r = concord::make_reconciler<trust_local>(w.db.charges, csrc, {.owner = w.owner, .entity_name = "charge"},
+                                                           pay::charge_identity{});
+    auto s = w.gw.begin();
+    REQUIRE(s.kind() == concord::verdict::different_database);
+    REQUIRE_FALSE(s.database_adopted());
+    const auto issued = s.status().generation;
+    auto rep = charges_r.apply(charges_r.plan(s), s);
+    REQUIRE(w.bank.stats().creates == 2);  // the create went ahead (nothing destructive was asked)
+    w.gw.commit(s);
+    CHECK_FALSE(s.holds_lock());
+    auto saved = w.witness.load();
+    REQUIRE(saved);
+    CHECK(saved->generation == issued);  // remembered: no later session stamps objects with it again
+    CHECK(saved->in_progress.empty());
+    CHECK(w.gw.begin().status().generation > issued);
 }

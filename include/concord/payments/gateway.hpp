@@ -165,12 +165,16 @@ public:
     }
 
     /// Brings every store's checkpoint to the session's generation, then writes the witness, and
-    /// releases the session's lock.
+    /// releases the session's lock (on a different database not adopted: see below).
     void commit(session_type& s) {
-        if (!s.database_adopted()) return;  // a different database without consent: leave both sides as they are
-        s.commit_checkpoint(*plans_);
-        s.commit_checkpoint(*charges_);
-        s.note_store_committed();  // every store now holds the session's generation
+        // A different database without consent: its stores are left as they are, and the session's
+        // commit() only clears its in-progress mark and remembers the generation it issued (as
+        // reconcile() does), so later sessions neither see it as interrupted nor issue it again.
+        if (s.database_adopted()) {
+            s.commit_checkpoint(*plans_);
+            s.commit_checkpoint(*charges_);
+            s.note_store_committed();  // every store now holds the session's generation
+        }
         s.commit();
         s.release_lock();
     }
