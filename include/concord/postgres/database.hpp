@@ -5,6 +5,7 @@
 // errors that keep libpq's own message. The host's connection model is explicit: when the
 // connection is lost every call throws errc::store_failure saying so, and the host calls reopen().
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -188,7 +189,7 @@ public:
     void close() noexcept {
         conn_.reset();
         in_tx_ = false;
-        locks_held_ = 0;
+        locks_held_.clear();
     }
     /// (Re)connects with the same conninfo; after a lost connection this is how the host resumes.
     void reopen() {
@@ -212,7 +213,14 @@ public:
         if (PQstatus(conn_.get()) != CONNECTION_OK) throw lost("before running " + head(sql));
         std::vector<const char*> values;
         values.reserve(params.size());
-        for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+        for (const auto& p : params) {
+            // libpq takes each value as a C string: one with a NUL byte would arrive cut short.
+            if (p && p->find('\0') != std::string::npos)
+                throw store_error(errc::invalid_argument,
+                                  "parameter $" + std::to_string(values.size() + 1) + " of " + head(sql) +
+                                      " holds a NUL byte, which PostgreSQL text cannot hold: nothing was sent");
+            values.push_back(p ? p->c_str() : nullptr);
+        }
         const std::string text(sql);
         PGresult* r = PQexecParams(conn_.get(), text.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
                                    nullptr, nullptr, 0);
@@ -290,7 +298,7 @@ public:
                 db->exec("SELECT pg_advisory_unlock($1::bigint)", {std::to_string(key_)});
             } catch (...) {  // a dead connection released it
             }
-            if (db->locks_held_ > 0) --db->locks_held_;
+            std::erase(db->locks_held_, key_);
         }
         /// The 64-bit advisory lock key (XXH3-128 of "concord/reconcile/v1/<scope>", high half).
         std::int64_t key() const noexcept { return key_; }
@@ -314,7 +322,7 @@ public:
     /// connection, or this one, already holds it.
     reconcile_lock lock_reconcile(std::string_view scope = "concord") {
         const auto key = reconcile_lock_key(scope);
-        if (locks_held_ > 0)
+        if (std::find(locks_held_.begin(), locks_held_.end(), key) != locks_held_.end())
             throw error(errc::concurrent_reconcile, "another reconcile is running on this connection (database '" + name_ +
                                                         "', scope '" + std::string(scope) + "')");
         auto r = exec("SELECT pg_try_advisory_lock($1::bigint)", {std::to_string(key)});
@@ -338,7 +346,7 @@ public:
                                                         std::string(scope) + "'" + who +
                                                         ": this one did nothing; try again when it has finished");
         }
-        ++locks_held_;
+        locks_held_.push_back(key);
         return reconcile_lock(*this, key);
     }
 
@@ -368,7 +376,7 @@ private:
     std::string name_;
     std::unique_ptr<PGconn, detail::pg_conn_free> conn_;
     bool in_tx_ = false;
-    int locks_held_ = 0;
+    std::vector<std::int64_t> locks_held_;  ///< keys of the reconcile locks this connection holds
     std::uint64_t epoch_ = 0;
 };
 

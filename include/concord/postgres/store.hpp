@@ -142,18 +142,31 @@ bool pg_decode(std::optional<std::string_view> text, T& out) {
     }
 }
 
+/// Runs `f` in a transaction of its own, or in the host's when one is open on the connection (a
+/// host-side call such as put() inside it, after a reopen): the host's commit or rollback decides.
+template <class F>
+void pg_in_transaction(postgres_database& db, F&& f) {
+    if (db.in_transaction()) {
+        f();
+        return;
+    }
+    postgres_database::transaction tx(db);
+    f();
+    tx.commit();
+}
+
 /// Creates concord's own tables once per connection; a transaction-level advisory lock keeps two
 /// connections creating them at once from colliding.
 inline void pg_ensure_concord_tables(postgres_database& db) {
-    postgres_database::transaction tx(db);
-    db.exec("SELECT pg_advisory_xact_lock($1::bigint)", {std::to_string(postgres_database::reconcile_lock_key("schema"))});
-    db.exec("CREATE TABLE IF NOT EXISTS concord_links (scope TEXT NOT NULL, identity TEXT NOT NULL, "
-            "remote_id TEXT NOT NULL, generation BIGINT NOT NULL CHECK (generation >= 0), PRIMARY KEY (scope, identity))");
-    db.exec("CREATE TABLE IF NOT EXISTS concord_checkpoint (singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton), "
-            "lineage TEXT NOT NULL, generation BIGINT NOT NULL CHECK (generation >= 0), checksum TEXT NOT NULL)");
-    db.exec("CREATE TABLE IF NOT EXISTS concord_cursors (name TEXT PRIMARY KEY, position NUMERIC(20,0) NOT NULL "
-            "CHECK (position >= 0))");
-    tx.commit();
+    pg_in_transaction(db, [&] {
+        db.exec("SELECT pg_advisory_xact_lock($1::bigint)", {std::to_string(postgres_database::reconcile_lock_key("schema"))});
+        db.exec("CREATE TABLE IF NOT EXISTS concord_links (scope TEXT NOT NULL, identity TEXT NOT NULL, "
+                "remote_id TEXT NOT NULL, generation BIGINT NOT NULL CHECK (generation >= 0), PRIMARY KEY (scope, identity))");
+        db.exec("CREATE TABLE IF NOT EXISTS concord_checkpoint (singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton), "
+                "lineage TEXT NOT NULL, generation BIGINT NOT NULL CHECK (generation >= 0), checksum TEXT NOT NULL)");
+        db.exec("CREATE TABLE IF NOT EXISTS concord_cursors (name TEXT PRIMARY KEY, position NUMERIC(20,0) NOT NULL "
+                "CHECK (position >= 0))");
+    });
 }
 
 /// XXH3-128 of the checkpoint in a fixed text form: "concord-pg-checkpoint v1\nlineage <lineage>\n
@@ -211,10 +224,13 @@ private:
     /// Creates what is missing and checks the columns, once per connection: after a reopen (a
     /// restore that replaced the database, a lost connection) the tables may be older than the store.
     void setup() {
+        // Inside the host's own transaction the tables are made in it, and its rollback may undo
+        // them: then the next call outside it sets up again.
+        const bool host_transaction = db_->in_transaction();
         detail::pg_ensure_concord_tables(*db_);
         if (create_table_) create_table();
         check_columns();
-        epoch_ = db_->epoch();
+        if (!host_transaction) epoch_ = db_->epoch();
     }
     void ensure() {
         if (db_->epoch() != epoch_) setup();
@@ -236,13 +252,11 @@ private:
             ++i;
         });
         ddl += ")";
-        {
-            postgres_database::transaction tx(db);
+        detail::pg_in_transaction(db, [&] {
             db.exec("SELECT pg_advisory_xact_lock($1::bigint)",
                     {std::to_string(postgres_database::reconcile_lock_key("schema"))});
             db.exec(ddl);
-            tx.commit();
-        }
+        });
     }
 
 public:

@@ -89,6 +89,11 @@ inline bool same_file(const std::filesystem::path& a, const std::filesystem::pat
     return std::filesystem::equivalent(a, b, ec) && !ec;
 }
 
+/// True when `p` is db's database file: the file SQLite opened (its name may be a "file:" URI).
+inline bool is_database_file(const sqlite_database& db, const std::filesystem::path& p) {
+    return same_file(p, db.file().empty() ? db.path() : db.file());
+}
+
 /// The name to give sqlite3_open_v2 for the file `p`. SQLite reads a name starting with "file:" as
 /// a URI (this build's SQLITE_USE_URI: "file:monday.db" opens monday.db, "?mode=memory" no file at
 /// all) and ":memory:" as no file: "./" keeps a relative backup path the file it names.
@@ -172,7 +177,7 @@ inline void require_intact_backup(sqlite3* h, const std::filesystem::path& src, 
 /// `dest` always names a file: "file:..." and ":memory:" are not read as a URI or in-memory database.
 inline void sqlite_backup(sqlite_database& db, const std::filesystem::path& dest) {
     if (!db.is_open()) throw store_error(errc::store_failure, "cannot back up " + db.path().string() + ": connection closed");
-    if (detail::same_file(dest, db.path()))
+    if (detail::is_database_file(db, dest))
         throw error(errc::invalid_argument, "cannot back up " + db.path().string() + " onto itself (" + dest.string() +
                                                 "): give sqlite_backup() another destination file");
     if (dest.empty()) throw error(errc::invalid_argument, "sqlite_backup() needs a destination file, not an empty path");
@@ -190,7 +195,7 @@ inline void sqlite_backup(sqlite_database& db, const std::filesystem::path& dest
 inline void sqlite_restore(sqlite_database& db, const std::filesystem::path& src) {
     if (!db.is_open()) throw store_error(errc::store_failure, "cannot restore into " + db.path().string() + ": connection closed");
     detail::require_backup_file(src);
-    if (detail::same_file(src, db.path()))
+    if (detail::is_database_file(db, src))
         throw error(errc::invalid_argument,
                     "cannot restore " + db.path().string() + " from itself (" + src.string() + "): name a backup file");
     const int timeout_ms = detail::sqlite_busy_timeout_ms(db.handle());
@@ -279,8 +284,15 @@ inline void require_sole_connection(const std::filesystem::path& file, int timeo
 /// the file is not replaced, the temporary copy is removed, the connection reopened and the error
 /// that stopped the restore is what propagates.
 inline void sqlite_restore_file(sqlite_database& db, const std::filesystem::path& src) {
+    // The file SQLite opened, not the name the connection was given: a symbolic link must stay a
+    // link to the restored file, and a "file:" URI is not a file name.
+    const std::filesystem::path file = db.file();
+    if (file.empty())
+        throw error(errc::invalid_argument, "cannot restore " + db.path().string() +
+                                                " by replacing its file: an in-memory or temporary database has none; "
+                                                "restore it with sqlite_restore()");
     detail::require_backup_file(src);
-    if (detail::same_file(src, db.path()))
+    if (detail::same_file(src, file))
         throw error(errc::invalid_argument,
                     "cannot restore " + db.path().string() + " from itself (" + src.string() + "): name a backup file");
     if (detail::has_pending_wal(src))
@@ -296,10 +308,10 @@ inline void sqlite_restore_file(sqlite_database& db, const std::filesystem::path
         detail::require_intact_backup(in.h, src, timeout_ms);
     }
     db.close();
-    auto tmp = db.path();
+    auto tmp = file;
     tmp += ".concord-restore.tmp";
     try {
-        detail::require_sole_connection(db.path(), timeout_ms);
+        detail::require_sole_connection(file, timeout_ms);
         std::error_code ec;
         std::filesystem::copy_file(src, tmp, std::filesystem::copy_options::overwrite_existing, ec);
         if (ec)
@@ -311,9 +323,9 @@ inline void sqlite_restore_file(sqlite_database& db, const std::filesystem::path
             throw store_error(errc::store_failure, "cannot fsync " + tmp.string() + ": " + why);
         }
         ::close(fd);
-        std::filesystem::rename(tmp, db.path(), ec);
+        std::filesystem::rename(tmp, file, ec);
         if (ec)
-            throw store_error(errc::store_failure, "cannot move " + tmp.string() + " over " + db.path().string() + ": " +
+            throw store_error(errc::store_failure, "cannot move " + tmp.string() + " over " + file.string() + ": " +
                                                        ec.message());
     } catch (...) {
         std::error_code ec;

@@ -187,6 +187,10 @@ public:
     /// The raw connection, for the host's own SQL (nullptr while closed).
     sqlite3* handle() noexcept { return db_; }
     const std::filesystem::path& path() const noexcept { return path_; }
+    /// The database file as SQLite resolved it when the connection last opened (absolute, symbolic
+    /// links followed, a "file:" URI read as SQLite reads it); empty for an in-memory (":memory:")
+    /// or temporary ("") database. What a restore by file must replace.
+    const std::filesystem::path& file() const noexcept { return file_; }
     bool is_open() const noexcept { return db_ != nullptr; }
 
     /// Closes the connection (the host is about to replace the file). Idempotent.
