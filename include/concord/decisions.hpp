@@ -14,12 +14,15 @@
 // fsync'ed and renamed into place, so two books on one file (a UI and a sync process) keep each
 // other's answers.
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+
+#include <sys/stat.h>
 
 #include <concord/cases.hpp>
 #include <concord/decision_book.hpp>
@@ -40,7 +43,18 @@ public:
         return p;
     }
 
-    std::optional<resolution> answer(std::string_view id) const { return mem_.answer(id); }
+    /// An id this book has no answer for is looked up again in the file when it changed since the book
+    /// last read it: another process (the UI the user answers in) may have answered it since.
+    std::optional<resolution> answer(std::string_view id) const {
+        if (auto a = mem_.answer(id)) return a;
+        if (file_changed()) {
+            auto next = read();
+            for (const auto& [k, v] : mem_.all())
+                if (!next.answer(k)) next.record(k, v);  // never drop an answer this book holds
+            mem_ = std::move(next);
+        }
+        return mem_.answer(id);
+    }
 
     /// Writes the file before the answer counts: if the write fails (typed store_failure) the book
     /// still holds the old answer, so a retry writes again instead of being taken for a repeat.
@@ -68,6 +82,7 @@ public:
         if (theirs != r) {
             next.record(id, r);
             save(next);
+            seen_ = stamp_of();  // still under the lock: the file as this book wrote it
         }
         mem_ = std::move(next);
     }
@@ -77,6 +92,7 @@ private:
     /// The file's answers (none when it does not exist); a damaged file is errc::witness_corrupt.
     memory_decision_book read() const {
         memory_decision_book book;
+        seen_ = stamp_of();  // before the read: a change made during it is seen by the next look-up
         // Whole-file read and line split: no <fstream> (see witness.hpp).
         std::string text;
         if (!detail::read_file_if_exists(path_, std::string::npos, text, "decision file")) return book;
@@ -135,8 +151,32 @@ private:
         detail::replace_file(path_, text, "decision file");
     }
 
+    /// What tells one version of the file from another: every save renames a new file into place.
+    struct file_stamp {
+        bool exists = false;
+        dev_t dev = 0;
+        ino_t ino = 0;
+        off_t size = 0;
+        std::int64_t mtime_sec = 0, mtime_nsec = 0;
+        bool operator==(const file_stamp&) const = default;
+    };
+    file_stamp stamp_of() const {
+        file_stamp f;
+        struct ::stat st;
+        if (::stat(path_.c_str(), &st) != 0) return f;
+        f.exists = true;
+        f.dev = st.st_dev;
+        f.ino = st.st_ino;
+        f.size = st.st_size;
+        f.mtime_sec = st.st_mtim.tv_sec;
+        f.mtime_nsec = st.st_mtim.tv_nsec;
+        return f;
+    }
+    bool file_changed() const { return stamp_of() != seen_; }
+
     std::filesystem::path path_;
-    memory_decision_book mem_;
+    mutable file_stamp seen_;
+    mutable memory_decision_book mem_;  ///< refreshed by answer() when the file changed
 };
 
 } // namespace concord

@@ -738,6 +738,9 @@ protected:
         // Duplicates are named by their remote objects alone: importing the survivor of an answered
         // keep_all links it, which must not turn the answer into a new question (simulation, seed 661).
         if (c.kind != case_kind::duplicate) buf.push_back(c.linked_remote ? 'L' : 'U');
+        // A local_only case lists no remote object: the one its link names is what vanished, and an
+        // answer about it ("create it again") must not settle the vanishing of the next one.
+        if (c.kind == case_kind::local_only && c.linked_remote) put_id(*c.linked_remote);
         if (c.set_apart) {  // "the remote no longer lists it" is another question than "it holds one"
             buf.push_back('F');
             detail::put_u64(buf, c.set_apart);
