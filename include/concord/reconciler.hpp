@@ -737,7 +737,11 @@ protected:
         // brings the same situation back, where the recorded answer applies again.
         // Duplicates are named by their remote objects alone: importing the survivor of an answered
         // keep_all links it, which must not turn the answer into a new question (simulation, seed 661).
-        if (c.kind != case_kind::duplicate) buf.push_back(c.linked_remote ? 'L' : 'U');
+        // So are stale_inbound records, for the same reason: an answered `keep` imports the record and
+        // links it, and an answered `discard` a remote without cancel cannot carry out unlinks it;
+        // neither may turn the answer into a new question (whose other answer would undo the first).
+        if (c.kind != case_kind::duplicate && c.kind != case_kind::stale_inbound)
+            buf.push_back(c.linked_remote ? 'L' : 'U');
         // A local_only case lists no remote object: the one its link names is what vanished, and an
         // answer about it ("create it again") must not settle the vanishing of the next one.
         if (c.kind == case_kind::local_only && c.linked_remote) put_id(*c.linked_remote);
