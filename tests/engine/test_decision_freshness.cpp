@@ -10,7 +10,7 @@
 #include <concord/decisions.hpp>
 #include <concord/timeline.hpp>
 
-#include "engine/fixture.hpp"
+#include "fixture.hpp"
 
 using namespace engine_test;
 using concord::case_kind;
