@@ -161,10 +161,18 @@ inline char* put_bytes(char* p, std::string_view s) noexcept {
     return p + s.size();
 }
 
+/// Classified on the bits, not with `d != d` or `d == 0.0`: concord is header-only, so this is
+/// compiled with the host's flags, and under -ffast-math / -ffinite-math-only those comparisons
+/// are folded or miscompiled (a NaN then encoded as 0.0, or as its own bits).
+inline bool nan_bits(std::uint64_t b) noexcept {
+    return (b & 0x7ff0000000000000ULL) == 0x7ff0000000000000ULL && (b & 0x000fffffffffffffULL) != 0;
+}
+
 inline std::uint64_t canonical_double_bits(double d) {
-    if (d != d) return 0x7ff8000000000000ULL;  // every NaN encodes as the quiet NaN
-    if (d == 0.0) return 0;                    // -0.0 and +0.0 are one value
-    return std::bit_cast<std::uint64_t>(d);
+    const auto b = std::bit_cast<std::uint64_t>(d);
+    if (nan_bits(b)) return 0x7ff8000000000000ULL;  // every NaN encodes as the quiet NaN
+    if ((b << 1) == 0) return 0;                     // -0.0 and +0.0 are one value
+    return b;
 }
 
 } // namespace detail
@@ -583,11 +591,15 @@ void append_float(std::string& out, T v, bool json) {
     if constexpr (!std::is_same_v<T, float> && !std::is_same_v<T, double>) {
         append_float(out, static_cast<double>(v), json);
     } else {
-        if (v != v) {
+        // Classified on the bits (see canonical_double_bits): host flags such as -ffast-math fold
+        // `v != v` and comparisons with infinity.
+        const auto b = std::bit_cast<std::uint64_t>(static_cast<double>(v));
+        const bool negative = (b >> 63) != 0;
+        if (nan_bits(b)) {
             out += json ? "null" : "nan";
-        } else if (v == std::numeric_limits<T>::infinity() || v == -std::numeric_limits<T>::infinity()) {
-            out += json ? "null" : (v > 0 ? "inf" : "-inf");
-        } else if (v == 0) {
+        } else if ((b << 1) == 0xffe0000000000000ULL) {  // exponent all ones, no mantissa: +-infinity
+            out += json ? "null" : (negative ? "-inf" : "inf");
+        } else if ((b << 1) == 0) {
             out += '0';
         } else {
             char buf[64];

@@ -25,8 +25,8 @@
 // Floating point travels as text: postgres_database sets extra_float_digits = 3 on every connection,
 // so values read back exactly whatever the server's default.
 
+#include <bit>
 #include <charconv>
-#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -82,8 +82,10 @@ std::optional<std::string> pg_encode(const T& v) {
         return std::to_string(v);
     } else if constexpr (std::is_floating_point_v<T>) {
         const double d = static_cast<double>(v);
-        if (std::isnan(d)) return std::string("NaN");
-        if (std::isinf(d)) return std::string(d > 0 ? "Infinity" : "-Infinity");
+        // On the bits, as the canonical encoding does: a host built with -ffast-math folds isnan/isinf.
+        const auto bits = std::bit_cast<std::uint64_t>(d);
+        if (concord::detail::nan_bits(bits)) return std::string("NaN");
+        if ((bits << 1) == 0xffe0000000000000ULL) return std::string((bits >> 63) ? "-Infinity" : "Infinity");
         char buf[64];
         auto [p, ec] = std::to_chars(buf, buf + sizeof buf, d);  // shortest text that reads back exactly
         (void)ec;

@@ -36,6 +36,7 @@
 // hold it for their whole session, so a second one on the same file stops with
 // errc::concurrent_reconcile.
 
+#include <bit>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -80,7 +81,8 @@ inline std::string ascii_lower(std::string_view s) {
 template <class T>
 bool holds_nan(const T& v) {
     if constexpr (is_optional<T>::value) return v && holds_nan(*v);
-    else if constexpr (std::is_floating_point_v<T>) return v != v;
+    else if constexpr (std::is_floating_point_v<T>)  // on the bits: -ffast-math folds `v != v`
+        return concord::detail::nan_bits(std::bit_cast<std::uint64_t>(static_cast<double>(v)));
     else return false;
 }
 
