@@ -569,18 +569,42 @@ protected:
         if (!p.count(case_kind::foreign) || !p.count(case_kind::local_only)) return;
         std::vector<const classified<E>*> foreign;
         std::vector<std::pair<key128, const classified<E>*>> stamped;  // ours by tag, by stamped identity
+        // Inbound mode sets foreign records apart as they are read, not under the identity of their
+        // content (verify_late is off), so the records of a local_only entity's identity are found here.
+        const bool by_content = recomputable() && opts_.inbound;
+        std::vector<std::pair<key128, const classified<E>*>> keyed;  // by the identity of their content
         for (const auto& c : p.cases) {
             if (c.kind != case_kind::foreign) continue;
             foreign.push_back(&c);
             if (const auto id = stamped_identity(read_stamp(c.remote.front().meta), owner_text_)) stamped.emplace_back(*id, &c);
+            if (by_content) {
+                try {
+                    keyed.emplace_back(identity_.key(c.remote.front().value), &c);
+                } catch (const error&) {
+                    // no identity: it shares none
+                }
+            }
         }
         auto rid = [](const classified<E>* c) -> const std::string& { return c->remote.front().remote_id; };
         std::sort(foreign.begin(), foreign.end(), [&](const auto* a, const auto* b) { return rid(a) < rid(b); });
         std::sort(stamped.begin(), stamped.end(), [&](const auto& a, const auto& b) {
             return a.first != b.first ? a.first < b.first : rid(a.second) < rid(b.second);
         });
+        std::sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& b) {
+            return a.first != b.first ? a.first < b.first : rid(a.second) < rid(b.second);
+        });
         for (auto& c : p.cases) {
             if (c.kind != case_kind::local_only) continue;
+            if (by_content) {  // as the case phase counts them outside inbound mode
+                auto at = std::lower_bound(keyed.begin(), keyed.end(), c.identity,
+                                           [](const auto& x, const key128& id) { return x.first < id; });
+                const auto first = at;
+                for (; at != keyed.end() && at->first == c.identity; ++at) ++c.set_apart;
+                if (first != at)
+                    c.note = "the remote lists " + std::to_string(at - first) + " object(s) with this identity that are "
+                             "not provably ours (" + rid(first->second) + ": see its foreign case): "
+                             "creating it would make another, so the user decides";
+            }
             if (c.linked_remote) {
                 const auto it = std::lower_bound(foreign.begin(), foreign.end(), *c.linked_remote,
                                                  [&](const auto* f, const std::string& id) { return rid(f) < id; });
