@@ -350,7 +350,9 @@ auto plan_subset(Reconciler& r, const timeline_status& st, bool adopted, std::ve
                     local.push_back(std::move(e));
                 }
             } catch (const error&) {
-                // an entity without identity is reported by a full plan; a partial plan skips it
+                // Kept: the plan reports it, and asks about linked orphans, which may be its object
+                // (plan::unkeyed_local).
+                local.push_back(std::move(e));
             }
         }
     }

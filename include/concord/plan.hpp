@@ -124,6 +124,9 @@ struct plan {
     /// What plan_from() was told: destructive resolutions were allowed on a different database.
     /// apply() refuses such a plan in a session that has not adopted it (timeline_session::adopt_database).
     bool database_adopted = false;
+    /// Local entities whose identity could not be computed (each reported in `problems`). Any of
+    /// them may be the entity of a linked orphan, so such orphans are asked about, not acted on.
+    std::size_t unkeyed_local = 0;
 
     std::size_t count(case_kind k) const { return counts[static_cast<std::size_t>(k)]; }
     bool blocked() const { return !decisions.empty(); }

@@ -171,7 +171,10 @@ protected:
                         return false;
                     }
                 });
-                for (auto& v : unkeyed) std::move(v.begin(), v.end(), std::back_inserter(p.problems));
+                for (auto& v : unkeyed) {
+                    p.unkeyed_local += v.size();
+                    std::move(v.begin(), v.end(), std::back_inserter(p.problems));
+                }
             }
             detail::sort_rows_sliced(lrows.data(), lrows.size(), threads, min_slice);
             std::vector<key_row> bad;  // one row of each identity two local entities share, in key order
@@ -928,7 +931,7 @@ protected:
             const bool here = s == 0;
             decide_sink sink{p.cases, p.timeline, here ? p.actions : o.actions, here ? p.decisions : o.decisions,
                              here ? p.problems : o.problems, k > 1 && !own_book_ ? &book_lock : nullptr, unproven,
-                             decide, caps};
+                             decide, caps, p.unkeyed_local};
             const auto [from, to] = detail::slice_of(n, k, s);
             sink.actions.reserve(sink.actions.size() + (to - from));  // about one action a case: no moves while it grows
             for (std::size_t g = from; g < to; ++g) {
@@ -981,6 +984,7 @@ protected:
         unsigned unproven_kinds = 0;        ///< bit k: cases of kind k are asked, not decided (unproven_cases)
         policy_ref decide;                  ///< the conflict policy
         remote_caps caps;                   ///< what the remote offers
+        std::size_t unkeyed_local = 0;      ///< plan::unkeyed_local
         bool unproven(case_kind k) const noexcept { return (unproven_kinds >> static_cast<unsigned>(k)) & 1U; }
     };
 
@@ -1029,6 +1033,11 @@ protected:
             r = resolution::ask;
         }
         if (destructive(r) && !database_adopted) r = resolution::ask;  // different database: never on our own
+        // A linked orphan's entity may be one the plan could not key (an identity member cleared):
+        // cancelling its object, or importing a second copy, would act on a partial picture.
+        const bool maybe_unkeyed = k == case_kind::orphan && view.linked_remote && p.unkeyed_local > 0 &&
+                                   (destructive(r) || r == resolution::import_local);
+        if (maybe_unkeyed) r = resolution::ask;
         if (r == resolution::ask) {
             decision<E> d;
             d.id = did.empty() ? decision_id(view) : std::move(did);
@@ -1037,6 +1046,10 @@ protected:
             d.identity = view.identity;
             d.summary = summary_of(view);
             if (!database_adopted) d.summary += "; NOTE: a different database was opened";
+            if (maybe_unkeyed)
+                d.summary += "; NOTE: " + std::to_string(p.unkeyed_local) +
+                             " local entit" + (p.unkeyed_local == 1 ? "y has" : "ies have") +
+                             " no identity this plan could compute (see its problems): this object's entity may be one";
             d.options.reserve(options_for(k).size());
             for (auto o : options_for(k)) {
                 if (!d.options.empty() && d.options.back().choice == o) continue;
