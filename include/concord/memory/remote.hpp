@@ -94,7 +94,7 @@ public:
     }
 
     remote_record<E> update(std::string_view remote_id, const E& e, const std::string& key) {
-        return mutate(key, "update:" + std::string(remote_id) + wire_text(e), [&] {
+        return mutate(key, "update:" + std::to_string(remote_id.size()) + ":" + std::string(remote_id) + wire_text(e), [&] {
             auto& r = find(remote_id);
             if (r.state != remote_state::active)
                 throw remote_error(errc::remote_permanent, "object " + std::string(remote_id) + " is cancelled");
@@ -179,15 +179,20 @@ private:
     };
 
     /// The entity as the request carries it: the local id is never sent (a re-created entity with a
-    /// new database id is the same request).
-    static std::string wire_text(E e) {
-        set_local_id(e, 0);
-        return to_string(e);
+    /// new database id is the same request). The canonical encoding of the content, not the printed
+    /// form, which writes every ill-formed UTF-8 sequence as the same \ufffd (other content, one text).
+    static std::string wire_text(const E& e) {
+        std::string out;
+        encode_content(out, e);
+        return out;
     }
 
+    /// Length-prefixed, so that no two metadata maps give the same text ("a" = "x|b=y" is not
+    /// "a" = "x", "b" = "y").
     static std::string meta_text(const metadata& m) {
         std::string s;
-        for (const auto& [k, v] : m) s += "|" + k + "=" + v;
+        for (const auto& [k, v] : m)
+            s += "|" + std::to_string(k.size()) + ":" + k + std::to_string(v.size()) + ":" + v;
         return s;
     }
 

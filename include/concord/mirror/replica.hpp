@@ -18,8 +18,10 @@
 //     "c_<member>"...)
 //   T_keys(key PRIMARY KEY, params, remote_id)      idempotency keys, kept forever
 //   T_state(name PRIMARY KEY, value)                last_seq, last_id, horizon
-// `compact(s)` compacts the removals with seq <= s; a cursor below that horizon is refused with
-// errc::cursor_rejected (a feed from there would miss removals): recover by a full scan.
+// `compact(s)` compacts the removals with seq <= s; a cursor below its horizon (s, or the head when s
+// is past it) is refused with errc::cursor_rejected (a feed from there would miss removals): recover by
+// a full scan. The counters in T_state are re-read at each write, listing and head(): another
+// connection to the file may have written or compacted since.
 // Compaction keeps an identity's removal count, which the reconciler's create keys are derived from
 // (a row removed and re-created needs a key no earlier create used): tombstones without an identity
 // are dropped; those of one identity and owner are folded into one row standing for all of them
@@ -102,6 +104,8 @@ public:
     page<E> list(std::optional<std::uint64_t> after, std::size_t limit) {
         count_call();
         ++c_.list_calls;
+        load_state();  // another connection may have written or compacted since
+        if (horizon_ != page_horizon_) next_page_after_.reset();  // a listing that spans a compaction starts again
         // A listing's next page may start below the horizon: only a cursor kept from before is stale.
         if (after && static_cast<std::int64_t>(*after) < horizon_ && after != next_page_after_)
             throw error(errc::cursor_rejected, "replica '" + table_ + "' compacted its removals up to seq " +
@@ -114,6 +118,7 @@ public:
         auto p = read_page(s, limit, after);
         next_page_after_.reset();
         if (p.has_more) next_page_after_ = p.items.back().seq;
+        page_horizon_ = horizon_;
         return p;
     }
 
@@ -217,6 +222,7 @@ public:
     /// scan or checksums find it). Without head() the mirror leaves its cursor where it was.
     std::uint64_t head() {
         count_call();
+        load_state();  // another connection may have written since
         return static_cast<std::uint64_t>(last_seq_);
     }
 
@@ -267,6 +273,9 @@ public:
         const auto top =
             static_cast<std::int64_t>(std::min<std::uint64_t>(up_to, std::numeric_limits<std::int64_t>::max()));
         transaction t(*this);
+        // Every removal compacted now was written at or below the head: a cursor there misses none of
+        // them, so the horizon never passes it (compact(UINT64_MAX) refused every later feed).
+        const std::int64_t bound = std::min(top, last_seq_);
         {
             detail::stmt s(db_, "DELETE FROM \"" + table_ + "\" WHERE state = 1 AND seq <= ?1 AND identity = ''");
             s.bind(1, top);
@@ -323,7 +332,7 @@ public:
             }
             fold();
         }
-        if (top > horizon_) set_state("horizon", horizon_ = top);
+        if (bound > horizon_) set_state("horizon", horizon_ = bound);
         t.commit();
         next_page_after_.reset();  // a listing that spans a compaction starts again
     }
@@ -373,8 +382,8 @@ public:
 
 private:
     struct statements {
-        std::unique_ptr<detail::stmt> list, since, insert, update, remove, fetch, key_get, key_put, state_put, sum,
-            sum_open, range, range_open;
+        std::unique_ptr<detail::stmt> list, since, insert, update, remove, fetch, key_get, key_put, state_get,
+            state_put, sum, sum_open, range, range_open;
     };
 
     /// BEGIN IMMEDIATE unless a transaction is already open; rolls back (and reloads the counters)
@@ -382,7 +391,16 @@ private:
     class transaction {
     public:
         explicit transaction(sqlite_replica& r) : r_(r), own_(sqlite3_get_autocommit(r.db_) != 0) {
-            if (own_) detail::exec(r_.db_, "BEGIN IMMEDIATE");
+            if (!own_) return;
+            detail::exec(r_.db_, "BEGIN IMMEDIATE");
+            // Another connection to the file (a second process, a maintenance job's compact()) may
+            // have written since: seqs and ids are handed out from what the file holds now.
+            try {
+                r_.load_state();
+            } catch (...) {
+                sqlite3_exec(r_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
+                throw;
+            }
         }
         void commit() {
             if (own_) detail::exec(r_.db_, "COMMIT");
@@ -475,6 +493,7 @@ private:
         stmts_->fetch = mk(sel + " WHERE remote_id = ?1");
         stmts_->key_get = mk("SELECT params, remote_id FROM \"" + table_ + "_keys\" WHERE key = ?1");
         stmts_->key_put = mk("INSERT INTO \"" + table_ + "_keys\" (key, params, remote_id) VALUES (?1, ?2, ?3)");
+        stmts_->state_get = mk("SELECT name, value FROM \"" + table_ + "_state\"");
         stmts_->state_put = mk("INSERT OR REPLACE INTO \"" + table_ + "_state\" (name, value) VALUES (?1, ?2)");
         stmts_->sum = mk(sum + " AND identity < ?2");
         stmts_->sum_open = mk(sum);
@@ -484,7 +503,8 @@ private:
     }
 
     void load_state() {
-        detail::stmt s(db_, "SELECT name, value FROM \"" + table_ + "_state\"");
+        auto& s = *stmts_->state_get;
+        detail::reset_guard g{s};
         last_seq_ = last_id_ = horizon_ = 0;
         while (s.step()) {
             const auto n = s.text(0);
@@ -634,6 +654,7 @@ private:
     std::unique_ptr<statements> stmts_;
     std::int64_t last_seq_ = 0, last_id_ = 0, horizon_ = 0;
     std::optional<std::uint64_t> next_page_after_;  ///< where the last list() page said more follow
+    std::int64_t page_horizon_ = 0;                  ///< the horizon when that page was listed
     counters c_;
 };
 
