@@ -4,8 +4,10 @@
 // set up, change one side, run, check.
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include <boost/hana/define_struct.hpp>
 
@@ -78,5 +80,20 @@ inline std::size_t count_actions(const concord::report& r, std::string_view kind
     for (const auto& a : r.actions) n += a.action == kind;
     return n;
 }
+
+/// memory_remote without cancel() (a remote that cannot cancel): lists, creates, updates and settles timeouts by key.
+struct no_cancel_remote {
+    using entity_type = item;
+    concord::memory_remote<item>* inner;
+    concord::page<item> list(std::optional<std::uint64_t> after, std::size_t limit) { return inner->list(after, limit); }
+    concord::remote_record<item> create(const item& e, const concord::metadata& m, const std::string& key) {
+        return inner->create(e, m, key);
+    }
+    concord::remote_record<item> update(std::string_view id, const item& e, const std::string& key) {
+        return inner->update(id, e, key);
+    }
+    std::optional<concord::remote_record<item>> find_by_key(const std::string& key) { return inner->find_by_key(key); }
+};
+static_assert(!concord::remote_can_cancel<no_cancel_remote>);
 
 } // namespace engine_test

@@ -18,20 +18,6 @@ using concord::resolution;
 
 namespace {
 
-/// memory_remote without cancel(): lists, creates, updates and settles timeouts by key.
-struct no_cancel_remote {
-    using entity_type = item;
-    concord::memory_remote<item>* inner;
-    concord::page<item> list(std::optional<std::uint64_t> after, std::size_t limit) { return inner->list(after, limit); }
-    concord::remote_record<item> create(const item& e, const concord::metadata& m, const std::string& key) {
-        return inner->create(e, m, key);
-    }
-    concord::remote_record<item> update(std::string_view id, const item& e, const std::string& key) {
-        return inner->update(id, e, key);
-    }
-    std::optional<concord::remote_record<item>> find_by_key(const std::string& key) { return inner->find_by_key(key); }
-};
-static_assert(!concord::remote_can_cancel<no_cancel_remote>);
 
 /// Answers the one open decision of a fresh plan with `choice`.
 template <class R>

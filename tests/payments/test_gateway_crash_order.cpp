@@ -3,8 +3,6 @@
 // identity's row is refused; the linked object edited out of its identity is refused; commit() of a
 // session on a different database clears its mark and releases its lock.
 #include <chrono>
-#include <cstdlib>
-#include <filesystem>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -12,42 +10,11 @@
 
 #include <catch2/catch.hpp>
 
-#include <concord/sqlite/database.hpp>
-#include <concord/sqlite/store.hpp>
-
-#include "fixture.hpp"
+#include "sqlite_fixture.hpp"
 
 using namespace payments_test;
 
 namespace {
-
-/// A temporary folder, removed with everything in it.
-struct temp_folder {
-    std::filesystem::path path;
-    temp_folder() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "concord-gateway-XXXXXX").string();
-        if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-        path = tmpl;
-    }
-    ~temp_folder() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-    temp_folder(const temp_folder&) = delete;
-    temp_folder& operator=(const temp_folder&) = delete;
-};
-
-/// The host database on a real SQLite file (both tables in it), witness and decisions beside it.
-struct sqlite_db_file {
-    temp_folder dir;
-    concord::sqlite_database conn{dir.path / "host.db"};
-    concord::sqlite_store<pay::payment_plan> plans{conn, "payment_plans"};
-    concord::sqlite_store<pay::charge> charges{conn, "charges"};
-    using witness_type = concord::file_witness;
-    using book_type = concord::file_decision_book;
-    witness_type make_witness() const { return witness_type(witness_type::beside(conn.path())); }
-    book_type make_book() const { return book_type(book_type::beside(conn.path())); }
-};
 
 template <class Store>
 bool has_row(Store& st, std::string_view reference) {
@@ -63,7 +30,7 @@ bool has_row(Store& st, std::string_view reference) {
 // refunded. Before the fix, a crash after the provider refunded but before the local commit left a
 // local row linked to a refunded charge: a local_only case that trust_local created again, charging
 // the customer a second time.
-TEMPLATE_TEST_CASE("gateway: a refund interrupted at any step never charges the invoice again", "[payments][crash]", memory_db, sqlite_db_file) {
+TEMPLATE_TEST_CASE("gateway: a refund interrupted at any step never charges the invoice again", "[payments][crash]", memory_db, sqlite_db) {
     const char* where = GENERATE("after provider call", "before local commit");
     world<TestType> w;
     w.template reconcile<trust_local>();
@@ -84,7 +51,7 @@ TEMPLATE_TEST_CASE("gateway: a refund interrupted at any step never charges the 
     CHECK_FALSE(has_row(w.db.charges, "INV-1"));
 }
 
-TEMPLATE_TEST_CASE("gateway: a plan cancel interrupted at any step never re-creates the plan", "[payments][crash]", memory_db, sqlite_db_file) {
+TEMPLATE_TEST_CASE("gateway: a plan cancel interrupted at any step never re-creates the plan", "[payments][crash]", memory_db, sqlite_db) {
     const char* where = GENERATE("after provider call", "before local commit");
     world<TestType> w;
     w.template reconcile<trust_local>();
@@ -105,7 +72,7 @@ TEMPLATE_TEST_CASE("gateway: a plan cancel interrupted at any step never re-crea
 
 // A refund the provider keeps refusing (503 until the retries give up) changes nothing: the row and
 // its link stay, and the user's retry refunds once the provider is back.
-TEMPLATE_TEST_CASE("gateway: a refund that fails at the provider leaves the row for a retry", "[payments][faults]", memory_db, sqlite_db_file) {
+TEMPLATE_TEST_CASE("gateway: a refund that fails at the provider leaves the row for a retry", "[payments][faults]", memory_db, sqlite_db) {
     world<TestType> w;
     w.gw.charge_invoice(w.invoice("cus-1", "INV-1", 1500));
     w.bank.inject(concord::fault::transient, 10);
@@ -176,7 +143,7 @@ TEST_CASE("gateway: a charge whose linked object was edited by hand out of its i
 // timeline_session::commit() does there, as reconcile() does: remember the generation the session
 // issued once it acted (no later session issues it again), and release the session's lock.
 TEMPLATE_TEST_CASE("gateway: commit() of a session on a different database remembers its generation and releases the lock",
-                   "[payments][timeline]", memory_db, sqlite_db_file) {
+                   "[payments][timeline]", memory_db, sqlite_db) {
     world<TestType> w;
     w.gw.charge_invoice(w.invoice("bob", "INV-0", 700));  // the witness now names this database's lineage
     REQUIRE(w.witness.load());
