@@ -35,7 +35,7 @@ namespace concord {
 /// Answers in a file beside the witness (default "<database>.concord-decisions").
 class file_decision_book {
 public:
-    explicit file_decision_book(std::filesystem::path path) : path_(std::move(path)) { mem_ = read(); }
+    explicit file_decision_book(std::filesystem::path path) : path_(std::move(path)) { mem_ = read(seen_); }
 
     static std::filesystem::path beside(const std::filesystem::path& database) {
         auto p = database;
@@ -48,10 +48,12 @@ public:
     std::optional<resolution> answer(std::string_view id) const {
         if (auto a = mem_.answer(id)) return a;
         if (file_changed()) {
-            auto next = read();
+            file_stamp read_at;
+            auto next = read(read_at);
             for (const auto& [k, v] : mem_.all())
                 if (!next.answer(k)) next.record(k, v);  // never drop an answer this book holds
             mem_ = std::move(next);
+            seen_ = read_at;  // only now: a damaged file stays an error at every look-up
         }
         return mem_.answer(id);
     }
@@ -69,30 +71,44 @@ public:
             throw error(errc::invalid_argument, "decision id '" + std::string(id) +
                                                     "' is empty or holds a space or line break; the decision file cannot keep it");
         detail::file_lock lock(path_, "decision file");  // read, merge and write as one step
-        auto next = read();
+        file_stamp read_at;
+        auto next = read(read_at);
         for (const auto& [k, v] : mem_.all())
             if (!next.answer(k)) next.record(k, v);  // never drop an answer this book holds
         const auto theirs = next.answer(id);
         if (theirs && theirs != mem_.answer(id) && *theirs != r) {
             mem_ = std::move(next);
+            seen_ = read_at;
             throw error(errc::invalid_argument, "decision " + std::string(id) + " was answered '" +
                                                     std::string(to_string(*theirs)) + "' in " + path_.string() +
                                                     " by another process; answers are final (plan again to see it)");
         }
         if (theirs != r) {
             next.record(id, r);
-            save(next);
-            seen_ = stamp_of();  // still under the lock: the file as this book wrote it
+            save(next);  // on failure seen_ is left as it was: the answers read here are read again
+            read_at = stamp_of();  // still under the lock: the file as this book wrote it
         }
         mem_ = std::move(next);
+        seen_ = read_at;
     }
     std::size_t size() const noexcept { return mem_.size(); }
 
 private:
+    /// What tells one version of the file from another: every save renames a new file into place.
+    struct file_stamp {
+        bool exists = false;
+        dev_t dev = 0;
+        ino_t ino = 0;
+        off_t size = 0;
+        std::int64_t mtime_sec = 0, mtime_nsec = 0;
+        bool operator==(const file_stamp&) const = default;
+    };
     /// The file's answers (none when it does not exist); a damaged file is errc::witness_corrupt.
-    memory_decision_book read() const {
+    /// `stamp` is the file's version, taken before the read (a change made during it is seen by the
+    /// next look-up); the caller notes it in seen_ once mem_ holds these answers, never before.
+    memory_decision_book read(file_stamp& stamp) const {
         memory_decision_book book;
-        seen_ = stamp_of();  // before the read: a change made during it is seen by the next look-up
+        stamp = stamp_of();
         // Whole-file read and line split: no <fstream> (see witness.hpp).
         std::string text;
         if (!detail::read_file_if_exists(path_, std::string::npos, text, "decision file")) return book;
@@ -151,15 +167,6 @@ private:
         detail::replace_file(path_, text, "decision file");
     }
 
-    /// What tells one version of the file from another: every save renames a new file into place.
-    struct file_stamp {
-        bool exists = false;
-        dev_t dev = 0;
-        ino_t ino = 0;
-        off_t size = 0;
-        std::int64_t mtime_sec = 0, mtime_nsec = 0;
-        bool operator==(const file_stamp&) const = default;
-    };
     file_stamp stamp_of() const {
         file_stamp f;
         struct ::stat st;

@@ -1401,12 +1401,15 @@ public:
     }
 
     /// Answers every open decision of `p` with `ask(decision) -> resolution` (a callback or a
-    /// terminal_prompt). A callback returning resolution::ask leaves that decision open. Returns the
-    /// number of decisions answered.
+    /// terminal_prompt). A callback returning resolution::ask leaves that decision open. A decision
+    /// the book answered since `p` was made (an earlier answer_all() on `p` stopped by the end of the
+    /// input, another process) is not open: it is not asked again. Returns the number of decisions answered.
     template <class F>
     std::size_t answer_all(const plan_type& p, F&& ask) {
         std::size_t n = 0;
         for (const auto& d : p.decisions) {
+            // Settled already: asking again would put an answered question, and a different answer throw.
+            if (auto prev = book_answer_(d.id); prev && is_answer(*prev) && valid_for(d.kind, *prev)) continue;
             const resolution r = ask(d);
             if (r == resolution::ask) continue;
             answer(p, d.id, r);
