@@ -4,7 +4,8 @@
 //    it into a new database and swaps that in under the original name;
 //  * a template copy (CREATE DATABASE ... TEMPLATE): postgres_snapshot() copies the database under a
 //    new name, postgres_restore_snapshot() swaps a fresh copy of the snapshot in the same way.
-// A swap is: build the incoming database completely, rename the original away, rename the incoming
+// A swap is: build the incoming database completely, give it the original's settings (ALTER DATABASE
+// ... SET, which no dump or template copy holds; see pg_copy_settings), rename the original away, rename the incoming
 // one to the original name, drop the original. The original survives any failure before that, and
 // the restored database holds exactly what the backup held: tables created after the backup are
 // gone too (pg_restore --clean into the live database would leave them, and with them a checkpoint
@@ -341,6 +342,85 @@ inline void pg_create_incoming(postgres_database& db, const pg_swap_names& n, co
     }
 }
 
+/// The elements of a list setting as PostgreSQL stores it (its SplitGUCList): comma-separated,
+/// an element in double quotes keeps commas and spaces, "" inside them is one quote.
+inline std::vector<std::string> pg_split_setting_list(std::string_view v) {
+    std::vector<std::string> out;
+    auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
+    std::size_t i = 0;
+    while (i < v.size() && space(v[i])) ++i;
+    if (i == v.size()) return out;
+    while (true) {
+        std::string item;
+        if (v[i] == '"') {
+            for (++i; i < v.size(); ++i) {
+                if (v[i] == '"') {
+                    if (i + 1 < v.size() && v[i + 1] == '"') ++i;
+                    else break;
+                }
+                item += v[i];
+            }
+            ++i;
+        } else {
+            while (i < v.size() && v[i] != ',' && !space(v[i])) item += v[i++];
+        }
+        out.push_back(std::move(item));
+        while (i < v.size() && space(v[i])) ++i;
+        if (i >= v.size() || v[i] != ',') return out;
+        ++i;
+        while (i < v.size() && space(v[i])) ++i;
+        if (i == v.size()) return out;
+    }
+}
+
+/// Gives `n.incoming` the settings `name` has (ALTER DATABASE ... SET and ALTER ROLE ... IN DATABASE
+/// ... SET): they belong to the database object, so neither a pg_dump archive nor a template copy
+/// carries them, and a swap without them would lose, say, the search_path that finds the host's
+/// tables and concord's own (the restored database would then seem to have no checkpoint). Written
+/// as pg_dump writes them: a list setting that PostgreSQL quotes (search_path, ...) element by element.
+inline void pg_copy_settings(postgres_database& db, const std::string& name, const pg_swap_names& n,
+                             const std::string& maintenance_db) {
+    auto c = db.connect_to(maintenance_db);
+    auto run = [&](const char* sql, int count, const char* const* values) {
+        std::unique_ptr<PGresult, pg_result_free> r(PQexecParams(c.get(), sql, count, nullptr, values, nullptr, nullptr, 0));
+        const auto st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+            throw store_error(errc::store_failure, "cannot give the restored copy of '" + name + "' its settings (" +
+                                                       std::string(sql).substr(0, 60) + "): " + pg_trim(PQerrorMessage(c.get())));
+        return r;
+    };
+    auto literal = [&](std::string_view v) {
+        std::unique_ptr<char, void (*)(void*)> l(PQescapeLiteral(c.get(), v.data(), v.size()), PQfreemem);
+        if (!l) throw store_error(errc::store_failure, "cannot quote a setting of '" + name + "': " + pg_trim(PQerrorMessage(c.get())));
+        return std::string(l.get());
+    };
+    const char* values[] = {name.c_str()};
+    auto r = run("SELECT s.setrole = 0, coalesce(r.rolname, ''), unnest(s.setconfig) FROM pg_db_role_setting s "
+                 "JOIN pg_database d ON d.oid = s.setdatabase LEFT JOIN pg_roles r ON r.oid = s.setrole WHERE d.datname = $1",
+                 1, values);
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+        const std::string_view item = PQgetvalue(r.get(), i, 2);
+        const auto eq = item.find('=');
+        if (eq == std::string_view::npos) continue;
+        const std::string key(item.substr(0, eq));
+        const auto value = item.substr(eq + 1);
+        std::string sql = std::string_view(PQgetvalue(r.get(), i, 0)) == "t"
+                              ? "ALTER DATABASE " + pg_quote_name(n.incoming)
+                              : "ALTER ROLE " + pg_quote_name(PQgetvalue(r.get(), i, 1)) + " IN DATABASE " +
+                                    pg_quote_name(n.incoming);
+        sql += " SET " + pg_quote_name(key) + " TO ";
+        if (key == "search_path" || key == "temp_tablespaces" || key == "local_preload_libraries" ||
+            key == "session_preload_libraries" || key == "shared_preload_libraries" || key == "unix_socket_directories") {
+            const auto items = pg_split_setting_list(value);
+            if (items.empty()) sql += "''";
+            for (std::size_t k = 0; k < items.size(); ++k) sql += (k ? ", " : "") + literal(items[k]);
+        } else {
+            sql += literal(value);
+        }
+        run(sql.c_str(), 0, nullptr);
+    }
+}
+
 /// Puts the complete, marked database `n.incoming` in place of `name` (see the file comment). Nobody
 /// may be connected to `name`; on failure `name` is as it was and `n.incoming` is dropped. Once the
 /// swap is done the restore has succeeded: failing to drop the original (marked first) is not an
@@ -348,6 +428,7 @@ inline void pg_create_incoming(postgres_database& db, const pg_swap_names& n, co
 inline void pg_swap_in(postgres_database& db, const std::string& name, const pg_swap_names& n, const std::string& maintenance_db) {
     const auto live = pg_quote_name(name), incoming = pg_quote_name(n.incoming), outgoing = pg_quote_name(n.outgoing);
     try {
+        pg_copy_settings(db, name, n, maintenance_db);
         pg_maintenance(db, "ALTER DATABASE " + live + " RENAME TO " + outgoing, maintenance_db);
     } catch (...) {
         pg_maintenance_quietly(db, "DROP DATABASE " + incoming, maintenance_db);

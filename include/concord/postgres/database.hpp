@@ -16,6 +16,7 @@
 
 #include <libpq-fe.h>
 
+#include <concord/entity.hpp>
 #include <concord/error.hpp>
 #include <concord/hash.hpp>
 
@@ -109,6 +110,13 @@ inline std::unique_ptr<PGconn, pg_conn_free> pg_connect(const std::string& conni
     PQsetNoticeProcessor(c.get(), &pg_ignore_notice, nullptr);
     return c;
 }
+
+/// The key of a transaction-level advisory lock concord's stores take for themselves (creating
+/// tables, max + 1 ids): hashed apart from every reconcile lock key, so that no reconcile scope,
+/// "schema" included, waits for them or makes them wait.
+inline std::int64_t pg_internal_lock_key(std::string_view what) {
+    return static_cast<std::int64_t>(xxh3_128("concord/internal-lock/v1/" + std::string(what)).hi);
+}
 } // namespace detail
 
 /// One PostgreSQL name (a database, a column) in double quotes, embedded quotes doubled.
@@ -190,6 +198,7 @@ public:
         conn_.reset();
         in_tx_ = false;
         locks_held_.clear();
+        unlocks_pending_.clear();
     }
     /// (Re)connects with the same conninfo; after a lost connection this is how the host resumes.
     void reopen() {
@@ -219,6 +228,7 @@ public:
                 throw store_error(errc::invalid_argument,
                                   "parameter $" + std::to_string(values.size() + 1) + " of " + head(sql) +
                                       " holds a NUL byte, which PostgreSQL text cannot hold: nothing was sent");
+            if (p) check_encoding(*p, values.size() + 1, sql);
             values.push_back(p ? p->c_str() : nullptr);
         }
         const std::string text(sql);
@@ -226,12 +236,18 @@ public:
                                    nullptr, nullptr, 0);
         pg_rows rows(r);
         const auto st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return rows;
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+            if (!unlocks_pending_.empty()) flush_unlocks();
+            return rows;
+        }
         if (PQstatus(conn_.get()) != CONNECTION_OK) throw lost("during " + head(sql), sql == "COMMIT");
         const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
-        throw store_error(errc::store_failure, "PostgreSQL error" + (state ? " " + std::string(state) : std::string()) +
-                                                   " in " + head(sql) + ": " +
-                                                   detail::pg_trim(r ? PQresultErrorMessage(r) : PQerrorMessage(conn_.get())));
+        // 22021 (invalid byte sequence), 22P05 (untranslatable character): the value is bad, not the
+        // store (a client_encoding other than UTF8, which check_encoding() does not know).
+        const bool bad_text = state && (std::string_view(state) == "22021" || std::string_view(state) == "22P05");
+        throw store_error(bad_text ? errc::invalid_argument : errc::store_failure,
+                          "PostgreSQL error" + (state ? " " + std::string(state) : std::string()) + " in " + head(sql) +
+                              ": " + detail::pg_trim(r ? PQresultErrorMessage(r) : PQerrorMessage(conn_.get())));
     }
 
     /// True while a transaction is open on the connection, concord's or the host's own (BEGIN run
@@ -294,11 +310,14 @@ public:
             if (!db_) return;
             auto* db = std::exchange(db_, nullptr);
             if (db->epoch_ != epoch_ || !db->connected()) return;  // gone with its connection
+            std::erase(db->locks_held_, key_);
             try {
                 db->exec("SELECT pg_advisory_unlock($1::bigint)", {std::to_string(key_)});
-            } catch (...) {  // a dead connection released it
+            } catch (...) {
+                // A dead connection released it. A live one refused the statement (the host's
+                // transaction is aborted) and still holds it: unlocked once that transaction ends.
+                if (db->connected()) db->unlocks_pending_.push_back(key_);
             }
-            std::erase(db->locks_held_, key_);
         }
         /// The 64-bit advisory lock key (XXH3-128 of "concord/reconcile/v1/<scope>", high half).
         std::int64_t key() const noexcept { return key_; }
@@ -322,6 +341,7 @@ public:
     /// connection, or this one, already holds it.
     reconcile_lock lock_reconcile(std::string_view scope = "concord") {
         const auto key = reconcile_lock_key(scope);
+        flush_unlocks();
         if (std::find(locks_held_.begin(), locks_held_.end(), key) != locks_held_.end())
             throw error(errc::concurrent_reconcile, "another reconcile is running on this connection (database '" + name_ +
                                                         "', scope '" + std::string(scope) + "')");
@@ -357,6 +377,41 @@ public:
     }
 
 private:
+    /// With client_encoding UTF8 (libpq's default for a UTF8 database) the server refuses ill-formed
+    /// UTF-8 with an untyped error, and inside a transaction aborts it: refuse it before sending, so
+    /// that nothing is half-written and the host's own transaction stays usable.
+    void check_encoding(const std::string& v, std::size_t n, std::string_view sql) const {
+        auto i = std::find_if(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+        if (i == v.end()) return;  // ASCII: valid in every client encoding PostgreSQL has
+        const char* enc = PQparameterStatus(conn_.get(), "client_encoding");
+        if (!enc || std::string_view(enc) != "UTF8") return;
+        for (auto k = static_cast<std::size_t>(i - v.begin()); k < v.size();) {
+            if (static_cast<unsigned char>(v[k]) < 0x80) {
+                ++k;
+                continue;
+            }
+            std::size_t bad = 0;
+            const auto len = detail::utf8_sequence(v, k, bad);
+            if (len == 0)
+                throw store_error(errc::invalid_argument,
+                                  "parameter $" + std::to_string(n) + " of " + head(sql) +
+                                      " is not valid UTF-8 (ill-formed at byte " + std::to_string(k) +
+                                      "), which PostgreSQL refuses on this UTF8 connection: nothing was sent");
+            k += len;
+        }
+    }
+    /// Runs the unlocks a release could not (see reconcile_lock::release) once the connection accepts
+    /// statements again; an unlock that fails stays pending.
+    void flush_unlocks() noexcept {
+        if (!connected() || PQtransactionStatus(conn_.get()) == PQTRANS_INERROR) return;
+        std::erase_if(unlocks_pending_, [&](std::int64_t key) {
+            const auto text = std::to_string(key);
+            const char* values[] = {text.c_str()};
+            std::unique_ptr<PGresult, detail::pg_result_free> r(PQexecParams(
+                conn_.get(), "SELECT pg_advisory_unlock($1::bigint)", 1, nullptr, values, nullptr, nullptr, 0));
+            return r && PQresultStatus(r.get()) == PGRES_TUPLES_OK;
+        });
+    }
     static std::string head(std::string_view sql) {
         std::string s(sql.substr(0, 60));
         for (auto& c : s)
@@ -377,6 +432,7 @@ private:
     std::unique_ptr<PGconn, detail::pg_conn_free> conn_;
     bool in_tx_ = false;
     std::vector<std::int64_t> locks_held_;  ///< keys of the reconcile locks this connection holds
+    std::vector<std::int64_t> unlocks_pending_;  ///< released, still held by the server (flush_unlocks)
     std::uint64_t epoch_ = 0;
 };
 

@@ -161,7 +161,7 @@ void pg_in_transaction(postgres_database& db, F&& f) {
 /// connections creating them at once from colliding.
 inline void pg_ensure_concord_tables(postgres_database& db) {
     pg_in_transaction(db, [&] {
-        db.exec("SELECT pg_advisory_xact_lock($1::bigint)", {std::to_string(postgres_database::reconcile_lock_key("schema"))});
+        db.exec("SELECT pg_advisory_xact_lock($1::bigint)", {std::to_string(detail::pg_internal_lock_key("schema"))});
         db.exec("CREATE TABLE IF NOT EXISTS concord_links (scope TEXT NOT NULL, identity TEXT NOT NULL, "
                 "remote_id TEXT NOT NULL, generation BIGINT NOT NULL CHECK (generation >= 0), PRIMARY KEY (scope, identity))");
         db.exec("CREATE TABLE IF NOT EXISTS concord_checkpoint (singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton), "
@@ -256,7 +256,7 @@ private:
         ddl += ")";
         detail::pg_in_transaction(db, [&] {
             db.exec("SELECT pg_advisory_xact_lock($1::bigint)",
-                    {std::to_string(postgres_database::reconcile_lock_key("schema"))});
+                    {std::to_string(detail::pg_internal_lock_key("schema"))});
             db.exec(ddl);
         });
     }
@@ -482,7 +482,7 @@ private:
         if (id == 0) {
             if (sequence_.empty())  // max + 1: serialise concord's inserts into this table until commit
                 db_->exec("SELECT pg_advisory_xact_lock($1::bigint)",
-                          {std::to_string(postgres_database::reconcile_lock_key("table/" + qtable_))});
+                          {std::to_string(detail::pg_internal_lock_key("table/" + qtable_))});
             auto rows = db_->exec(sequence_.empty() ? insert_max_ : insert_new_, ps);
             return std::stoll(std::string(*rows.get(0, 0)));
         }
