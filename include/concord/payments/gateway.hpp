@@ -5,7 +5,8 @@
 //
 // Every action:
 //  1. opens a timeline session (store checkpoint vs witness) and refuses, with errc::blocked, to act
-//     on a restored or different database until a reconcile has looked at it;
+//     on a restored or different database until a reconcile has looked at it (the charge store's
+//     checkpoint is judged too: charges in a database of their own may be restored alone);
 //  2. refuses charge-capable actions (create plan, charge) for a quarantined customer: one with a
 //     payment plan of ours that is active but has no local owner (see quarantine.hpp);
 //  3. derives the stable identity (customer + reference, scoped by type) and, before creating, reads
@@ -26,6 +27,7 @@
 // provider cancels. A crash in between leaves an active object of ours without a local row, an orphan
 // the reconcile resolves by its policy; never a row linked to a cancelled object, which a reconcile
 // would take for a local_only entity and create again (charging the refunded invoice a second time).
+// A provider call that fails puts them back only when nothing can have happened (no call timed out).
 //
 // Keys use the same formula as the reconciler's (idempotency_key(owner tag, identity, {kind,
 // instance, parameters})), so a create the gateway made and one the reconciler would make are the
@@ -281,6 +283,15 @@ private:
             throw error(errc::blocked, std::string(action) + " refused: " + st.detail +
                                            ". Reconcile first, so that orphans left by the restore are found "
                                            "before anything new takes money");
+        // The session is anchored on the plan store. The charges may live in a database of their own,
+        // restored alone: their checkpoint is then behind the witness while the plans' is not, and a
+        // refund would act on a row linked to a charge refunded since (reporting it done while the
+        // charge made after it keeps the money). Judged against the witness the session read.
+        const auto cs = check_timeline(charges_->load_checkpoint(), st.witness);
+        if (cs.kind == verdict::restored || cs.kind == verdict::different_database)
+            throw error(errc::blocked, std::string(action) + " refused: the charges' store: " + cs.detail +
+                                           ". Reconcile first (gateway::begin() and commit() move every store's "
+                                           "checkpoint), so that what the restore left is found before acting on it");
         return s;
     }
 
@@ -559,8 +570,19 @@ private:
         // again. In this order a crash leaves an active object of ours without a local row: an orphan,
         // which the reconcile resolves by its policy (and which quarantines a plan's customer meanwhile).
         out.local = commit_local(s, st, *local, id, l->remote_id, true);
+        // A timed-out call may still be applied by the provider later, after the look-up below saw the
+        // object active: its outcome is unknown, so the row is not put back then (linked to an object
+        // cancelled afterwards, the next trust_local reconcile would create it again).
+        bool unsure = false;
         try {
-            with_retries([&] { return src.cancel(l->remote_id, key); },
+            with_retries([&] {
+                             try {
+                                 return src.cancel(l->remote_id, key);
+                             } catch (const remote_error& e) {
+                                 if (e.code() == errc::remote_timeout) unsure = true;
+                                 throw;
+                             }
+                         },
                          [&]() -> std::optional<remote_record<E>> {
                              auto r = provider_->template get<E>(l->remote_id);
                              if (r && r->state == remote_state::cancelled) return r;
@@ -568,16 +590,19 @@ private:
                          },
                          out);
         } catch (...) {
-            // Refused or given up: if the object is still active (or the provider does not know it),
-            // nothing happened at the provider, so the row and its link are put back (a retry of the
-            // action finds them); otherwise (cancelled, or the look-up failed) the row stays removed.
+            // Refused or given up: if no call timed out and the object is still active (or the provider
+            // does not know it), nothing happened at the provider, so the row and its link are put back
+            // (a retry of the action finds them); otherwise (a call timed out, the object is cancelled,
+            // or the look-up failed) the row stays removed: an orphan while the object is active, which
+            // the reconcile resolves by its policy.
             try {
-                if (auto r = provider_->template get<E>(l->remote_id); !r || r->state == remote_state::active) {
-                    change_batch<E> b;
-                    b.upserts.push_back(*local);
-                    b.link_upserts.push_back(*l);
-                    st.commit(b);
-                }
+                if (!unsure)
+                    if (auto r = provider_->template get<E>(l->remote_id); !r || r->state == remote_state::active) {
+                        change_batch<E> b;
+                        b.upserts.push_back(*local);
+                        b.link_upserts.push_back(*l);
+                        st.commit(b);
+                    }
             } catch (...) {
             }
             throw;
