@@ -161,7 +161,8 @@ int run(Database& db, const std::filesystem::path& db_path, const std::filesyste
     auto pool = gw.create_plan({0, "bob", "pool/monthly", 3000, 30 * 24 * 3600});
     auto inv2 = gw.charge_invoice({0, "bob", "INV-2", 900});
     say("   plan " + gym.remote_id + " for ada, plan " + pool.remote_id + " for bob, charge " + inv2.remote_id +
-        " for bob; each stamped with owner, identity and generation " + std::to_string(inv2.generation));
+        " for bob; each stamped with owner, identity and its session's generation (" +
+        std::to_string(gym.generation) + ", " + std::to_string(pool.generation) + ", " + std::to_string(inv2.generation) + ")");
     auto crm = bank.other_integrator("crm");
     auto crm_plan = crm.create(pay::payment_plan{0, "cat", "crm/newsletter", 500, 30 * 24 * 3600}, {{"owner", "crm"}});
     auto lookalike = crm.create(pay::payment_plan{0, "dan", "gym/monthly", 2000, 30 * 24 * 3600},
