@@ -106,14 +106,15 @@ public:
         ++c_.list_calls;
         load_state();  // another connection may have written or compacted since
         if (horizon_ != page_horizon_) next_page_after_.reset();  // a listing that spans a compaction starts again
+        const std::int64_t from = seq_after(after);
         // A listing's next page may start below the horizon: only a cursor kept from before is stale.
-        if (after && static_cast<std::int64_t>(*after) < horizon_ && after != next_page_after_)
+        if (after && from < horizon_ && after != next_page_after_)
             throw error(errc::cursor_rejected, "replica '" + table_ + "' compacted its removals up to seq " +
                                                    std::to_string(horizon_) + "; a feed after " +
                                                    std::to_string(*after) + " would miss removals");
         auto& s = *stmts_->list;
         detail::reset_guard g{s};
-        s.bind(1, static_cast<std::int64_t>(after.value_or(0)));
+        s.bind(1, from);
         s.bind(2, row_limit(limit));
         auto p = read_page(s, limit, after);
         next_page_after_.reset();
@@ -126,10 +127,11 @@ public:
     page<E> list_created_since(std::int64_t since, std::optional<std::uint64_t> after, std::size_t limit) {
         count_call();
         ++c_.list_calls;
+        const std::int64_t from = seq_after(after);
         auto& s = *stmts_->since;
         detail::reset_guard g{s};
         s.bind(1, since);
-        s.bind(2, static_cast<std::int64_t>(after.value_or(0)));
+        s.bind(2, from);
         s.bind(3, row_limit(limit));
         return read_page(s, limit, after);
     }
@@ -386,12 +388,18 @@ private:
             state_put, sum, sum_open, range, range_open;
     };
 
-    /// BEGIN IMMEDIATE unless a transaction is already open; rolls back (and reloads the counters)
-    /// when destroyed without commit().
+    /// BEGIN IMMEDIATE unless a transaction is already open (inside the host's own, the counters are
+    /// re-read); rolls back (and reloads the counters) when destroyed without commit().
     class transaction {
     public:
         explicit transaction(sqlite_replica& r) : r_(r), own_(sqlite3_get_autocommit(r.db_) != 0) {
-            if (!own_) return;
+            if (!own_) {
+                // Inside a transaction of the host's own (not one of ours, which read them under its
+                // write lock): another connection may have written since the counters were read, and
+                // a seq handed out twice or below the head is a write no feed shows.
+                if (!r_.in_own_transaction_) r_.load_state();
+                return;
+            }
             detail::exec(r_.db_, "BEGIN IMMEDIATE");
             // Another connection to the file (a second process, a maintenance job's compact()) may
             // have written since: seqs and ids are handed out from what the file holds now.
@@ -401,15 +409,23 @@ private:
                 sqlite3_exec(r_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
                 throw;
             }
+            r_.in_own_transaction_ = true;
         }
         void commit() {
             if (own_) detail::exec(r_.db_, "COMMIT");
             done_ = true;
+            if (own_) r_.in_own_transaction_ = false;
         }
         ~transaction() {
             if (own_ && !done_) {
+                r_.in_own_transaction_ = false;
                 sqlite3_exec(r_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
-                r_.load_state();
+                // A destructor must not throw (the caller's exception is in flight). Every later use
+                // of the counters re-reads them first (a listing, head(), the next transaction).
+                try {
+                    r_.load_state();
+                } catch (...) {
+                }
             }
         }
         transaction(const transaction&) = delete;
@@ -565,6 +581,17 @@ private:
         return true;
     }
 
+    /// The seq a listing cursor stands for. Seqs are SQLite integers: a cursor above INT64_MAX was
+    /// never handed out by this replica, and would wrap to a negative seq (the whole table again).
+    std::int64_t seq_after(std::optional<std::uint64_t> after) const {
+        if (after && *after > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+            throw error(errc::cursor_rejected, "replica '" + table_ + "': cursor " + std::to_string(*after) +
+                                                   " is above every seq it can hand out (at most " +
+                                                   std::to_string(std::numeric_limits<std::int64_t>::max()) +
+                                                   "): not a cursor of this replica");
+        return static_cast<std::int64_t>(after.value_or(0));
+    }
+
     /// SQL LIMIT for a page of `limit` records (one more row says whether more follow), clamped:
     /// a page size beyond int64 would overflow, and SIZE_MAX would wrap to LIMIT 0 (an empty page).
     static std::int64_t row_limit(std::size_t limit) {
@@ -653,6 +680,7 @@ private:
     std::function<std::int64_t()> now_;
     std::unique_ptr<statements> stmts_;
     std::int64_t last_seq_ = 0, last_id_ = 0, horizon_ = 0;
+    bool in_own_transaction_ = false;  ///< a transaction of ours is open: the counters are the file's
     std::optional<std::uint64_t> next_page_after_;  ///< where the last list() page said more follow
     std::int64_t page_horizon_ = 0;                  ///< the horizon when that page was listed
     counters c_;

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include <fcntl.h>
@@ -138,6 +139,24 @@ struct sqlite_side_connection {
     ~sqlite_side_connection() { sqlite3_close_v2(h); }
 };
 
+/// A backup copied while a transaction was writing it (a file copy of a live database in
+/// rollback-journal mode, with its "-journal") holds pages of that transaction, which SQLite rolls
+/// back from the journal when it opens the file for writing. Copying the file alone would restore
+/// them as if committed (PRAGMA quick_check does not see it): refused with errc::invalid_argument.
+/// A journal is hot when it is not empty and starts with its header's magic (PERSIST mode zeroes it).
+inline void require_no_hot_journal(const std::filesystem::path& src) {
+    static constexpr unsigned char magic[8] = {0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7};
+    auto journal = src;
+    journal += "-journal";
+    std::ifstream in(journal, std::ios::binary);
+    char head[sizeof magic] = {};
+    if (!in || !in.read(head, sizeof head) || std::memcmp(head, magic, sizeof magic) != 0) return;
+    throw error(errc::invalid_argument, "backup " + src.string() + " has a hot rollback journal (" + journal.string() +
+                                            "): it was copied in the middle of a transaction, whose pages it holds; "
+                                            "open it once with SQLite read-write (which rolls that transaction back), "
+                                            "or make backups with sqlite_backup()");
+}
+
 /// A backup to restore must exist and be an SQLite database: checked before anything is written.
 inline void require_backup_file(const std::filesystem::path& src) {
     std::error_code ec;
@@ -146,6 +165,7 @@ inline void require_backup_file(const std::filesystem::path& src) {
     if (std::filesystem::file_size(src, ec) == 0)
         throw error(errc::not_a_database, "backup " + src.string() + " is empty");
     require_sqlite_file(src);
+    require_no_hot_journal(src);
 }
 
 /// Throws errc::not_a_database unless the backup open on `h` reads as an intact database (PRAGMA
@@ -181,6 +201,12 @@ inline void sqlite_backup(sqlite_database& db, const std::filesystem::path& dest
         throw error(errc::invalid_argument, "cannot back up " + db.path().string() + " onto itself (" + dest.string() +
                                                 "): give sqlite_backup() another destination file");
     if (dest.empty()) throw error(errc::invalid_argument, "sqlite_backup() needs a destination file, not an empty path");
+    // The backup API cannot read a database its own connection is writing: every step would be
+    // SQLITE_LOCKED until the busy timeout, then blamed on another connection.
+    if (sqlite3_txn_state(db.handle(), "main") == SQLITE_TXN_WRITE)
+        throw error(errc::invalid_argument, "cannot back up " + db.path().string() +
+                                                ": this connection is inside a write transaction; commit or roll it "
+                                                "back first (the backup would copy the database without it)");
     detail::require_sqlite_file(dest);
     detail::sqlite_side_connection out(dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     detail::sqlite_copy_pages(out.h, db.handle(), "backup of " + db.path().string() + " to " + dest.string(),
@@ -198,6 +224,11 @@ inline void sqlite_restore(sqlite_database& db, const std::filesystem::path& src
     if (detail::is_database_file(db, src))
         throw error(errc::invalid_argument,
                     "cannot restore " + db.path().string() + " from itself (" + src.string() + "): name a backup file");
+    // SQLite refuses to overwrite a database its own connection has a transaction open on; refused
+    // before the statement cache is dropped, so the host's borrowed statements stay usable.
+    if (!sqlite3_get_autocommit(db.handle()))
+        throw error(errc::invalid_argument, "cannot restore into " + db.path().string() +
+                                                ": this connection is inside a transaction; commit or roll it back first");
     const int timeout_ms = detail::sqlite_busy_timeout_ms(db.handle());
     detail::sqlite_side_connection in(src, SQLITE_OPEN_READONLY);
     detail::require_intact_backup(in.h, src, timeout_ms);
