@@ -1573,6 +1573,12 @@ private:
         // (SQLite rowids), so a planned id may now name another entity. One scan, only when needed.
         std::map<std::int64_t, key128> now_ids;
         std::map<key128, std::int64_t> now_keys;
+        // A pull writes the remote's content over the row the plan saw. One the host edited since holds
+        // newer work that no policy or answer chose to drop (an answer names the old content), so it is
+        // skipped and the next plan sees the edit. The content now, of the pulls' rows only.
+        std::map<std::int64_t, key128> now_prints;
+        for (const auto& a : p.actions)
+            if (a.kind == action_kind::upsert_local && a.local_id != 0) now_prints[a.local_id];
         // A cancel planned for an identity no local entity had (an orphan) is checked the same way: an
         // entity of that identity written since owns the object now.
         auto ownerless = [&](const action<E>& a) { return a.group < p.cases.size() && !p.cases[a.group].local; };
@@ -1586,6 +1592,7 @@ private:
                     const auto k = identity_.key(e);
                     now_ids[local_id_of(e)] = k;
                     now_keys[k] = local_id_of(e);
+                    if (auto it = now_prints.find(local_id_of(e)); it != now_prints.end()) it->second = fingerprint(e);
                 } catch (const error&) {
                 }
             }
@@ -1693,6 +1700,10 @@ private:
                         } else if (a.local_id != 0 && !local_target_ok(a.local_id, a.identity)) {
                             out.outcome = "skipped";
                             out.detail = "local id " + std::to_string(a.local_id) + " changed since the plan";
+                        } else if (a.local_id != 0 && a.group < p.cases.size() && p.cases[a.group].local &&
+                                   now_prints[a.local_id] != fingerprint(*p.cases[a.group].local)) {
+                            out.outcome = "skipped";
+                            out.detail = "local id " + std::to_string(a.local_id) + " was edited since the plan";
                         } else {
                             batch.upserts.push_back(*a.value);
                             if (a.local_id == 0) now_keys[a.identity] = 0;

@@ -73,7 +73,8 @@ struct timeline_status {
     std::uint64_t generation = 0;             ///< generation this session commits (never reused)
     std::string detail;                       ///< human explanation
     bool interrupted = false;                 ///< the witness says a reconcile was in progress
-    std::uint64_t attempt = 1;                ///< this session's number (witness attempts + 1), in update keys
+    std::uint64_t attempt = 1;                ///< this session's number (witness attempts + 1), in update keys;
+                                              ///< moves on after each mark_in_progress() (see there)
     std::string session_id;                   ///< random per timeline_session: apply() refuses a plan of another session
 
     /// True if a remote effect stamped with generation g was lost by the restore.
@@ -219,9 +220,14 @@ public:
                         "mark_in_progress on the database's first session before the store holds its lineage " +
                             status_.lineage + ": call commit_checkpoint(store) first");
         in_progress_ = std::string(what);
+        marked_attempt_ = status_.attempt;
         witness_record r = current_record();
         witness_->save(r);
         marked_ = true;
+        // Plans made from now on push under the next attempt (saved by their own apply's mark): the
+        // same change A->B planned again after this apply, once someone set the remote back to A, is a
+        // new request, not a replay of this one. A plan applied again keeps the key it was made with.
+        if (status_.attempt < witness_attempts_limit - 1) ++status_.attempt;
     }
 
     /// Records a failure so that the same failure next time stops with errc::repeated_failure.
@@ -257,7 +263,7 @@ public:
         witness_record r;
         r.lineage = status_.lineage;
         r.generation = status_.generation;
-        r.attempts = status_.attempt;  // witness attempts + 1, never below what was saved
+        r.attempts = saved_attempt();  // witness attempts + 1, never below what was saved
         witness_->save(r);
         committed_ = true;
     }
@@ -276,6 +282,10 @@ private:
                store_committed_;
     }
 
+    /// The attempt this session's records carry: the last one marked (a plan's keys are made with it
+    /// or an earlier one), else the session's first. Not status_.attempt, which names the next plans'.
+    std::uint64_t saved_attempt() const noexcept { return marked_ ? marked_attempt_ : status_.attempt; }
+
     witness_record current_record() const {
         witness_record r;
         if (status_.witness) r = *status_.witness;
@@ -287,7 +297,7 @@ private:
         // re-issues it and its objects look unaccounted for (found by simulation, seeds 20 and 54).
         const std::uint64_t floor = database_adopted() && status_.generation > 0 ? status_.generation - 1 : status_.generation;
         if (r.generation < floor) r.generation = floor;
-        if (r.attempts < status_.attempt) r.attempts = status_.attempt;  // persisted before any remote effect
+        if (r.attempts < saved_attempt()) r.attempts = saved_attempt();  // persisted before any remote effect
         // Once marked, every later save of this session keeps the mark until commit() clears it: a
         // failure recorded after remote effects must still tell the next session it was interrupted.
         if (!in_progress_.empty()) r.in_progress = in_progress_;
@@ -302,6 +312,7 @@ private:
     bool store_committed_ = false;
     bool lineage_stored_ = false;  ///< commit_checkpoint() gave a store the session's checkpoint
     std::string in_progress_;  ///< what mark_in_progress() saved, kept by every later save
+    std::uint64_t marked_attempt_ = 0;  ///< status_.attempt when mark_in_progress() last saved it
 };
 
 /// Reads the store's checkpoint and the witness once and opens a session.
