@@ -153,6 +153,7 @@ protected:
         std::vector<pending> todo;
         std::vector<std::uint32_t> todo_remote;
         std::map<key128, std::uint64_t> cancelled;  // identity -> cancelled objects of ours (create instance)
+        std::vector<std::uint32_t> cancelled_at;    // their positions: counted, so checked for being listed once
         // 32 bits of each remote id's hash, noted while the records are read, for the check below
         // that the listing names each object of a case once (detail::find_listed_twice).
         const auto rid_hash = std::make_unique_for_overwrite<std::uint32_t[]>(remote.size());
@@ -252,6 +253,7 @@ protected:
                     std::vector<problem> problems;
                     std::vector<classified<E>> foreign;
                     std::map<key128, std::uint64_t> cancelled;
+                    std::vector<std::uint32_t> cancelled_at;
                 };
                 const unsigned k = detail::slices_for(remote.size(), threads, min_slice);
                 std::vector<remote_slice> out(k);
@@ -295,6 +297,7 @@ protected:
                     }
                     if (r.state != remote_state::active) {
                         ++o.cancelled[id];
+                        o.cancelled_at.push_back(static_cast<std::uint32_t>(i));
                         return false;
                     }
                     row = key_row::make(id, fingerprint(r.value).lo ^ rh, i);
@@ -306,6 +309,7 @@ protected:
                     p.counts[static_cast<std::size_t>(case_kind::foreign)] += o.foreign.size();
                     std::move(o.foreign.begin(), o.foreign.end(), std::back_inserter(p.cases));
                     for (const auto& [id, n] : o.cancelled) cancelled[id] += n;
+                    cancelled_at.insert(cancelled_at.end(), o.cancelled_at.begin(), o.cancelled_at.end());
                 }
             }
             detail::sort_rows_sliced(rrows.data(), rrows.size(), threads, min_slice);
@@ -383,14 +387,20 @@ protected:
 
         // One object listed twice would be classified twice (a duplicate of itself whose keep_oldest
         // cancels the object it keeps, an orphan beside its own linked case): refused as list_all()
-        // refuses it. Only records in a case can be acted on, so only their ids are looked for.
-        if (const auto twice = detail::find_listed_twice(
-                rid_hash.get(), remote.size(), todo_remote, &remote,
-                [](const void* l, std::size_t i) -> std::string_view {
-                    return (*static_cast<const std::vector<remote_record<E>>*>(l))[i].remote_id;
-                },
-                threads, min_slice);
-            twice.first != remote.size())
+        // refuses it. Only records in a case can be acted on, so only their ids are looked for, and
+        // those of the cancelled objects of ours: each counts into a re-creation's key (cancelled_before),
+        // so one listed twice would make another key than the remote listed once gives. Appended for
+        // the check only (todo names its records by position in todo_remote, before these).
+        const std::size_t in_cases = todo_remote.size();
+        todo_remote.insert(todo_remote.end(), cancelled_at.begin(), cancelled_at.end());
+        const auto twice = detail::find_listed_twice(
+            rid_hash.get(), remote.size(), todo_remote, &remote,
+            [](const void* l, std::size_t i) -> std::string_view {
+                return (*static_cast<const std::vector<remote_record<E>>*>(l))[i].remote_id;
+            },
+            threads, min_slice);
+        todo_remote.resize(in_cases);
+        if (twice.first != remote.size())
             throw error(errc::bad_page, "remote id '" + remote[twice.first].remote_id + "' listed twice (seq " +
                                             std::to_string(remote[twice.first].seq) + " and " +
                                             std::to_string(remote[twice.second].seq) + ")");

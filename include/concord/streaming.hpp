@@ -9,7 +9,9 @@
 // The caller feeds it entities already known to be ours (for example a remote listing filtered by
 // owner tag) and acts on the cases it reports, typically by planning only those identities.
 
+#include <bit>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -70,11 +72,15 @@ inline constexpr bool floating_member<std::optional<T>> = std::is_floating_point
 /// every value, and entities of different identities would be taken for one. Compared as the
 /// binary64 the encoding keeps: two long doubles that round to one double are one identity, and
 /// ordered apart they would be reported as a local_only and an orphan of that identity.
+/// NaN is told on the bits (nan_bits), not with `y != y`: under the host's -ffast-math that is folded
+/// to false, and a NaN then compared equal to its neighbour (two identities merged into one case).
 template <class T>
 bool member_less(const T& a, const T& b) {
     if constexpr (std::is_floating_point_v<T>) {
         const double x = static_cast<double>(a), y = static_cast<double>(b);
-        return x < y || (y != y && x == x);
+        const bool xn = nan_bits(std::bit_cast<std::uint64_t>(x)), yn = nan_bits(std::bit_cast<std::uint64_t>(y));
+        if (xn || yn) return yn && !xn;
+        return x < y;
     } else if constexpr (is_optional<T>::value) return b && (!a || member_less(*a, *b));
     else return a < b;
 }
