@@ -32,7 +32,8 @@ struct classified {
                                               ///< instance part of a re-creation's idempotency key
     std::uint64_t set_apart = 0;              ///< local_only: listed records set apart as not ours that
                                               ///< share its identity, that its link names, or that carry
-                                              ///< our tag stamped with its identity (see note):
+                                              ///< our tag stamped with its identity, and the object its
+                                              ///< link names listed as ours under another identity (see note):
                                               ///< the case is then always asked, and a create the user
                                               ///< chooses counts them into its key's instance
     bool takes_money() const {
@@ -121,6 +122,9 @@ struct plan {
     /// Records `cursor` was kept below (inbound::puller's plans: open decisions, identities a partial
     /// listing could not settle); puller::apply() reports this count for the plan it applies.
     std::size_t held = 0;
+    /// The remote seqs `held` counts, each once: a record the plan holds whose action then fails
+    /// (one joining an identity two local entities share, classified under another) counts once.
+    std::vector<std::uint64_t> held_seqs;
     /// What plan_from() was told: destructive resolutions were allowed on a different database.
     /// apply() refuses such a plan in a session that has not adopted it (timeline_session::adopt_database).
     bool database_adopted = false;

@@ -579,7 +579,9 @@ protected:
     /// case was built. choose() asks the user, and a create the user chooses counts them into its
     /// key's instance.
     void count_linked_set_apart(plan_type& p) const {
-        if (!p.count(case_kind::foreign) || !p.count(case_kind::local_only)) return;
+        if (!p.count(case_kind::local_only)) return;
+        count_linked_elsewhere(p);
+        if (!p.count(case_kind::foreign)) return;
         std::vector<const classified<E>*> foreign;
         std::vector<std::pair<key128, const classified<E>*>> stamped;  // ours by tag, by stamped identity
         // Inbound mode sets foreign records apart as they are read, not under the identity of their
@@ -636,6 +638,36 @@ protected:
                 c.note = "the remote lists " + r.remote_id + ", stamped by us with this identity but not provably ours (" +
                          at->second->note + "): it may be this entity's object, edited since, and creating it again "
                          "would make a second one or replay the first, so the user decides";
+            }
+        }
+    }
+
+    /// Counts into classified::set_apart the object a local_only entity's link names when the remote
+    /// lists it as ours under another identity (inbound: the provider edited the member the identity
+    /// comes from). It is not gone: creating the entity again would make a second object, and removing
+    /// it would act on "the remote no longer lists it", so choose() asks. Only linked local_only cases
+    /// are indexed, so a plan without them does no work here.
+    void count_linked_elsewhere(plan_type& p) const {
+        std::vector<std::pair<std::string_view, std::size_t>> linked;  // link's remote id, local_only case
+        for (std::size_t g = 0; g < p.cases.size(); ++g)
+            if (p.cases[g].kind == case_kind::local_only && p.cases[g].linked_remote)
+                linked.emplace_back(*p.cases[g].linked_remote, g);
+        if (linked.empty()) return;
+        std::sort(linked.begin(), linked.end());
+        for (const auto& o : p.cases) {
+            if (o.kind == case_kind::foreign || o.kind == case_kind::local_only) continue;  // foreign: counted below
+            for (const auto& r : o.remote) {
+                if (r.state != remote_state::active) continue;
+                auto at = std::lower_bound(linked.begin(), linked.end(), r.remote_id,
+                                           [](const auto& x, const std::string& id) { return x.first < id; });
+                for (; at != linked.end() && at->first == r.remote_id; ++at) {
+                    auto& c = p.cases[at->second];
+                    if (c.identity == o.identity) continue;
+                    ++c.set_apart;
+                    c.note = "linked to " + r.remote_id + ", which the remote still lists as ours under identity " +
+                             o.identity.hex() + " (its content changed): creating it again would make a second object, "
+                             "so the user decides";
+                }
             }
         }
     }

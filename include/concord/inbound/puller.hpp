@@ -122,9 +122,11 @@ public:
         auto cur = p.cursor;
         p.cursor.reset();  // the puller writes the cursor itself, after the outcome is known
         auto rep = r_->apply(p, s);
-        // Records the plan's decisions hold are counted in p.held already; a seq names one record of
-        // a listing (pull_since refuses a repeated one).
-        std::set<std::uint64_t> counted, failed;
+        // Records the plan holds are counted in p.held already (its decisions', and those held_seqs
+        // names: a record held for an identity two local entities share may be classified under
+        // another, whose action can fail); a seq names one record of a listing (pull_since refuses a
+        // repeated one).
+        std::set<std::uint64_t> counted(p.held_seqs.begin(), p.held_seqs.end()), failed;
         for (const auto& d : p.decisions)
             for (const auto& rec : p.cases[d.group].remote) counted.insert(rec.seq);
         bool from_start = false;
@@ -190,6 +192,7 @@ private:
         bool from_start = false;
         for (const auto seq : seqs) lower(p.cursor, seq, from_start);
         p.held = seqs.size();
+        p.held_seqs.assign(seqs.begin(), seqs.end());
         if (from_start) p.cursor.reset();
     }
 
