@@ -16,7 +16,6 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
-#include <fstream>
 #include <string>
 
 #include <fcntl.h>
@@ -148,9 +147,12 @@ inline void require_no_hot_journal(const std::filesystem::path& src) {
     static constexpr unsigned char magic[8] = {0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7};
     auto journal = src;
     journal += "-journal";
-    std::ifstream in(journal, std::ios::binary);
-    char head[sizeof magic] = {};
-    if (!in || !in.read(head, sizeof head) || std::memcmp(head, magic, sizeof magic) != 0) return;
+    unsigned char head[sizeof magic] = {};
+    const int fd = ::open(journal.c_str(), O_RDONLY | O_CLOEXEC);  // POSIX, not <fstream>: see witness.hpp
+    if (fd < 0) return;
+    const auto got = ::read(fd, head, sizeof head);
+    ::close(fd);
+    if (got != static_cast<ssize_t>(sizeof head) || std::memcmp(head, magic, sizeof magic) != 0) return;
     throw error(errc::invalid_argument, "backup " + src.string() + " has a hot rollback journal (" + journal.string() +
                                             "): it was copied in the middle of a transaction, whose pages it holds; "
                                             "open it once with SQLite read-write (which rolls that transaction back), "
