@@ -12,6 +12,7 @@
 //    list blamed a compaction. Both refuse it with errc::cursor_rejected.
 
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <optional>
 #include <stdexcept>
