@@ -14,37 +14,21 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "../support/scratch_dir.hpp"
+
 #include <concord/decisions.hpp>
 
 namespace fs = std::filesystem;
 
 namespace {
-/// A fresh directory per test case, removed afterwards.
-struct scratch {
-    fs::path dir;
-    scratch() {
-        static int n = 0;
-        dir = fs::temp_directory_path() / ("concord-decision-refresh-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
-        fs::remove_all(dir);
-        fs::create_directories(dir);
-    }
-    ~scratch() {
-        std::error_code ec;
-        fs::remove_all(dir, ec);
-    }
-};
-
-void write_file(const fs::path& p, const std::string& text) {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out << text;
-}
-
+using concord::test::scratch;
+using concord::test::write_file;
 using concord::test::code_of;
 } // namespace
 
 TEST_CASE("file_decision_book: a file damaged after the book read it is an error at every look-up, not once",
           "[decisions]") {
-    scratch s;
+    scratch s("decision-refresh");
     const auto path = s.dir / "d";
     concord::file_decision_book writer(path);
     writer.record("decision-A", concord::resolution::keep);
@@ -65,7 +49,7 @@ TEST_CASE("file_decision_book: a file damaged after the book read it is an error
 
 TEST_CASE("file_decision_book: after a failed write the book still answers with what other books wrote",
           "[decisions]") {
-    scratch s;
+    scratch s("decision-refresh");
     const auto path = s.dir / "d";
     concord::file_decision_book book(path);  // reads no file
     concord::file_decision_book other(path);

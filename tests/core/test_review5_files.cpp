@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../support/scratch_dir.hpp"
+
 #include <concord/decisions.hpp>
 #include <concord/hash.hpp>
 #include <concord/witness.hpp>
@@ -21,26 +23,8 @@
 namespace fs = std::filesystem;
 
 namespace {
-/// A fresh directory per test case, removed afterwards.
-struct scratch {
-    fs::path dir;
-    scratch() {
-        static int n = 0;
-        dir = fs::temp_directory_path() / ("concord-review5-files-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
-        fs::remove_all(dir);
-        fs::create_directories(dir);
-    }
-    ~scratch() {
-        std::error_code ec;
-        fs::remove_all(dir, ec);
-    }
-};
-
-void write_file(const fs::path& p, const std::string& text) {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out << text;
-}
-
+using concord::test::scratch;
+using concord::test::write_file;
 /// `body` followed by its checksum line, as the v2 decision file and the witness end.
 std::string with_checksum(const std::string& body) { return body + "checksum " + concord::xxh3_128(body).hex() + "\n"; }
 
@@ -66,7 +50,7 @@ concord::witness_record record(std::uint64_t gen, std::uint64_t attempts = 0) {
 
 TEST_CASE("file_witness and file_decision_book: a dangling symlink on the way to the file is corrupt, never no file",
           "[witness][decisions]") {
-    scratch s;
+    scratch s("review5-files");
     // The state folder is a link to a disk that is not mounted: read as "no file", the witness would
     // be a first run (or a witness_behind that hides a restore) and the book would forget its answers.
     const auto state = s.dir / "state";
@@ -109,7 +93,7 @@ TEST_CASE("parse_witness: a generation or attempts with leading zeros is not wha
 }
 
 TEST_CASE("decision books: a line with an empty decision id is malformed, in either version", "[decisions]") {
-    scratch s;
+    scratch s("review5-files");
     const auto v2 = s.dir / "v2";
     write_file(v2, with_checksum("concord-decisions v2\n push\nx pull\n"));
     CHECK(code_of([&] { concord::file_decision_book b(v2); }) == concord::errc::witness_corrupt);
@@ -124,7 +108,7 @@ TEST_CASE("decision books: a line with an empty decision id is malformed, in eit
 
 TEST_CASE("file_witness and file_decision_book: a save keeps the permission bits of the file it replaces",
           "[witness][decisions]") {
-    scratch s;
+    scratch s("review5-files");
     const auto w = s.dir / "w";
     concord::file_witness fw(w);
     fw.save(record(1));

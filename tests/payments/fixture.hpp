@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <concord/decisions.hpp>
@@ -110,6 +111,14 @@ struct world {
 
     concord::plan<pay::charge> last_charges_plan;
 };
+
+/// Whether a store holds a row with this reference (an invoice, a plan).
+template <class Store>
+bool has_row(Store& st, std::string_view reference) {
+    for (const auto& e : st.scan())
+        if (e.reference == reference) return true;
+    return false;
+}
 
 using trust_local = concord::policy::trust_local;
 using trust_remote = concord::policy::trust_remote;

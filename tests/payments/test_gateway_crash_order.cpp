@@ -14,17 +14,6 @@
 
 using namespace payments_test;
 
-namespace {
-
-template <class Store>
-bool has_row(Store& st, std::string_view reference) {
-    for (const auto& e : st.scan())
-        if (e.reference == reference) return true;
-    return false;
-}
-
-} // namespace
-
 // A refund (cancel) that crashes at any step, then the host's reconcile (trust_local, as in the
 // scenarios), then the user's retry if the row is still there: the invoice is charged once, and ends
 // refunded. Before the fix, a crash after the provider refunded but before the local commit left a

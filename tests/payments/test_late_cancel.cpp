@@ -12,17 +12,6 @@
 
 using namespace payments_test;
 
-namespace {
-
-template <class Store>
-bool has_row(Store& st, std::string_view reference) {
-    for (const auto& e : st.scan())
-        if (e.reference == reference) return true;
-    return false;
-}
-
-} // namespace
-
 TEMPLATE_TEST_CASE("gateway: a refund that timed out and is applied late never charges the invoice again",
                    "[payments][faults]", memory_db, sqlite_db) {
     world<TestType> w;

@@ -43,13 +43,6 @@ struct split_memory_db : memory_db {
     void restore_charges(const charges_backup& b) { charges.restore(b); }
 };
 
-template <class Store>
-bool has_row(Store& st, std::string_view reference) {
-    for (const auto& e : st.scan())
-        if (e.reference == reference) return true;
-    return false;
-}
-
 } // namespace
 
 TEMPLATE_TEST_CASE("gateway: a refund after the charges database alone was restored waits for a reconcile",
