@@ -551,7 +551,9 @@ private:
         r.state = s.int64(2) == 0 ? remote_state::active : remote_state::cancelled;
         r.created_at = s.int64(3);
         r.meta = detail::decode_meta(s.text(4));
-        detail::read_content(s, 6, r.value);
+        detail::read_content(s, 6, r.value, [&] {
+            return "mirror replica '" + table_ + "': row " + r.remote_id + " (seq " + std::to_string(r.seq) + ")";
+        });
         return r;
     }
 

@@ -3,6 +3,7 @@
 // members to columns, and the metadata encoding. Not part of the public API.
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,7 +37,9 @@ public:
     void bind(int i, std::int64_t v) { check(sqlite3_bind_int64(s_, i, v)); }
     void bind(int i, double v) { check(sqlite3_bind_double(s_, i, v)); }
     void bind(int i, std::string_view v) {
-        check(sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+        // The 64-bit length: an int would wrap for text over 2 GiB (SQLite then reads up to a NUL),
+        // where this length lets SQLite refuse it as too big.
+        check(sqlite3_bind_text64(s_, i, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
     }
     void bind_null(int i) { check(sqlite3_bind_null(s_, i)); }
     /// Steps once: true for a row, false when done.
@@ -53,6 +56,7 @@ public:
     std::int64_t int64(int c) const { return sqlite3_column_int64(s_, c); }
     double real(int c) const { return sqlite3_column_double(s_, c); }
     bool is_null(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
+    int type(int c) const { return sqlite3_column_type(s_, c); }
     std::string text(int c) const {
         auto p = reinterpret_cast<const char*>(sqlite3_column_text(s_, c));
         return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, c))) : std::string();
@@ -108,23 +112,44 @@ void bind_value(stmt& s, int i, const T& v) {
     }
 }
 
-template <class T>
-void read_value(const stmt& s, int c, T& out) {
+/// Reads column c into `out`. The replica's content columns have no declared type, so another
+/// writer (or a hand edit) can leave a value the member cannot hold: NULL in a member that is not
+/// std::optional, text in a number, a number out of the member's range. Read as it stands that
+/// would be a made-up value (0, "", a truncated number) which a pull would copy into the host, so it
+/// is errc::bad_page naming the column (`where()`), as a malformed listing is.
+template <class T, class Where>
+void read_value(const stmt& s, int c, T& out, const Where& where) {
     if constexpr (concord::detail::is_optional<T>::value) {
         if (s.is_null(c)) out.reset();
         else {
             typename T::value_type v{};
-            read_value(s, c, v);
+            read_value(s, c, v, where);
             out = std::move(v);
         }
-    } else if constexpr (std::is_same_v<T, std::string>) {
-        out = s.text(c);
-    } else if constexpr (std::is_floating_point_v<T>) {
-        out = static_cast<T>(s.real(c));
-    } else if constexpr (std::is_enum_v<T>) {
-        out = static_cast<T>(static_cast<std::underlying_type_t<T>>(s.int64(c)));
     } else {
-        out = static_cast<T>(s.int64(c));
+        const int type = s.type(c);
+        auto bad = [&](std::string_view why) { throw error(errc::bad_page, where() + " " + std::string(why)); };
+        if (type == SQLITE_NULL) bad("holds NULL, but the member is not std::optional");
+        if constexpr (std::is_same_v<T, std::string>) {
+            if (type != SQLITE_TEXT) bad("holds a value that is not text, for a std::string member");
+            out = s.text(c);
+        } else if constexpr (std::is_floating_point_v<T>) {
+            if (type != SQLITE_FLOAT && type != SQLITE_INTEGER) bad("holds a value that is not a number, for a floating-point member");
+            out = static_cast<T>(s.real(c));
+        } else {
+            using I = typename std::conditional_t<std::is_enum_v<T>, std::underlying_type<T>, std::type_identity<T>>::type;
+            if (type != SQLITE_INTEGER) bad("holds a value that is not an integer, for an integer member");
+            const std::int64_t x = s.int64(c);
+            // Members of 64 bits round-trip through int64 (bind_value casts them the same way).
+            if constexpr (std::is_same_v<I, bool>) {
+                if (x != 0 && x != 1) bad("holds " + std::to_string(x) + " for a bool member");
+            } else if constexpr (sizeof(I) < sizeof(std::int64_t)) {
+                if (x < static_cast<std::int64_t>(std::numeric_limits<I>::min()) ||
+                    x > static_cast<std::int64_t>(std::numeric_limits<I>::max()))
+                    bad("holds " + std::to_string(x) + ", out of the member type's range");
+            }
+            out = static_cast<T>(static_cast<I>(x));
+        }
     }
 }
 
@@ -148,11 +173,14 @@ int bind_content(stmt& s, int first, const E& e) {
     return i;
 }
 
-/// Reads the content members of an entity from column `first` on.
-template <entity E>
-void read_content(const stmt& s, int first, E& e) {
+/// Reads the content members of an entity from column `first` on; `row()` names the row in messages
+/// (called only for one).
+template <entity E, class Row>
+void read_content(const stmt& s, int first, E& e, const Row& row) {
     int c = first;
-    entity_info<E>::for_each_content(e, [&](std::string_view, auto& v) { read_value(s, c++, v); });
+    entity_info<E>::for_each_content(e, [&](std::string_view name, auto& v) {
+        read_value(s, c++, v, [&] { return row() + ", column c_" + std::string(name) + ","; });
+    });
 }
 
 /// Metadata as text: for each pair "<len>:<key><len>:<value>" (lengths in decimal bytes).
