@@ -168,6 +168,9 @@ inline bool nan_bits(std::uint64_t b) noexcept {
     return (b & 0x7ff0000000000000ULL) == 0x7ff0000000000000ULL && (b & 0x000fffffffffffffULL) != 0;
 }
 
+/// +-infinity on the bits (exponent all ones, no mantissa), for the same reason as nan_bits.
+inline bool infinity_bits(std::uint64_t b) noexcept { return (b << 1) == 0xffe0000000000000ULL; }
+
 inline std::uint64_t canonical_double_bits(double d) {
     const auto b = std::bit_cast<std::uint64_t>(d);
     if (nan_bits(b)) return 0x7ff8000000000000ULL;  // every NaN encodes as the quiet NaN
@@ -597,7 +600,7 @@ void append_float(std::string& out, T v, bool json) {
         const bool negative = (b >> 63) != 0;
         if (nan_bits(b)) {
             out += json ? "null" : "nan";
-        } else if ((b << 1) == 0xffe0000000000000ULL) {  // exponent all ones, no mantissa: +-infinity
+        } else if (infinity_bits(b)) {
             out += json ? "null" : (negative ? "-inf" : "inf");
         } else if ((b << 1) == 0) {
             out += '0';

@@ -241,7 +241,7 @@ public:
             s.bind(1, std::string_view(r.lo));
             if (!r.hi.empty()) s.bind(2, std::string_view(r.hi));
             if (!s.step()) detail::fail(db_, "checksum");
-            out.push_back({static_cast<std::uint64_t>(s.int64(0)), s.int64(1), s.int64(2)});
+            out.push_back({static_cast<std::uint64_t>(s.column_int64(0)), s.column_int64(1), s.column_int64(2)});
         }
         return out;
     }
@@ -320,9 +320,9 @@ public:
             s.bind(1, top);
             std::vector<std::pair<std::string, tomb>> rows;  // read all first: fold() writes the table
             while (s.step()) {
-                const auto meta = detail::decode_meta(s.text(3));
+                const auto meta = detail::decode_meta(s.column_text(3));
                 const auto o = meta.find(std::string(meta_keys::owner));
-                rows.push_back({s.text(2), {s.int64(0), s.int64(1), o == meta.end() ? std::string() : o->second}});
+                rows.push_back({s.column_text(2), {s.column_int64(0), s.column_int64(1), o == meta.end() ? std::string() : o->second}});
             }
             for (auto& [id, row] : rows) {
                 if (id != group_id) {
@@ -359,7 +359,7 @@ public:
     std::size_t active_count() const {
         detail::stmt s(db_, "SELECT count(*) FROM \"" + table_ + "\" WHERE state = 0");
         s.step();
-        return static_cast<std::size_t>(s.int64(0));
+        return static_cast<std::size_t>(s.column_int64(0));
     }
     /// Someone edits a row behind concord's back, in place: no new seq, so no feed shows it.
     void edit_external(std::string_view remote_id, const E& e) {
@@ -479,7 +479,7 @@ private:
         {  // a replica written before removal counts were kept: every row stands for itself
             detail::stmt c(db_, "SELECT count(*) FROM pragma_table_info(?1) WHERE name = 'removals'");
             c.bind(1, std::string_view(table_));
-            if (c.step() && c.int64(0) == 0)
+            if (c.step() && c.column_int64(0) == 0)
                 detail::exec(db_, "ALTER TABLE " + t + " ADD COLUMN removals INTEGER NOT NULL DEFAULT 1");
         }
         detail::exec(db_, "CREATE INDEX IF NOT EXISTS \"" + table_ + "_identity\" ON " + t + " (identity, state, h1, h2)");
@@ -523,10 +523,10 @@ private:
         detail::reset_guard g{s};
         last_seq_ = last_id_ = horizon_ = 0;
         while (s.step()) {
-            const auto n = s.text(0);
-            if (n == "last_seq") last_seq_ = s.int64(1);
-            else if (n == "last_id") last_id_ = s.int64(1);
-            else if (n == "horizon") horizon_ = s.int64(1);
+            const auto n = s.column_text(0);
+            if (n == "last_seq") last_seq_ = s.column_int64(1);
+            else if (n == "last_id") last_id_ = s.column_int64(1);
+            else if (n == "horizon") horizon_ = s.column_int64(1);
         }
     }
     void set_state(std::string_view name, std::int64_t v) {
@@ -546,11 +546,11 @@ private:
 
     remote_record<E> read_row(const detail::stmt& s) const {
         remote_record<E> r;
-        r.seq = static_cast<std::uint64_t>(s.int64(0));
-        r.remote_id = s.text(1);
-        r.state = s.int64(2) == 0 ? remote_state::active : remote_state::cancelled;
-        r.created_at = s.int64(3);
-        r.meta = detail::decode_meta(s.text(4));
+        r.seq = static_cast<std::uint64_t>(s.column_int64(0));
+        r.remote_id = s.column_text(1);
+        r.state = s.column_int64(2) == 0 ? remote_state::active : remote_state::cancelled;
+        r.created_at = s.column_int64(3);
+        r.meta = detail::decode_meta(s.column_text(4));
         detail::read_content(s, 6, r.value, [&] {
             return "mirror replica '" + table_ + "': row " + r.remote_id + " (seq " + std::to_string(r.seq) + ")";
         });
@@ -562,7 +562,7 @@ private:
     /// first, up to `limit` records in all; returns false when the limit cut the row short.
     bool expand(const detail::stmt& s, std::vector<remote_record<E>>& out, std::optional<std::uint64_t> after,
                 std::size_t limit) const {
-        const auto n = static_cast<std::uint64_t>(s.int64(5));
+        const auto n = static_cast<std::uint64_t>(s.column_int64(5));
         if (n <= 1 || out.back().state != remote_state::cancelled) return true;
         remote_record<E> row = std::move(out.back());
         out.pop_back();
@@ -644,7 +644,7 @@ private:
         detail::reset_guard g{s};
         s.bind(1, std::string_view(key));
         if (!s.step()) return std::nullopt;
-        return std::pair{s.text(0), s.text(1)};
+        return std::pair{s.column_text(0), s.column_text(1)};
     }
 
     /// Applies `write` (returning the remote id) once per idempotency key: a repeat with the same

@@ -215,11 +215,13 @@ public:
     /// Creates a payment plan (charge-capable: refused for a quarantined customer), or adopts the
     /// active plan of ours with the same identity.
     outcome<payment_plan> create_plan(payment_plan p) {
+        require_valid(p);
         return with_reconcile_lock(*plans_, opts_.lock_scope, [&] { return create_plan_locked(std::move(p)); });
     }
     /// Charges an invoice once (charge-capable: refused for a quarantined customer). A redo after a
     /// restore adopts the existing charge instead of charging again.
     outcome<charge> charge_invoice(charge c) {
+        require_valid(c);
         return with_reconcile_lock(*plans_, opts_.lock_scope, [&] { return charge_invoice_locked(std::move(c)); });
     }
     /// Cancels the plan (stops its charges) and forgets it locally. Allowed during quarantine.
@@ -267,6 +269,25 @@ private:
         probe.reference = std::string(reference);
         auto src = provider_->charges();
         return cancel_linked(s, *charges_, src, charge_identity{}, probe, "refund");
+    }
+
+    /// Bad input is refused before anything is read or written: sent on, the provider refuses it only
+    /// after the action was marked in progress in the witness (the next session then reports an
+    /// interrupted action that never had a remote effect, and a first session has given the stores a
+    /// checkpoint already).
+    static void require_valid(const payment_plan& p) {
+        if (p.amount_cents <= 0 || p.interval_seconds <= 0)
+            throw error(errc::invalid_argument, "create plan refused for " + plan_identity{}.describe(p) +
+                                                    ": a payment plan needs a positive amount_cents and "
+                                                    "interval_seconds, not " +
+                                                    std::to_string(p.amount_cents) + " and " +
+                                                    std::to_string(p.interval_seconds));
+    }
+    static void require_valid(const charge& c) {
+        if (c.amount_cents <= 0)
+            throw error(errc::invalid_argument, "charge invoice refused for " + charge_identity{}.describe(c) +
+                                                    ": a charge needs a positive amount_cents, not " +
+                                                    std::to_string(c.amount_cents));
     }
 
     void step(std::string_view what) const {

@@ -85,7 +85,7 @@ std::optional<std::string> pg_encode(const T& v) {
         // On the bits, as the canonical encoding does: a host built with -ffast-math folds isnan/isinf.
         const auto bits = std::bit_cast<std::uint64_t>(d);
         if (concord::detail::nan_bits(bits)) return std::string("NaN");
-        if ((bits << 1) == 0xffe0000000000000ULL) return std::string((bits >> 63) ? "-Infinity" : "Infinity");
+        if (concord::detail::infinity_bits(bits)) return std::string((bits >> 63) ? "-Infinity" : "Infinity");
         char buf[64];
         auto [p, ec] = std::to_chars(buf, buf + sizeof buf, d);  // shortest text that reads back exactly
         (void)ec;

@@ -19,6 +19,7 @@
 #include <string>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -309,7 +310,9 @@ inline void require_sole_connection(const std::filesystem::path& file, int timeo
 } // namespace detail
 
 /// The close / replace the file / reopen connection model: the file is copied beside the database,
-/// fsync'ed and renamed over it, so a crash leaves either the old database or the backup.
+/// fsync'ed and renamed over it, then the folder is fsync'ed, so a crash leaves either the old
+/// database or the backup, and a restore that returned stays restored. A folder that cannot be
+/// opened (to fsync it) is errc::store_failure before anything is written.
 /// Replacing the file under another connection is refused (detail::require_sole_connection): in WAL
 /// mode its later commits would be replayed onto the restored file. A backup file with a non-empty
 /// log of its own is refused too: copy it with sqlite_backup(), or use sqlite_restore(). A backup with
@@ -343,8 +346,24 @@ inline void sqlite_restore_file(sqlite_database& db, const std::filesystem::path
     db.close();
     auto tmp = file;
     tmp += ".concord-restore.tmp";
+    struct fd_closer {
+        int fd = -1;
+        ~fd_closer() {
+            if (fd >= 0) ::close(fd);
+        }
+    } folder;
     try {
         detail::require_sole_connection(file, timeout_ms);
+        // The rename is durable only once the folder is fsync'ed too: otherwise a power cut can bring
+        // the old database back after the restore reported success. Opened before anything is
+        // written, so a folder that cannot be opened leaves the database untouched.
+        const auto dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
+        folder.fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (folder.fd < 0) {
+            const std::string why = std::strerror(errno);
+            throw store_error(errc::store_failure, "cannot open the folder " + dir.string() + " of " + file.string() +
+                                                       " to fsync the restore: " + why + "; the database was not replaced");
+        }
         std::error_code ec;
         std::filesystem::copy_file(src, tmp, std::filesystem::copy_options::overwrite_existing, ec);
         if (ec)
@@ -355,11 +374,30 @@ inline void sqlite_restore_file(sqlite_database& db, const std::filesystem::path
             if (fd >= 0) ::close(fd);
             throw store_error(errc::store_failure, "cannot fsync " + tmp.string() + ": " + why);
         }
+        // The copy has the backup's permissions and the restoring user as owner: the database keeps
+        // its own, or a group-shared 0640 file owned by the service would come back 0600 and root's.
+        struct ::stat live {}, copy {};
+        if (::stat(file.c_str(), &live) == 0 && ::fstat(fd, &copy) == 0) {
+            const bool owner_differs = copy.st_uid != live.st_uid || copy.st_gid != live.st_gid;
+            if ((owner_differs && ::fchown(fd, live.st_uid, live.st_gid) != 0) ||
+                ::fchmod(fd, live.st_mode & 07777) != 0) {
+                const std::string why = std::strerror(errno);
+                ::close(fd);
+                throw store_error(errc::store_failure, "cannot give " + tmp.string() + " the owner and permissions of " +
+                                                           file.string() + ": " + why + "; the database was not replaced");
+            }
+        }
         ::close(fd);
         std::filesystem::rename(tmp, file, ec);
         if (ec)
             throw store_error(errc::store_failure, "cannot move " + tmp.string() + " over " + file.string() + ": " +
                                                        ec.message());
+        if (::fsync(folder.fd) != 0) {
+            const std::string why = std::strerror(errno);
+            throw store_error(errc::store_failure, "fsync of the folder " + dir.string() + " failed after " + file.string() +
+                                                       " was replaced by " + src.string() + ": " + why +
+                                                       "; a power cut may still bring the old database back");
+        }
     } catch (...) {
         std::error_code ec;
         if (std::filesystem::is_regular_file(tmp, ec)) std::filesystem::remove(tmp, ec);  // ours; never a directory

@@ -49,6 +49,7 @@
 #include <vector>
 
 #include <concord/detail/lineage.hpp>
+#include <concord/detail/sqlite_value.hpp>
 #include <concord/entity.hpp>
 #include <concord/error.hpp>
 #include <concord/hash.hpp>
@@ -133,46 +134,9 @@ void sqlite_bind(sqlite_statement& s, int i, const T& v) {
 /// member's range is a store_error naming the table, column and row.
 template <class T, class Where>
 void sqlite_read(const sqlite_statement& s, int i, T& v, const Where& where) {
-    const int type = s.column_type(i);
-    if constexpr (is_optional<T>::value) {
-        if (type == SQLITE_NULL) {
-            v.reset();
-            return;
-        }
-        typename T::value_type inner{};
-        sqlite_read(s, i, inner, where);
-        v = std::move(inner);
-    } else {
-        auto bad = [&](std::string_view why) {
-            throw store_error(errc::store_failure, where() + ": " + std::string(why));
-        };
-        if (type == SQLITE_NULL) bad("holds NULL but the member is not std::optional");
-        if constexpr (std::is_enum_v<T>) {
-            std::underlying_type_t<T> u{};
-            sqlite_read(s, i, u, where);
-            v = static_cast<T>(u);
-        } else if constexpr (std::is_same_v<T, bool>) {
-            if (type != SQLITE_INTEGER) bad("holds a non-INTEGER value for a bool member");
-            const auto x = s.column_int64(i);
-            if (x != 0 && x != 1) bad("holds " + std::to_string(x) + " for a bool member");
-            v = x == 1;
-        } else if constexpr (std::is_integral_v<T>) {
-            if (type != SQLITE_INTEGER) bad("holds a non-INTEGER value for an integer member");
-            const auto x = s.column_int64(i);
-            if constexpr (sizeof(T) < sizeof(std::int64_t)) {
-                if (x < static_cast<std::int64_t>(std::numeric_limits<T>::min()) ||
-                    x > static_cast<std::int64_t>(std::numeric_limits<T>::max()))
-                    bad("holds " + std::to_string(x) + ", out of the member type's range");
-            }
-            v = static_cast<T>(x);
-        } else if constexpr (std::is_floating_point_v<T>) {
-            if (type != SQLITE_FLOAT && type != SQLITE_INTEGER) bad("holds a non-numeric value for a floating member");
-            v = static_cast<T>(s.column_double(i));
-        } else {
-            if (type != SQLITE_TEXT) bad("holds a non-TEXT value for a std::string member");
-            v = s.column_text(i);
-        }
-    }
+    sqlite_read_value(s, i, v, [&](std::string_view why) {
+        throw store_error(errc::store_failure, where() + ": " + std::string(why));
+    });
 }
 
 inline constexpr std::string_view checkpoint_format = "concord-checkpoint v1";

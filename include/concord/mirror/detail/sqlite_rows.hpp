@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 
+#include <concord/detail/sqlite_value.hpp>
 #include <concord/entity.hpp>
 #include <concord/error.hpp>
 #include <concord/records.hpp>
@@ -53,11 +54,11 @@ public:
         sqlite3_reset(s_);
         sqlite3_clear_bindings(s_);
     }
-    std::int64_t int64(int c) const { return sqlite3_column_int64(s_, c); }
-    double real(int c) const { return sqlite3_column_double(s_, c); }
+    std::int64_t column_int64(int c) const { return sqlite3_column_int64(s_, c); }
+    double column_double(int c) const { return sqlite3_column_double(s_, c); }
     bool is_null(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
-    int type(int c) const { return sqlite3_column_type(s_, c); }
-    std::string text(int c) const {
+    int column_type(int c) const { return sqlite3_column_type(s_, c); }
+    std::string column_text(int c) const {
         auto p = reinterpret_cast<const char*>(sqlite3_column_text(s_, c));
         return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, c))) : std::string();
     }
@@ -119,38 +120,9 @@ void bind_value(stmt& s, int i, const T& v) {
 /// is errc::bad_page naming the column (`where()`), as a malformed listing is.
 template <class T, class Where>
 void read_value(const stmt& s, int c, T& out, const Where& where) {
-    if constexpr (concord::detail::is_optional<T>::value) {
-        if (s.is_null(c)) out.reset();
-        else {
-            typename T::value_type v{};
-            read_value(s, c, v, where);
-            out = std::move(v);
-        }
-    } else {
-        const int type = s.type(c);
-        auto bad = [&](std::string_view why) { throw error(errc::bad_page, where() + " " + std::string(why)); };
-        if (type == SQLITE_NULL) bad("holds NULL, but the member is not std::optional");
-        if constexpr (std::is_same_v<T, std::string>) {
-            if (type != SQLITE_TEXT) bad("holds a value that is not text, for a std::string member");
-            out = s.text(c);
-        } else if constexpr (std::is_floating_point_v<T>) {
-            if (type != SQLITE_FLOAT && type != SQLITE_INTEGER) bad("holds a value that is not a number, for a floating-point member");
-            out = static_cast<T>(s.real(c));
-        } else {
-            using I = typename std::conditional_t<std::is_enum_v<T>, std::underlying_type<T>, std::type_identity<T>>::type;
-            if (type != SQLITE_INTEGER) bad("holds a value that is not an integer, for an integer member");
-            const std::int64_t x = s.int64(c);
-            // Members of 64 bits round-trip through int64 (bind_value casts them the same way).
-            if constexpr (std::is_same_v<I, bool>) {
-                if (x != 0 && x != 1) bad("holds " + std::to_string(x) + " for a bool member");
-            } else if constexpr (sizeof(I) < sizeof(std::int64_t)) {
-                if (x < static_cast<std::int64_t>(std::numeric_limits<I>::min()) ||
-                    x > static_cast<std::int64_t>(std::numeric_limits<I>::max()))
-                    bad("holds " + std::to_string(x) + ", out of the member type's range");
-            }
-            out = static_cast<T>(static_cast<I>(x));
-        }
-    }
+    concord::detail::sqlite_read_value(s, c, out, [&](std::string_view why) {
+        throw error(errc::bad_page, where() + " " + std::string(why));
+    });
 }
 
 /// Column list of the content members: `"c_<member>"` each, comma-separated (prefix each with `pre`).
