@@ -154,6 +154,7 @@ protected:
         std::vector<std::uint32_t> todo_remote;
         std::map<key128, std::uint64_t> cancelled;  // identity -> cancelled objects of ours (create instance)
         std::vector<std::uint32_t> cancelled_at;    // their positions: counted, so checked for being listed once
+        std::vector<std::uint32_t> foreign_at;      // active records set apart as not ours: each a case, counted too
         // 32 bits of each remote id's hash, noted while the records are read, for the check below
         // that the listing names each object of a case once (detail::find_listed_twice).
         const auto rid_hash = std::make_unique_for_overwrite<std::uint32_t[]>(remote.size());
@@ -254,6 +255,7 @@ protected:
                     std::vector<classified<E>> foreign;
                     std::map<key128, std::uint64_t> cancelled;
                     std::vector<std::uint32_t> cancelled_at;
+                    std::vector<std::uint32_t> foreign_at;
                 };
                 const unsigned k = detail::slices_for(remote.size(), threads, min_slice);
                 std::vector<remote_slice> out(k);
@@ -292,6 +294,7 @@ protected:
                             c.remote.push_back(r);
                             c.note = std::move(why);
                             o.foreign.push_back(std::move(c));
+                            o.foreign_at.push_back(static_cast<std::uint32_t>(i));
                         }
                         return false;
                     }
@@ -310,6 +313,7 @@ protected:
                     std::move(o.foreign.begin(), o.foreign.end(), std::back_inserter(p.cases));
                     for (const auto& [id, n] : o.cancelled) cancelled[id] += n;
                     cancelled_at.insert(cancelled_at.end(), o.cancelled_at.begin(), o.cancelled_at.end());
+                    foreign_at.insert(foreign_at.end(), o.foreign_at.begin(), o.foreign_at.end());
                 }
             }
             detail::sort_rows_sliced(rrows.data(), rrows.size(), threads, min_slice);
@@ -389,10 +393,13 @@ protected:
         // cancels the object it keeps, an orphan beside its own linked case): refused as list_all()
         // refuses it. Only records in a case can be acted on, so only their ids are looked for, and
         // those of the cancelled objects of ours: each counts into a re-creation's key (cancelled_before),
-        // so one listed twice would make another key than the remote listed once gives. Appended for
-        // the check only (todo names its records by position in todo_remote, before these).
+        // so one listed twice would make another key than the remote listed once gives; and those set
+        // apart as not ours as they were read: each is a foreign case, and counts into a local_only
+        // entity's set_apart (its decision id and its create's key). Appended for the check only
+        // (todo names its records by position in todo_remote, before these).
         const std::size_t in_cases = todo_remote.size();
         todo_remote.insert(todo_remote.end(), cancelled_at.begin(), cancelled_at.end());
+        todo_remote.insert(todo_remote.end(), foreign_at.begin(), foreign_at.end());
         const auto twice = detail::find_listed_twice(
             rid_hash.get(), remote.size(), todo_remote, &remote,
             [](const void* l, std::size_t i) -> std::string_view {

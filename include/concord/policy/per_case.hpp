@@ -9,9 +9,20 @@
 // of the eight case tags, a case listed twice or a strategy that is not a conflict policy fails to
 // compile. (A plain type lookup, not a Boost.Hana map: same checks, without Hana's map, set and
 // algorithm headers in every program that composes a policy.)
+//
+// The policy holds its strategies, so a strategy with state (a limit, a list of accounts) keeps the
+// state it was given: pass them to the constructor, the default one first, then those of the rules
+// in their order (cancel_below being a strategy of the host's, with a limit):
+//
+//   using guarded = concord::policy::per_case<concord::policy::trust_local, concord::case_<concord::orphan, cancel_below>>;
+//   auto sync = concord::make_reconciler<guarded>(db, remote, options, identity,
+//                                                 guarded(concord::policy::trust_local{}, cancel_below{50'00}));
 
 #include <cstddef>
+#include <exception>
+#include <tuple>
 #include <type_traits>
+#include <utility>
 
 #include <concord/cases.hpp>
 #include <concord/concepts/conflict_policy.hpp>
@@ -33,6 +44,28 @@ template <class Case, class Rule, class... Rest>
 struct strategy_of<Case, Rule, Rest...>
     : std::conditional_t<std::is_same_v<Case, typename Rule::case_type>, std::type_identity<typename Rule::strategy>,
                          strategy_of<Case, Rest...>> {};
+/// Position of the first rule for Case (only used when there is one).
+template <class Case, class... Rules>
+constexpr std::size_t rule_index() {
+    constexpr bool is[] = {std::is_same_v<Case, typename Rules::case_type>...};
+    std::size_t i = 0;
+    while (i < sizeof...(Rules) && !is[i]) ++i;
+    return i;
+}
+/// A strategy per_case makes itself (a default-constructed per_case): one that needs arguments is
+/// refused with a message saying what to do, not with the errors of the constructor it lacks.
+template <class S>
+S make_strategy() {
+    if constexpr (std::is_default_constructible_v<S>) {
+        return S{};
+    } else {
+        static_assert(std::is_default_constructible_v<S>,
+                      "concord::policy::per_case: a strategy is not default-constructible; construct the policy "
+                      "with its strategies, in the order of the rules: per_case<Default, case_<...>...>(default "
+                      "strategy, override strategies...)");
+        std::terminate();
+    }
+}
 } // namespace detail
 
 /// One override: resolve cases tagged `Case` with `Strategy`.
@@ -50,7 +83,17 @@ struct per_case {
     static_assert(((detail::times_listed<typename Rules::case_type, Rules...> == 1) && ...),
                   "concord::policy::per_case: a case is listed twice");
 
-    Default fallback{};
+    Default fallback;
+    std::tuple<typename Rules::strategy...> overrides;  ///< one per rule, in the order of the rules
+
+    /// Every strategy default-constructed.
+    per_case() : fallback(detail::make_strategy<Default>()), overrides(detail::make_strategy<typename Rules::strategy>()...) {}
+    /// The strategies given (their state kept): the default one, then one per rule in the order of the rules.
+    explicit per_case(Default d, typename Rules::strategy... s) : fallback(std::move(d)), overrides(std::move(s)...) {}
+    /// The default strategy given, the overrides default-constructed.
+    explicit per_case(Default d)
+        requires(sizeof...(Rules) != 0)
+        : fallback(std::move(d)), overrides(detail::make_strategy<typename Rules::strategy>()...) {}
 
     template <case_kind K, class E>
     resolution decide_for(const classified<E>& c, const timeline_status& t) const {
@@ -59,7 +102,10 @@ struct per_case {
             static_assert(conflict_policy<S, E>, "concord::policy::per_case: the strategy of a case_<> override is not a "
                                                  "conflict policy (it needs `resolution decide(const classified<E>&, "
                                                  "const timeline_status&) const`)");
-            return S{}.decide(c, t);
+            if constexpr (conflict_policy<S, E>)
+                return std::get<detail::rule_index<case_tag<K>, Rules...>()>(overrides).decide(c, t);  // its own state
+            else
+                return resolution::report;
         } else {
             return fallback.decide(c, t);
         }
