@@ -776,7 +776,7 @@ protected:
         return true;
     }
 
-    std::string decision_id(const classified<E>& c) const {
+    std::string decision_id(const classified<E>& c, bool unkeyed_beside = false) const {
         constexpr std::string_view tag = "concord-decision/v2";  // v2: the owner tag joined the id
         std::string buf;
         std::size_t size = tag.size() + 16 + owner_text_.size() + opts_.entity_name.size() + to_string(c.kind).size() + 32 + 1 + 9 + 64;
@@ -829,6 +829,9 @@ protected:
             buf.append(hex, static_cast<std::size_t>(fingerprint(*c.local).write_hex(hex) - hex));
             buf.append(hex, static_cast<std::size_t>(fingerprint(c.remote.front().value).write_hex(hex) - hex));
         }
+        // A linked orphan beside local entities without identity (see choose()) is another question:
+        // its entity may be one of them, so an answer given without that doubt must not settle it.
+        if (unkeyed_beside) buf.push_back('K');
         return xxh3_128(buf).hex();
     }
 
@@ -1046,12 +1049,15 @@ protected:
             as_k->kind = k;
         }
         const classified<E>& view = as_k ? *as_k : p.cases[g];  // p.cases does not change below
+        // A linked orphan's entity may be one the plan could not key (an identity member cleared):
+        // cancelling its object, or importing a second copy, would act on a partial picture.
+        const bool unkeyed_beside = k == case_kind::orphan && view.linked_remote && p.unkeyed_local > 0;
         // The id hashes the situation (for diverged, both contents again): only worth it while the
         // book may hold an answer, or to open a decision below.
         std::string did;
         std::optional<resolution> a;
         if (!own_book_ || !builtin_book_->empty()) {
-            did = decision_id(view);
+            did = decision_id(view, unkeyed_beside);
             detail::slice_mutex::guard hold(p.book_lock);
             a = book_answer_(did);
         }
@@ -1082,20 +1088,16 @@ protected:
             r = resolution::ask;
         }
         if (destructive(r) && !database_adopted) r = resolution::ask;  // different database: never on our own
-        // A linked orphan's entity may be one the plan could not key (an identity member cleared):
-        // cancelling its object, or importing a second copy, would act on a partial picture.
-        const bool maybe_unkeyed = k == case_kind::orphan && view.linked_remote && p.unkeyed_local > 0 &&
-                                   (destructive(r) || r == resolution::import_local);
-        if (maybe_unkeyed) r = resolution::ask;
+        if (unkeyed_beside && (destructive(r) || r == resolution::import_local)) r = resolution::ask;
         if (r == resolution::ask) {
             decision<E> d;
-            d.id = did.empty() ? decision_id(view) : std::move(did);
+            d.id = did.empty() ? decision_id(view, unkeyed_beside) : std::move(did);
             d.group = g;
             d.kind = k;
             d.identity = view.identity;
             d.summary = summary_of(view);
             if (!database_adopted) d.summary += "; NOTE: a different database was opened";
-            if (maybe_unkeyed)
+            if (unkeyed_beside)  // also when the policy asks anyway: the user must know it too
                 d.summary += "; NOTE: " + std::to_string(p.unkeyed_local) +
                              " local entit" + (p.unkeyed_local == 1 ? "y has" : "ies have") +
                              " no identity this plan could compute (see its problems): this object's entity may be one";

@@ -73,7 +73,7 @@ struct timeline_status {
     std::uint64_t generation = 0;             ///< generation this session commits (never reused)
     std::string detail;                       ///< human explanation
     bool interrupted = false;                 ///< the witness says a reconcile was in progress
-    std::uint64_t attempt = 1;                ///< this session's number (witness attempts + 1), in update keys;
+    std::uint64_t attempt = 1;                ///< this session's number (witness attempts + 1; random on witness_behind), in update keys;
                                               ///< moves on after each mark_in_progress() (see there)
     std::string session_id;                   ///< random per timeline_session: apply() refuses a plan of another session
 
@@ -83,7 +83,9 @@ struct timeline_status {
     }
 };
 
-/// Pure function: the verdict for a store checkpoint and a witness record. A record whose counters
+/// The verdict for a store checkpoint and a witness record (pure but for the random lineage and, on
+/// witness_behind, the random first attempt, at or above 2^32: the witness may have lost attempts
+/// used since, see below). A record whose counters
 /// are exhausted (a generation at or above witness_generation_limit - 1, so this session's would
 /// reach the limit; attempts at or above witness_attempts_limit - 1) is refused before anything is
 /// written: the store's checkpoint as errc::checkpoint_corrupt, the witness as errc::witness_corrupt.
@@ -162,6 +164,14 @@ inline timeline_status check_timeline(const std::optional<checkpoint>& store, co
         s.generation = store->generation + 1;
         s.detail = "the witness (generation " + std::to_string(w->generation) + ") is behind the store (generation " +
                    std::to_string(store->generation) + "): repaired";
+    }
+    if (s.kind == verdict::witness_behind) {
+        // A witness deleted, or an older copy put back, has forgotten attempts that sessions of these
+        // generations used (one that failed before its store commit leaves its generation to the
+        // next): counting on from it would give a change pushed again an earlier push's update key,
+        // which a provider replays without applying. Jump to a random point far beyond any count.
+        const std::uint64_t fresh = (std::uint64_t{1} << 32) + (random_key128().lo >> 3);  // below 2^62
+        s.attempt = std::max(s.attempt, fresh);
     }
     return s;
 }
