@@ -29,6 +29,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -421,14 +422,127 @@ inline void pg_copy_settings(postgres_database& db, const std::string& name, con
     }
 }
 
+/// What the database `name` is besides its contents and settings (pg_database's row): owner,
+/// encoding and locale, comment, connection limit and GRANTs. Neither a pg_dump archive (made
+/// without --create) nor CREATE DATABASE ... TEMPLATE carries them, and a swapped-in database made
+/// by the restoring role with the server's defaults would lose them: another owner, another encoding
+/// (which converts or refuses the text it holds), every role let in where CONNECT was revoked from
+/// PUBLIC. Read before the swap, given to the incoming database by pg_swap_in.
+struct pg_database_attributes {
+    std::string owner;
+    std::string create_locale;  ///< ENCODING ... LC_COLLATE ... LC_CTYPE ... [LOCALE_PROVIDER ...], quoted
+    std::optional<std::string> comment;
+    std::string connlimit;
+    bool default_acl = true;  ///< datacl NULL: the owner and PUBLIC have the default privileges
+    struct grant {
+        std::string grantee;  ///< empty: PUBLIC
+        std::string privilege;
+        bool grantable = false;
+    };
+    std::vector<grant> grants;
+};
+
+inline pg_database_attributes pg_read_attributes(postgres_database& db, const std::string& name,
+                                                 const std::string& maintenance_db) {
+    auto c = db.connect_to(maintenance_db);
+    auto run = [&](const std::string& sql) {
+        const char* values[] = {name.c_str()};
+        std::unique_ptr<PGresult, pg_result_free> r(PQexecParams(c.get(), sql.c_str(), 1, nullptr, values, nullptr, nullptr, 0));
+        if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK)
+            throw store_error(errc::store_failure, "cannot read what database '" + name + "' is (owner, encoding, grants): " +
+                                                       pg_trim(PQerrorMessage(c.get())));
+        return r;
+    };
+    auto literal = [&](const char* v) {
+        std::unique_ptr<char, void (*)(void*)> l(PQescapeLiteral(c.get(), v, std::strlen(v)), PQfreemem);
+        if (!l) throw store_error(errc::store_failure, "cannot quote an attribute of '" + name + "': " + pg_trim(PQerrorMessage(c.get())));
+        return std::string(l.get());
+    };
+    // The locale provider came with PostgreSQL 15, its locale column was renamed in 17.
+    const int version = PQserverVersion(c.get());
+    const std::string provider = version >= 150000 ? "d.datlocprovider::text" : "''";
+    const std::string locale = version >= 170000 ? "coalesce(d.datlocale, '')" : version >= 150000 ? "coalesce(d.daticulocale, '')" : "''";
+    auto r = run("SELECT pg_get_userbyid(d.datdba), pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, " + provider +
+                 ", " + locale + ", shobj_description(d.oid, 'pg_database'), d.datconnlimit, d.datacl IS NULL "
+                 "FROM pg_database d WHERE d.datname = $1");
+    if (PQntuples(r.get()) != 1)
+        throw store_error(errc::store_failure, "database '" + name + "' is not on the server it is connected to");
+    pg_database_attributes a;
+    a.owner = PQgetvalue(r.get(), 0, 0);
+    a.create_locale = "ENCODING " + literal(PQgetvalue(r.get(), 0, 1)) + " LC_COLLATE " + literal(PQgetvalue(r.get(), 0, 2)) +
+                      " LC_CTYPE " + literal(PQgetvalue(r.get(), 0, 3));
+    const std::string_view prov = PQgetvalue(r.get(), 0, 4);
+    if (prov == "c") a.create_locale += " LOCALE_PROVIDER libc";
+    else if (prov == "i") a.create_locale += " LOCALE_PROVIDER icu ICU_LOCALE " + literal(PQgetvalue(r.get(), 0, 5));
+    else if (prov == "b") a.create_locale += " LOCALE_PROVIDER builtin BUILTIN_LOCALE " + literal(PQgetvalue(r.get(), 0, 5));
+    if (!PQgetisnull(r.get(), 0, 6)) a.comment = PQgetvalue(r.get(), 0, 6);
+    a.connlimit = PQgetvalue(r.get(), 0, 7);
+    a.default_acl = std::string_view(PQgetvalue(r.get(), 0, 8)) == "t";
+    if (!a.default_acl) {
+        auto g = run("SELECT coalesce(r.rolname, ''), a.privilege_type, a.is_grantable FROM pg_database d "
+                     "CROSS JOIN LATERAL aclexplode(d.datacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee "
+                     "WHERE d.datname = $1 ORDER BY 1, 2");
+        for (int i = 0; i < PQntuples(g.get()); ++i)
+            a.grants.push_back({PQgetvalue(g.get(), i, 0), PQgetvalue(g.get(), i, 1),
+                                std::string_view(PQgetvalue(g.get(), i, 2)) == "t"});
+    }
+    return a;
+}
+
+/// Gives `n.incoming` the owner, connection limit and GRANTs of `a` (the comment follows the swap:
+/// until then the incoming database carries concord's mark). A role that may not do it (not the
+/// owner's member, say) fails the restore here, the original untouched.
+inline void pg_copy_attributes(postgres_database& db, const pg_database_attributes& a, const pg_swap_names& n,
+                               const std::string& maintenance_db) {
+    const auto incoming = pg_quote_name(n.incoming);
+    pg_maintenance(db, "ALTER DATABASE " + incoming + " OWNER TO " + pg_quote_name(a.owner), maintenance_db);
+    if (a.connlimit != "-1")
+        pg_maintenance(db, "ALTER DATABASE " + incoming + " CONNECTION LIMIT " + std::to_string(std::stoi(a.connlimit)),
+                       maintenance_db);
+    if (a.default_acl) return;
+    // Exactly the original's list: what PUBLIC and the owner have by default goes first.
+    pg_maintenance(db, "REVOKE ALL ON DATABASE " + incoming + " FROM PUBLIC", maintenance_db);
+    pg_maintenance(db, "REVOKE ALL ON DATABASE " + incoming + " FROM " + pg_quote_name(a.owner), maintenance_db);
+    for (const auto& g : a.grants) {
+        if (g.privilege != "CREATE" && g.privilege != "CONNECT" && g.privilege != "TEMPORARY")
+            throw store_error(errc::store_failure, "database privilege '" + g.privilege + "' is not one concord can copy");
+        pg_maintenance(db, "GRANT " + g.privilege + " ON DATABASE " + incoming + " TO " +
+                               (g.grantee.empty() ? std::string("PUBLIC") : pg_quote_name(g.grantee)) +
+                               (g.grantable ? " WITH GRANT OPTION" : ""),
+                       maintenance_db);
+    }
+}
+
+/// The comment of `a` on database `name`, as pg_maintenance_quietly: the swap is done already.
+inline void pg_restore_comment(postgres_database& db, const std::string& name, const pg_database_attributes& a,
+                               const std::string& maintenance_db) noexcept {
+    try {
+        std::string sql = "COMMENT ON DATABASE " + pg_quote_name(name) + " IS ";
+        if (!a.comment) {
+            sql += "NULL";
+        } else {
+            sql += "E'";  // E'': backslashes escape whatever standard_conforming_strings says
+            for (char ch : *a.comment) {
+                if (ch == '\'' || ch == '\\') sql += ch;
+                sql += ch;
+            }
+            sql += "'";
+        }
+        pg_maintenance(db, sql, maintenance_db);
+    } catch (...) {
+    }
+}
+
 /// Puts the complete, marked database `n.incoming` in place of `name` (see the file comment). Nobody
 /// may be connected to `name`; on failure `name` is as it was and `n.incoming` is dropped. Once the
 /// swap is done the restore has succeeded: failing to drop the original (marked first) is not an
 /// error, the next restore drops it.
-inline void pg_swap_in(postgres_database& db, const std::string& name, const pg_swap_names& n, const std::string& maintenance_db) {
+inline void pg_swap_in(postgres_database& db, const std::string& name, const pg_swap_names& n,
+                       const pg_database_attributes& attributes, const std::string& maintenance_db) {
     const auto live = pg_quote_name(name), incoming = pg_quote_name(n.incoming), outgoing = pg_quote_name(n.outgoing);
     try {
         pg_copy_settings(db, name, n, maintenance_db);
+        pg_copy_attributes(db, attributes, n, maintenance_db);
         pg_maintenance(db, "ALTER DATABASE " + live + " RENAME TO " + outgoing, maintenance_db);
     } catch (...) {
         pg_maintenance_quietly(db, "DROP DATABASE " + incoming, maintenance_db);
@@ -449,15 +563,22 @@ inline void pg_swap_in(postgres_database& db, const std::string& name, const pg_
         pg_maintenance_quietly(db, "DROP DATABASE " + incoming, maintenance_db);
         throw;
     }
-    pg_maintenance_quietly(db, "COMMENT ON DATABASE " + live + " IS NULL", maintenance_db);  // the incoming mark
+    pg_restore_comment(db, name, attributes, maintenance_db);  // in place of the incoming mark
     pg_maintenance_quietly(db, "COMMENT ON DATABASE " + outgoing + " IS '" + std::string(pg_outgoing_mark) + "'", maintenance_db);
     pg_maintenance_quietly(db, "DROP DATABASE " + outgoing, maintenance_db);
 }
 
 /// Runs `body` with db's connection closed, then reopens it. When `body` fails and reopening fails
 /// too, the error says both, the body's first: the reconnect failure alone would hide what went wrong.
+/// Refused before anything while db holds a reconcile lock, which closing would silently drop (and
+/// reopen() would then refuse, after the work was done).
 template <class F>
 void pg_offline(postgres_database& db, F&& body) {
+    if (db.holds_reconcile_lock())
+        throw store_error(errc::invalid_argument,
+                          "PostgreSQL database '" + db.name() + "' cannot be restored or copied while this connection "
+                          "holds a reconcile lock: the connection is closed for it, and the lock with it; do it outside "
+                          "the reconcile (nothing was done)");
     db.close();
     try {
         body();
@@ -485,13 +606,31 @@ void pg_offline(postgres_database& db, F&& body) {
 } // namespace detail
 
 /// Writes a pg_dump backup (custom format) of db's database to `file`. The connection stays open.
-/// pg_dump writes a temporary file beside `file` ("<file>.concord-dump-<pid>.tmp"), renamed over
-/// `file` once it succeeded: pg_dump truncates its output file before it connects, so a failed dump
-/// (server unreachable, disk full) would otherwise destroy the earlier backup of that name.
+/// pg_dump writes a temporary file beside `file` ("<file>.concord-dump-<pid>-<16 random hex
+/// digits>.tmp"), renamed over `file` once it succeeded: pg_dump truncates its output file before it
+/// connects, so a failed dump (server unreachable, disk full) would otherwise destroy the earlier
+/// backup of that name. The temporary file is created here first, exclusively (O_EXCL, never through
+/// a symbolic link, mode 0666 less the umask as pg_dump makes it) under a name nobody can predict:
+/// pg_dump opens its file without O_EXCL, so a link planted at a known name in a shared directory
+/// would have it overwrite the file the link points to.
 inline void postgres_dump(postgres_database& db, const std::filesystem::path& file, const postgres_tools& tools = {}) {
     const detail::pg_tool_login login(db.conninfo(), db.name());
-    auto tmp = file;
-    tmp += ".concord-dump-" + std::to_string(::getpid()) + ".tmp";
+    std::filesystem::path tmp;
+    std::random_device rd;
+    for (int tries = 1;; ++tries) {
+        const auto r = (std::uint64_t{rd()} << 32) ^ rd();
+        tmp = file;
+        tmp += ".concord-dump-" + std::to_string(::getpid()) + "-" + key128{r, 0}.hex().substr(0, 16) + ".tmp";
+        const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd >= 0) {
+            ::close(fd);
+            break;
+        }
+        const int e = errno;
+        if (e != EEXIST || tries >= 100)
+            throw store_error(errc::store_failure, "cannot create the temporary dump file " + tmp.string() + ": " +
+                                                       std::strerror(e) + "; " + file.string() + " is unchanged");
+    }
     std::error_code ec;
     try {
         detail::pg_run(detail::pg_dump_args(tools, tmp, login), login.env());
@@ -532,7 +671,9 @@ inline void postgres_restore(postgres_database& db, const std::filesystem::path&
     const auto n = detail::pg_swap_names_for(name);
     detail::pg_offline(db, [&] {
         detail::pg_clear_leftovers(db, name, n, maintenance_db);
-        detail::pg_create_incoming(db, n, "TEMPLATE template0", maintenance_db);
+        const auto attributes = detail::pg_read_attributes(db, name, maintenance_db);
+        // The original's encoding and locale, not the server's defaults: they decide what text it holds.
+        detail::pg_create_incoming(db, n, "TEMPLATE template0 " + attributes.create_locale, maintenance_db);
         try {
             const detail::pg_tool_login login(db.conninfo(), n.incoming);
             detail::pg_run(detail::pg_restore_args(tools, file, login), login.env());
@@ -540,7 +681,7 @@ inline void postgres_restore(postgres_database& db, const std::filesystem::path&
             detail::pg_maintenance_quietly(db, "DROP DATABASE " + pg_quote_name(n.incoming), maintenance_db);
             throw;
         }
-        detail::pg_swap_in(db, name, n, maintenance_db);
+        detail::pg_swap_in(db, name, n, attributes, maintenance_db);
     });
 }
 
@@ -564,8 +705,9 @@ inline void postgres_restore_snapshot(postgres_database& db, const std::string& 
     const auto n = detail::pg_swap_names_for(name);
     detail::pg_offline(db, [&] {
         detail::pg_clear_leftovers(db, name, n, maintenance_db);
+        const auto attributes = detail::pg_read_attributes(db, name, maintenance_db);
         detail::pg_create_incoming(db, n, "TEMPLATE " + pg_quote_name(snapshot), maintenance_db);
-        detail::pg_swap_in(db, name, n, maintenance_db);
+        detail::pg_swap_in(db, name, n, attributes, maintenance_db);
     });
 }
 

@@ -182,7 +182,13 @@ public:
     postgres_database(const postgres_database&) = delete;
     postgres_database& operator=(const postgres_database&) = delete;
 
-    PGconn* handle() noexcept { return conn_.get(); }
+    /// The raw connection, for the host's own SQL. Runs a pending unlock first (see
+    /// reconcile_lock::release) when the connection is idle again: a host that ended its aborted
+    /// transaction through the raw connection releases the lock at its next handle().
+    PGconn* handle() noexcept {
+        if (!unlocks_pending_.empty()) flush_unlocks();
+        return conn_.get();
+    }
     const std::string& conninfo() const noexcept { return conninfo_; }
     /// Name of the connected database (restore and snapshot helpers need it).
     const std::string& name() const noexcept { return name_; }
@@ -192,16 +198,27 @@ public:
     bool connected() const noexcept { return conn_ && PQstatus(conn_.get()) == CONNECTION_OK; }
     /// Bumped by every reopen(): a lock taken on an earlier connection is gone with it.
     std::uint64_t epoch() const noexcept { return epoch_; }
+    /// True while a reconcile_lock taken on this object is alive (reopen() and the restores refuse).
+    bool holds_reconcile_lock() const noexcept { return !locks_held_.empty(); }
 
     /// Host connection model: close before a restore that replaces the database, reopen after it.
+    /// A reconcile lock still alive is gone with the connection: reopen() waits for it to be released.
     void close() noexcept {
         conn_.reset();
         in_tx_ = false;
-        locks_held_.clear();
         unlocks_pending_.clear();
     }
     /// (Re)connects with the same conninfo; after a lost connection this is how the host resumes.
+    /// Refused (errc::invalid_argument, nothing done) while a reconcile_lock taken on this object is
+    /// alive: its advisory lock dies with the old connection (or died with a lost one), so another
+    /// process may be reconciling already, and the reconcile that took it must end, not go on.
     void reopen() {
+        if (!locks_held_.empty())
+            throw store_error(errc::invalid_argument,
+                              "reopen() of PostgreSQL database '" + name_ + "' while a reconcile lock of this connection "
+                              "is held: the lock does not survive its connection, so the reconcile holding it would go on "
+                              "unlocked; end that reconcile (release or destroy its reconcile_lock), then reopen and "
+                              "reconcile again");
         close();
         auto c = detail::pg_connect(conninfo_, nullptr);
         // Doubles travel as text: with a lower setting (a server, role or database default of 0)
@@ -309,8 +326,8 @@ public:
         void release() noexcept {
             if (!db_) return;
             auto* db = std::exchange(db_, nullptr);
+            std::erase(db->locks_held_, key_);  // also when gone with its connection: reopen() waits for this
             if (db->epoch_ != epoch_ || !db->connected()) return;  // gone with its connection
-            std::erase(db->locks_held_, key_);
             try {
                 db->exec("SELECT pg_advisory_unlock($1::bigint)", {std::to_string(key_)});
             } catch (...) {
@@ -401,9 +418,12 @@ private:
         }
     }
     /// Runs the unlocks a release could not (see reconcile_lock::release) once the connection accepts
-    /// statements again; an unlock that fails stays pending.
+    /// statements again; an unlock that fails stays pending. Never while a query of the host's is in
+    /// progress (PQTRANS_ACTIVE: PQexecParams would discard the results it has not read yet).
     void flush_unlocks() noexcept {
-        if (!connected() || PQtransactionStatus(conn_.get()) == PQTRANS_INERROR) return;
+        if (!connected()) return;
+        const auto st = PQtransactionStatus(conn_.get());
+        if (st != PQTRANS_IDLE && st != PQTRANS_INTRANS) return;
         std::erase_if(unlocks_pending_, [&](std::int64_t key) {
             const auto text = std::to_string(key);
             const char* values[] = {text.c_str()};
@@ -431,7 +451,7 @@ private:
     std::string name_;
     std::unique_ptr<PGconn, detail::pg_conn_free> conn_;
     bool in_tx_ = false;
-    std::vector<std::int64_t> locks_held_;  ///< keys of the reconcile locks this connection holds
+    std::vector<std::int64_t> locks_held_;  ///< keys of the live reconcile_locks taken on this object
     std::vector<std::int64_t> unlocks_pending_;  ///< released, still held by the server (flush_unlocks)
     std::uint64_t epoch_ = 0;
 };

@@ -293,8 +293,8 @@ public:
                 throw store_error(errc::checkpoint_corrupt, "concord_links of scope '" + scope_ +
                                                                 "' holds NULL in a row: not what concord wrote");
             if (!l.identity.parse_hex(*rows.get(r, 0)) || !detail::parse_u64(*rows.get(r, 2), l.generation))
-                throw store_error(errc::checkpoint_corrupt, "concord_links row '" + std::string(*rows.get(r, 0)) +
-                                                                "' of scope '" + scope_ + "' is not what concord wrote");
+                throw store_error(errc::checkpoint_corrupt, "concord_links row " + detail::quoted_excerpt(*rows.get(r, 0)) +
+                                                                " of scope '" + scope_ + "' is not what concord wrote");
             l.remote_id = std::string(*rows.get(r, 1));
             out.push_back(std::move(l));
         }
@@ -333,8 +333,8 @@ public:
             if (!cur.get(r, 0) || !cur.get(r, 1))
                 throw store_error(errc::checkpoint_corrupt, "concord_cursors holds a NULL name or position: not what concord wrote");
             if (!detail::parse_u64(*cur.get(r, 1), v))
-                throw store_error(errc::checkpoint_corrupt, "cursor '" + std::string(*cur.get(r, 0)) + "' holds '" +
-                                                                std::string(*cur.get(r, 1)) + "'");
+                throw store_error(errc::checkpoint_corrupt, "cursor " + detail::quoted_excerpt(*cur.get(r, 0)) + " holds " +
+                                                                detail::quoted_excerpt(*cur.get(r, 1)));
             cp.cursors[std::string(*cur.get(r, 0))] = v;
         }
         key128 sum;
@@ -502,10 +502,11 @@ private:
         std::size_t i = 0;
         info::for_each_member(e, [&](std::string_view name, auto& v) {
             const auto text = rows.get(r, static_cast<int>(i));
+            // The value quoted, escaped and cut: it is the host's data, any length, any bytes.
             if (!detail::pg_decode(text, v))
                 throw store_error(errc::store_failure,
                                   "column " + cols_[i] + " of " + table_ + " holds " +
-                                      (text ? "'" + std::string(*text) + "'" : std::string("NULL")) + ", which member '" +
+                                      (text ? detail::quoted_excerpt(*text) : std::string("NULL")) + ", which member '" +
                                       std::string(name) + "' cannot hold");
             ++i;
         });
