@@ -34,6 +34,14 @@
 // reconciler_options::lock_scope, as reconciler::reconcile() does: a second sync or reconcile of the
 // same database stops with errc::concurrent_reconcile before it reads anything. sync(session)
 // runs inside the caller's session, and the caller holds the lock.
+//
+// A different database (verdict different_database: another database file opened, or one restored to
+// before concord's first sync) is errc::blocked before anything is read or written, unless the
+// session adopted it (timeline_session::adopt_database): the replica is that other database's copy.
+// A replica that records the lineage of the database it mirrors (lineage() / set_lineage(), as
+// sqlite_replica does) is bound to it by the sync; a sync of a database of another lineage is
+// errc::blocked too (the case when each database has its own witness and the other's first sync is a
+// first_run), until the replica is released (forget_lineage()) or a different database adopted.
 
 #include <algorithm>
 #include <cstdint>
@@ -135,6 +143,32 @@ public:
     /// holds the store's reconcile lock around it).
     template <witness W>
     sync_result sync(timeline_session<W>& s, method m = method::automatic) {
+        // The replica is a copy of the database the witness remembers: a sync of another one would
+        // write its rows into that copy (then a copy of neither) and put the first one's rows to the
+        // user as orphans. Only with the user's consent does the replica change databases.
+        if (!s.database_adopted())
+            throw error(errc::blocked, "mirror sync refused: " + s.status().detail +
+                                           ". The replica mirrors that other database: to make it this database's "
+                                           "copy, sync inside a session that adopt_database() was called on");
+        // A replica keeps the lineage of the database it is the copy of: another database's sync (a
+        // first_run, when each database has its own witness) would take every row there for an orphan
+        // of its own. A different database this session adopted takes the replica over.
+        std::optional<std::string> bound;
+        if constexpr (has_lineage) {
+            bound = r_->remote().lineage();
+            if (bound && *bound != s.status().lineage && s.kind() != verdict::different_database)
+                throw error(errc::blocked,
+                            "mirror sync refused: the replica is the copy of another database (lineage " +
+                                concord::detail::quoted_excerpt(*bound) + "), not of this one (" + s.status().lineage +
+                                "); nothing was read or written. To make it this database's copy (the other "
+                                "database's rows are then removed), release it with the replica's forget_lineage()");
+            // The store holds the session's lineage already (not a first run): the replica is bound
+            // before the first write, so no other database's sync can take it for its own meanwhile.
+            if (bound != s.status().lineage && s.status().store && s.status().store->lineage == s.status().lineage) {
+                r_->remote().set_lineage(s.status().lineage);
+                bound = s.status().lineage;
+            }
+        }
         sync_result res;
         res.timeline = s.kind();
         res.cursor_before = cursor_of(s.status().store, r_->cursor_name());
@@ -199,6 +233,10 @@ public:
         res.held = held_seqs.size();
         if (from_start) cur.reset();
         finish_commit(r_->store(), s, r_->cursor_name(), cur, opts_.now(), true);
+        if constexpr (has_lineage) {
+            // Now that the store holds the lineage (a first run's is new): the replica is its copy.
+            if (bound != s.status().lineage) r_->remote().set_lineage(s.status().lineage);
+        }
         res.cursor_after = cur;
         return res;
     }
@@ -275,6 +313,12 @@ private:
         s.commit();
         return res;
     }
+
+    /// The replica records the lineage of the database it mirrors (sqlite_replica does).
+    static constexpr bool has_lineage = requires(remote_type& rr, std::string_view l) {
+        { rr.lineage() } -> std::same_as<std::optional<std::string>>;
+        rr.set_lineage(l);
+    };
 
     static constexpr bool has_head = requires(remote_type& rr) {
         { rr.head() } -> std::convertible_to<std::uint64_t>;

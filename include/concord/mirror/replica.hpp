@@ -18,6 +18,9 @@
 //     "c_<member>"...)
 //   T_keys(key PRIMARY KEY, params, remote_id)      idempotency keys, kept forever
 //   T_state(name PRIMARY KEY, value)                last_seq, last_id, horizon
+//   T_lineage(one PRIMARY KEY, lineage)             the host database this replica is the copy of
+//   trigger T_edited                                marks a row whose content someone else edited
+//                                                   (h1 = h2 = -1); checksums() rehashes it first
 // `compact(s)` compacts the removals with seq <= s; a cursor below its horizon (s, or the head when s
 // is past it) is refused with errc::cursor_rejected (a feed from there would miss removals): recover by
 // a full scan. The counters in T_state are re-read at each write, listing and head(): another
@@ -37,6 +40,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -228,11 +232,14 @@ public:
         return static_cast<std::uint64_t>(last_seq_);
     }
 
-    /// Checksums of active rows in each range, in one round trip.
+    /// Checksums of active rows in each range, in one round trip. Rows whose content was edited
+    /// outside the replica's own writes (marked by the edited trigger, see init) are rehashed from
+    /// what they hold first, so the sums describe the rows as they stand.
     std::vector<range_checksum> checksums(const std::vector<key_range>& ranges) {
         count_call();
         ++c_.checksum_calls;
         c_.ranges_checksummed += ranges.size();
+        rehash_edited();
         std::vector<range_checksum> out;
         out.reserve(ranges.size());
         for (const auto& r : ranges) {
@@ -377,6 +384,26 @@ public:
         s.step();
     }
 
+    // ------------------------------------------------------------------- the host it mirrors
+
+    /// The lineage of the host database this replica is the copy of (set by the mirror's syncs), or
+    /// none for a replica no sync has committed into yet. A mirror refuses, with errc::blocked, to
+    /// sync a database of another lineage into it: every row here is that other database's.
+    std::optional<std::string> lineage() {
+        detail::stmt s(db_, "SELECT lineage FROM \"" + table_ + "_lineage\"");
+        if (!s.step()) return std::nullopt;
+        return s.column_text(0);
+    }
+    /// Records `l` as the lineage of the database this replica mirrors (the mirror does, after a sync).
+    void set_lineage(std::string_view l) {
+        detail::stmt s(db_, "INSERT OR REPLACE INTO \"" + table_ + "_lineage\" (one, lineage) VALUES (1, ?1)");
+        s.bind(1, l);
+        s.step();
+    }
+    /// Releases the replica from the database it mirrors: the next sync, of whatever database, makes
+    /// it that database's copy (rows the mirror's owner tag marks and that database lacks are removed).
+    void forget_lineage() { detail::exec(db_, "DELETE FROM \"" + table_ + "_lineage\""); }
+
     const counters& stats() const noexcept { return c_; }
     void reset_stats() noexcept { c_ = counters{}; }
     sqlite3* handle() const noexcept { return db_; }
@@ -385,7 +412,7 @@ public:
 private:
     struct statements {
         std::unique_ptr<detail::stmt> list, since, insert, update, remove, fetch, key_get, key_put, state_get,
-            state_put, sum, sum_open, range, range_open;
+            state_put, sum, sum_open, range, range_open, edited, edited_rows, rehash;
     };
 
     /// BEGIN IMMEDIATE unless a transaction is already open (inside the host's own, the counters are
@@ -484,10 +511,28 @@ private:
         }
         detail::exec(db_, "CREATE INDEX IF NOT EXISTS \"" + table_ + "_identity\" ON " + t + " (identity, state, h1, h2)");
         detail::exec(db_, "CREATE INDEX IF NOT EXISTS \"" + table_ + "_created\" ON " + t + " (created_at)");
+        // The checksums sum the row hashes stored when the replica wrote each row: a content column
+        // edited by anyone else (the sqlite3 shell, another tool) would keep its old hash and no
+        // checksum would see it. So such an edit (same seq, same hashes, other content) marks the row
+        // with h1 = h2 = -1, which no row hash is, and checksums() rehashes the marked rows first.
+        if (content_count() > 0) {
+            std::string of, changed;
+            entity_info<E>::for_each_content(sample, [&](std::string_view name, const auto&) {
+                const std::string c = "\"c_" + std::string(name) + "\"";
+                of += (of.empty() ? "" : ", ") + c;
+                changed += (changed.empty() ? "" : " OR ") + ("NEW." + c + " IS NOT OLD." + c);
+            });
+            detail::exec(db_, "CREATE TRIGGER IF NOT EXISTS \"" + table_ + "_edited\" AFTER UPDATE OF " + of + " ON " + t +
+                                  " WHEN NEW.seq = OLD.seq AND NEW.h1 IS OLD.h1 AND NEW.h2 IS OLD.h2 AND (" + changed +
+                                  ") BEGIN UPDATE " + t + " SET h1 = -1, h2 = -1 WHERE seq = NEW.seq; END");
+        }
+        detail::exec(db_, "CREATE INDEX IF NOT EXISTS \"" + table_ + "_edited_rows\" ON " + t + " (seq) WHERE h1 < 0");
         detail::exec(db_, "CREATE TABLE IF NOT EXISTS \"" + table_ +
                               "_keys\" (key TEXT PRIMARY KEY, params TEXT NOT NULL, remote_id TEXT NOT NULL) WITHOUT ROWID");
         detail::exec(db_, "CREATE TABLE IF NOT EXISTS \"" + table_ +
                               "_state\" (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID");
+        detail::exec(db_, "CREATE TABLE IF NOT EXISTS \"" + table_ +
+                              "_lineage\" (one INTEGER PRIMARY KEY CHECK (one = 1), lineage TEXT NOT NULL)");
         const std::string sel = "SELECT " + select_cols() + " FROM " + t;
         const std::string sum = "SELECT count(*), coalesce(sum(h1), 0), coalesce(sum(h2), 0) FROM " + t +
                                 " WHERE identity >= ?1 AND state = 0";
@@ -515,6 +560,9 @@ private:
         stmts_->sum_open = mk(sum);
         stmts_->range = mk(sel + " WHERE identity >= ?1 AND identity < ?2 ORDER BY seq");
         stmts_->range_open = mk(sel + " WHERE identity >= ?1 ORDER BY seq");
+        stmts_->edited = mk("SELECT 1 FROM " + t + " WHERE h1 < 0 LIMIT 1");
+        stmts_->edited_rows = mk("SELECT " + select_cols() + ", identity FROM " + t + " WHERE h1 < 0");
+        stmts_->rehash = mk("UPDATE " + t + " SET h1 = ?1, h2 = ?2 WHERE seq = ?3");
         load_state();
     }
 
@@ -555,6 +603,36 @@ private:
             return "mirror replica '" + table_ + "': row " + r.remote_id + " (seq " + std::to_string(r.seq) + ")";
         });
         return r;
+    }
+
+    /// Rehashes the rows the edited trigger marked (see init) from the identity and content they hold.
+    /// A value the member cannot hold is errc::bad_page naming the row, as in a listing.
+    void rehash_edited() {
+        {
+            auto& s = *stmts_->edited;
+            detail::reset_guard g{s};
+            if (!s.step()) return;  // the usual case: one look-up in a partial index
+        }
+        transaction t(*this);
+        std::vector<std::tuple<std::int64_t, std::int64_t, std::int64_t>> fixed;  // seq, h1, h2
+        {
+            auto& s = *stmts_->edited_rows;
+            detail::reset_guard g{s};
+            while (s.step()) {
+                const auto r = read_row(s);
+                const auto [h1, h2] = row_hash_of(s.column_text(6 + static_cast<int>(content_count())), r.value);
+                fixed.emplace_back(static_cast<std::int64_t>(r.seq), h1, h2);
+            }
+        }
+        for (const auto& [seq, h1, h2] : fixed) {
+            auto& s = *stmts_->rehash;
+            detail::reset_guard g{s};
+            s.bind(1, h1);
+            s.bind(2, h2);
+            s.bind(3, seq);
+            s.step();
+        }
+        t.commit();
     }
 
     /// A folded tombstone (see compact) standing for n removals holds seqs (seq - n, seq]: after
