@@ -15,6 +15,11 @@
 
 namespace concord::detail {
 
+/// char and wchar_t are signed on some platforms and unsigned on others: a database file written on
+/// one is read on the other, so both ranges are read as the same bits (see sqlite_read_value).
+template <class I>
+inline constexpr bool sign_varies = std::is_same_v<I, char> || std::is_same_v<I, wchar_t>;
+
 /// Reads column i of `s` into v. A value the member cannot hold (NULL in a member that is not
 /// std::optional, a value of another type, an integer out of the member's range, a bool other than
 /// 0 or 1) calls `bad(why)`, which must throw: read as it stands it would be a made-up value.
@@ -47,6 +52,13 @@ void sqlite_read_value(const S& s, int i, T& v, const Bad& bad) {
             // Members of 64 bits round-trip through int64 (they are bound with the same cast).
             if constexpr (std::is_same_v<I, bool>) {
                 if (x != 0 && x != 1) bad("holds " + std::to_string(x) + " for a bool member");
+            } else if constexpr (sign_varies<I>) {
+                // Written where char is signed (x86: -1) or unsigned (ARM: 255): both are this byte.
+                if (x < static_cast<std::int64_t>(std::numeric_limits<std::make_signed_t<I>>::min()) ||
+                    x > static_cast<std::int64_t>(std::numeric_limits<std::make_unsigned_t<I>>::max()))
+                    bad("holds " + std::to_string(x) + ", out of the member type's range");
+                v = static_cast<T>(static_cast<I>(static_cast<std::make_unsigned_t<I>>(x)));
+                return;
             } else if constexpr (sizeof(I) < sizeof(std::int64_t)) {
                 if (x < static_cast<std::int64_t>(std::numeric_limits<I>::min()) ||
                     x > static_cast<std::int64_t>(std::numeric_limits<I>::max()))

@@ -122,6 +122,17 @@ bool pg_decode(std::optional<std::string_view> text, T& out) {
             if (!pg_decode(text, u)) return false;
             out = static_cast<T>(u);
             return true;
+        } else if constexpr (std::is_same_v<T, char> || std::is_same_v<T, wchar_t>) {
+            // Signed on some platforms, unsigned on others: -1 written on x86 and 255 written on ARM are
+            // one byte, and a database outlives the machine that wrote it.
+            std::int64_t w{};
+            auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), w);
+            if (ec != std::errc{} || p != s.data() + s.size()) return false;
+            if (w < static_cast<std::int64_t>(std::numeric_limits<std::make_signed_t<T>>::min()) ||
+                w > static_cast<std::int64_t>(std::numeric_limits<std::make_unsigned_t<T>>::max()))
+                return false;
+            out = static_cast<T>(static_cast<std::make_unsigned_t<T>>(w));
+            return true;
         } else if constexpr (std::is_integral_v<T>) {
             using W = std::conditional_t<std::is_signed_v<T>, std::int64_t, std::uint64_t>;
             W w{};
