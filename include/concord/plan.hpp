@@ -6,7 +6,9 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <concord/cases.hpp>
@@ -137,5 +139,37 @@ struct plan {
     /// True when apply() would change nothing.
     bool empty() const { return actions.empty(); }
 };
+
+namespace detail {
+
+/// The remote seqs a cursor must stay below so that a listing from it shows the cases `groups` of
+/// `p` again (cases left unsettled: waiting for a decision, an action failed or skipped): their own
+/// records, and the records of other cases that claim such a case's identity or are the object its
+/// link names. A local_only case that asks because such a record is set apart holds none of its
+/// own; past that record, no incremental listing would bring its identity back.
+template <class E>
+std::set<std::uint64_t> held_seqs_of(const plan<E>& p, const std::set<std::size_t>& groups) {
+    std::set<std::uint64_t> out;
+    std::set<key128> ids;
+    std::set<std::string_view> linked;
+    for (const auto g : groups) {
+        if (g >= p.cases.size()) continue;
+        const auto& c = p.cases[g];
+        for (const auto& rec : c.remote) out.insert(rec.seq);
+        if (!c.identity.empty()) ids.insert(c.identity);
+        if (c.linked_remote) linked.insert(*c.linked_remote);
+    }
+    if (ids.empty() && linked.empty()) return out;
+    for (const auto& c : p.cases)
+        for (const auto& rec : c.remote) {
+            key128 k;
+            const auto it = rec.meta.find(std::string(meta_keys::identity));
+            if (linked.count(rec.remote_id) || (it != rec.meta.end() && k.parse_hex(it->second) && ids.count(k)))
+                out.insert(rec.seq);
+        }
+    return out;
+}
+
+} // namespace detail
 
 } // namespace concord

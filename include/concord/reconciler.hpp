@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -572,7 +573,7 @@ protected:
                 p.cases.push_back(std::move(c));
             }
         }
-        count_linked_set_apart(p);
+        count_linked_set_apart(p, remote);
     }
 
     /// Counts into classified::set_apart the records the remote still lists but set apart as not ours
@@ -585,9 +586,9 @@ protected:
     /// in another slice); records set apart under the entity's own identity were counted where its
     /// case was built. choose() asks the user, and a create the user chooses counts them into its
     /// key's instance.
-    void count_linked_set_apart(plan_type& p) const {
+    void count_linked_set_apart(plan_type& p, const std::vector<remote_record<E>>& remote) const {
         if (!p.count(case_kind::local_only)) return;
-        count_linked_elsewhere(p);
+        count_linked_elsewhere(p, remote);
         if (!p.count(case_kind::foreign)) return;
         std::vector<const classified<E>*> foreign;
         std::vector<std::pair<key128, const classified<E>*>> stamped;  // ours by tag, by stamped identity
@@ -652,9 +653,11 @@ protected:
     /// Counts into classified::set_apart the object a local_only entity's link names when the remote
     /// lists it as ours under another identity (inbound: the provider edited the member the identity
     /// comes from). It is not gone: creating the entity again would make a second object, and removing
-    /// it would act on "the remote no longer lists it", so choose() asks. Only linked local_only cases
-    /// are indexed, so a plan without them does no work here.
-    void count_linked_elsewhere(plan_type& p) const {
+    /// it would act on "the remote no longer lists it", so choose() asks. So is an active object the
+    /// listing holds in no case: an in-sync pair is none (inbound: the edited object, in sync with the
+    /// entity imported from it under its new identity). Only linked local_only cases are indexed, so a
+    /// plan without them does no work here.
+    void count_linked_elsewhere(plan_type& p, const std::vector<remote_record<E>>& remote) const {
         std::vector<std::pair<std::string_view, std::size_t>> linked;  // link's remote id, local_only case
         for (std::size_t g = 0; g < p.cases.size(); ++g)
             if (p.cases[g].kind == case_kind::local_only && p.cases[g].linked_remote)
@@ -675,6 +678,20 @@ protected:
                              o.identity.hex() + " (its content changed): creating it again would make a second object, "
                              "so the user decides";
                 }
+            }
+        }
+        std::set<std::string_view> in_cases;
+        for (const auto& o : p.cases)
+            for (const auto& r : o.remote) in_cases.insert(r.remote_id);
+        for (const auto& r : remote) {
+            if (r.state != remote_state::active || in_cases.count(r.remote_id)) continue;
+            auto at = std::lower_bound(linked.begin(), linked.end(), r.remote_id,
+                                       [](const auto& x, const std::string& id) { return x.first < id; });
+            for (; at != linked.end() && at->first == r.remote_id; ++at) {
+                auto& c = p.cases[at->second];
+                ++c.set_apart;
+                c.note = "linked to " + r.remote_id + ", which the remote still lists, in sync with another local "
+                         "entity (its content changed?): creating it again would make a second object, so the user decides";
             }
         }
     }
@@ -1651,13 +1668,20 @@ private:
             auto it = now_ids.find(id);
             return it != now_ids.end() && it->second == k;
         };
+        // The cursor the final commit writes: the plan's high-water mark, lowered below the records of
+        // cases left unsettled (set once the actions have run). nullopt with a cursor in the plan: one
+        // of them is at seq 0, below which no cursor can stand, so the cursor is dropped.
+        std::optional<std::uint64_t> new_cursor = p.cursor;
         auto flush = [&](bool final) {
             auto cur = store_->load_checkpoint();
             auto cp = session.next_checkpoint(cur);
             // An inbound reconciler's cursor is the puller's: it holds it below open decisions and
             // failed actions, which a plan's high-water mark would pass (the next pull would not list
             // them again). reconcile() and apply() leave it where it is.
-            if (final && p.cursor && !opts_.inbound) cp.cursors[cursor_name()] = *p.cursor;
+            if (final && p.cursor && !opts_.inbound) {
+                if (new_cursor) cp.cursors[cursor_name()] = *new_cursor;
+                else cp.cursors.erase(cursor_name());
+            }
             batch.new_checkpoint = cp;
             step("before local commit");
             store_->commit(batch);
@@ -1792,10 +1816,25 @@ private:
             ++groups_in_batch;
             if (groups_in_batch >= opts_.batch_size) flush(false);
         }
+        // Not past a record whose case waits for a decision or whose action failed or was skipped: a
+        // change feed from this cursor (the mirror's, which shares cursor_name()) must list it again,
+        // or the case would stay unsettled until a full scan (a refused removal never retried, a
+        // question never asked again).
+        if (p.cursor && !opts_.inbound) {
+            std::set<std::size_t> unsettled;
+            for (const auto& d : p.decisions) unsettled.insert(d.group);
+            for (std::size_t a = 0; a < rep.actions.size() && a < p.actions.size(); ++a)
+                if (rep.actions[a].outcome == "failed" || rep.actions[a].outcome == "skipped")
+                    unsettled.insert(p.actions[a].group);
+            const auto held = detail::held_seqs_of(p, unsettled);
+            if (!held.empty() && *held.begin() <= *new_cursor)  // the lowest one decides
+                new_cursor = *held.begin() == 0 ? std::nullopt : std::optional<std::uint64_t>(*held.begin() - 1);
+        }
         const bool settle_timeline = p.timeline.kind != verdict::same_timeline;
         auto cur = store_->load_checkpoint();
-        const bool cursor_moved = p.cursor && !opts_.inbound && (!cur || !cur->cursors.count(cursor_name()) ||
-                                               cur->cursors.at(cursor_name()) != *p.cursor);
+        const bool had_cursor = cur && cur->cursors.count(cursor_name());
+        const bool cursor_moved = p.cursor && !opts_.inbound &&
+                                  (new_cursor ? !had_cursor || cur->cursors.at(cursor_name()) != *new_cursor : had_cursor);
         // A witness still holding an earlier reconcile's mark or failure is cleared by this session's
         // commit, which writes the witness only after a store commit: with nothing else to do, they would
         // outlive the work they describe (every later session "interrupted", and the next failure with

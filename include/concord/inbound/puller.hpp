@@ -132,12 +132,14 @@ public:
         bool from_start = false;
         // A skipped action (the local side changed since the plan) left its case as unsettled as a
         // failed one: past it, an incremental pull would never list the record again.
+        std::set<std::size_t> unsettled;
         for (std::size_t i = 0; i < rep.actions.size() && i < p.actions.size(); ++i)
             if (rep.actions[i].outcome == "failed" || rep.actions[i].outcome == "skipped")
-                for (const auto& rec : p.cases[p.actions[i].group].remote) {
-                    lower(cur, rec.seq, from_start);
-                    if (!counted.count(rec.seq)) failed.insert(rec.seq);
-                }
+                unsettled.insert(p.actions[i].group);
+        for (const auto seq : detail::held_seqs_of(p, unsettled)) {
+            lower(cur, seq, from_start);
+            if (!counted.count(seq)) failed.insert(seq);
+        }
         // this plan's, not the latest plan()'s: a host may plan twice
         if (held) *held = p.held + failed.size();
         finish_commit(r_->store(), s, r_->cursor_name(), from_start ? std::nullopt : cur, opts_.now(), true);
@@ -184,10 +186,11 @@ private:
     /// records the listing could not settle or left alone (`left_out`: identity and seq); counts them in
     /// the plan's `held`, which apply() reports.
     static void hold(plan_type& p, const std::vector<std::pair<key128, std::uint64_t>>& left_out = {}) {
-        // Every record held counts once, whether or not it is the one that lowered the cursor.
-        std::set<std::uint64_t> seqs;
-        for (const auto& d : p.decisions)
-            for (const auto& rec : p.cases[d.group].remote) seqs.insert(rec.seq);
+        // Every record held counts once, whether or not it is the one that lowered the cursor. A
+        // decision holds its case's records and those set apart from it (held_seqs_of).
+        std::set<std::size_t> asked;
+        for (const auto& d : p.decisions) asked.insert(d.group);
+        auto seqs = detail::held_seqs_of(p, asked);
         for (const auto& rec : left_out) seqs.insert(rec.second);
         bool from_start = false;
         for (const auto seq : seqs) lower(p.cursor, seq, from_start);
