@@ -19,7 +19,8 @@
 // marker whose cancel still fails is remembered and cancelled first by the next save(); so is a create
 // whose outcome stayed unknown (a timeout or a transient failure, then no retry got an answer): the
 // next save() replays it under the same key and metadata (idempotent: at most the one marker) and
-// cancels what it returns. A process that ends before that leaves it active, and plans report it as
+// cancels what it returns, and any active marker with that metadata listed since (the provider may
+// have forgotten the key meanwhile: the replay then makes a marker of its own). A process that ends before that leaves it active, and plans report it as
 // a look-alike (never touched).
 //
 // The owner tag and the checksum make a marker evidence, not proof: anyone holding the account's
@@ -92,14 +93,7 @@ public:
         const auto m = encode(r);
         // Markers an earlier save() made but could not cancel: while one is active it can act (a
         // marker value that can take money would), so nothing new is written before they are gone.
-        while (!uncancelled_.empty()) {
-            try {
-                cancel_marker(uncancelled_.back());
-            } catch (const remote_error& e) {
-                if (e.code() != errc::remote_not_found) throw;  // gone: nothing left that could act
-            }
-            uncancelled_.pop_back();
-        }
+        cancel_uncancelled();
         // A create of an earlier save() whose outcome is unknown may have left an active marker: the
         // same call again under the same key returns it (or makes the one marker it would have made),
         // and it is cancelled before anything new is written.
@@ -115,15 +109,16 @@ public:
                 if (!unknown && !e.retryable() && e.code() != errc::retries_exhausted) unsettled_.reset();
                 throw;
             }
+            if (replayed->state == remote_state::active) remember_uncancelled(replayed->remote_id);
+            // Providers forget keys after about 24 hours: a replay after that made a marker of its own,
+            // and the one the unknown create made is still active. It carries the same metadata and
+            // was listed after the newest marker known before that create.
+            each_listed(unsettled_->after, [&](remote_record<entity_type>& rec) {
+                if (rec.state == remote_state::active && is_marker(rec) && rec.meta == unsettled_->meta)
+                    remember_uncancelled(rec.remote_id);
+            });
             unsettled_.reset();
-            if (replayed->state == remote_state::active) {
-                try {
-                    cancel_marker(replayed->remote_id);
-                } catch (...) {
-                    uncancelled_.push_back(replayed->remote_id);
-                    throw;
-                }
-            }
+            cancel_uncancelled();
         }
         // A fresh key per save: saving a record equal to an older one must create a new newest marker,
         // not replay the old one. Retries reuse it, so a timeout's unknown outcome makes one marker.
@@ -133,7 +128,7 @@ public:
         try {
             made = create_marker(m, key, unknown);
         } catch (const remote_error&) {
-            if (unknown) unsettled_ = unsettled_create{key, m};  // it may have been applied: replayed by the next save()
+            if (unknown) unsettled_ = unsettled_create{key, m, hint_};  // it may have been applied: replayed by the next save()
             throw;
         }
         auto& created = *made;
@@ -182,7 +177,24 @@ private:
     struct unsettled_create {
         std::string key;
         metadata meta;
+        std::optional<std::uint64_t> after;  ///< the newest marker known before it: the listing where it may be
     };
+
+    /// Cancels the markers in uncancelled_, newest first; one already gone is dropped too.
+    void cancel_uncancelled() {
+        while (!uncancelled_.empty()) {
+            try {
+                cancel_marker(uncancelled_.back());
+            } catch (const remote_error& e) {
+                if (e.code() != errc::remote_not_found) throw;  // gone: nothing left that could act
+            }
+            uncancelled_.pop_back();
+        }
+    }
+
+    void remember_uncancelled(const std::string& id) {
+        if (std::find(uncancelled_.begin(), uncancelled_.end(), id) == uncancelled_.end()) uncancelled_.push_back(id);
+    }
 
     /// Creates a marker with retries. `unknown` is set when an attempt failed in a way that may have
     /// applied it (a timeout, a transient failure), so a throw then leaves the outcome unknown.
@@ -267,17 +279,25 @@ private:
         return m;
     }
 
-    std::optional<remote_record<entity_type>> newest(std::optional<std::uint64_t> after) {
-        std::optional<remote_record<entity_type>> best;
+    /// f(record) for every record the remote lists after `after`, page by page (each page validated).
+    template <class F>
+    void each_listed(std::optional<std::uint64_t> after, F&& f) {
         for (;;) {
             auto p = remote_->list(after, page_size_);
             validate_page(p, after, page_size_);
             for (auto& rec : p.items) {
                 after = rec.seq;
-                if (is_marker(rec) && (!best || rec.seq > best->seq)) best = std::move(rec);
+                f(rec);
             }
             if (!p.has_more || p.items.empty()) break;
         }
+    }
+
+    std::optional<remote_record<entity_type>> newest(std::optional<std::uint64_t> after) {
+        std::optional<remote_record<entity_type>> best;
+        each_listed(after, [&](remote_record<entity_type>& rec) {
+            if (is_marker(rec) && (!best || rec.seq > best->seq)) best = std::move(rec);
+        });
         return best;
     }
 

@@ -188,17 +188,23 @@ private:
 /// file), fsync'ed, renamed over `p`, then the directory fsync'ed. Throws errc::store_failure naming
 /// `what`; on failure `p` is untouched and the temporary file removed. Callers serialise writers
 /// with file_lock. O_EXCL rather than mkstemp: mkstemp creates 0600, this keeps 0644 less the umask
-/// for a new file; a file that exists keeps its permission bits (a host that made it 0600 keeps it so).
+/// for a new file; a file that exists keeps its permission bits (a host that made it 0600 keeps it so),
+/// and its temporary file is never created with wider ones.
 /// When `p` is a symbolic link the file it points to is replaced (beside the target), the link kept.
 inline void replace_file(const std::filesystem::path& link, const std::string& text, const char* what) {
     const std::filesystem::path p = resolve_links(link, what);
+    // Created no wider than the file it replaces: a file opened while it is readable stays readable
+    // through that descriptor after the fchmod below narrows it.
+    struct ::stat replaced {};
+    const bool replacing = ::stat(p.c_str(), &replaced) == 0;
+    const mode_t create_mode = replacing ? (replaced.st_mode & 0777) : 0644;
     static std::atomic<unsigned long> counter{0};
     std::filesystem::path tmp;
     int fd = -1;
     for (int tries = 1; fd < 0; ++tries) {
         tmp = p;
         tmp += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-        fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, create_mode);
         if (fd < 0 && (errno != EEXIST || tries >= 100)) {
             const int e = errno;
             throw error(errc::store_failure, std::string("cannot write ") + what + " " + tmp.string() + ": " +
@@ -212,8 +218,19 @@ inline void replace_file(const std::filesystem::path& link, const std::string& t
                                               "; the previous file is unchanged");
     };
     // The replacement takes the replaced file's permission bits: a rename would otherwise widen a
-    // file the host restricted (the decisions, the failure texts) to 0644 at the next save.
-    if (struct ::stat st; ::stat(p.c_str(), &st) == 0 && ::fchmod(fd, st.st_mode & 07777) != 0) {
+    // file the host restricted (the decisions, the failure texts) to 0644 at the next save (and the
+    // umask may have narrowed the ones it was created with).
+    // And its owner and group where this process may give them (root saving a service's witness):
+    // otherwise the service could no longer read its own witness. A user who may not keeps the file
+    // as before (owned by the writer), which the rename alone would give anyway.
+    if (struct ::stat made {}; replacing && ::fstat(fd, &made) == 0 &&
+                               (made.st_uid != replaced.st_uid || made.st_gid != replaced.st_gid)) {
+        if (::fchown(fd, replaced.st_uid, replaced.st_gid) != 0 &&
+            ::fchown(fd, static_cast<uid_t>(-1), replaced.st_gid) != 0) {
+            // neither: the file stays the writer's, as the rename alone would leave it
+        }
+    }
+    if (replacing && ::fchmod(fd, replaced.st_mode & 07777) != 0) {
         const int e = errno;
         throw fail(e, "cannot give " + tmp.string() + " the permissions of the file it replaces");
     }
