@@ -85,6 +85,9 @@ constexpr bool destructive(resolution r) noexcept {
            r == resolution::discard;
 }
 
+/// True for the destructive resolutions that cancel something on the remote (all but remove_local).
+constexpr bool remote_destructive(resolution r) noexcept { return destructive(r) && r != resolution::remove_local; }
+
 /// The resolutions that make sense for a case (the options offered in a decision).
 constexpr std::array<resolution, 2> options_for(case_kind c) noexcept {
     switch (c) {

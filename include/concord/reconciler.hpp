@@ -1105,6 +1105,13 @@ protected:
             r = resolution::ask;
         }
         if (destructive(r) && !database_adopted) r = resolution::ask;  // different database: never on our own
+        // A first run (no checkpoint, empty witness) has no history the objects could be from: ones with
+        // our tag may be another database's of the same installation (a second shop, a test database
+        // beside production), so nothing of the remote's is cancelled on the policy's word. A restore to
+        // before the first reconcile has a witness (different_database), so this is no lost history. Not
+        // inbound: there the remote makes the records for us, and every untagged one is ours by definition.
+        const bool unproven_first_run = p.timeline.kind == verdict::first_run && !opts_.inbound && remote_destructive(r);
+        if (unproven_first_run) r = resolution::ask;
         if (unkeyed_beside && (destructive(r) || r == resolution::import_local)) r = resolution::ask;
         if (r == resolution::ask) {
             decision<E> d;
@@ -1114,6 +1121,9 @@ protected:
             d.identity = view.identity;
             d.summary = summary_of(view);
             if (!database_adopted) d.summary += "; NOTE: a different database was opened";
+            if (unproven_first_run || (p.timeline.kind == verdict::first_run && !opts_.inbound && k == case_kind::orphan))
+                d.summary += "; NOTE: first reconcile of this database: the remote object may be another database's "
+                             "with the same owner tag";
             if (unkeyed_beside)  // also when the policy asks anyway: the user must know it too
                 d.summary += "; NOTE: " + std::to_string(p.unkeyed_local) +
                              " local entit" + (p.unkeyed_local == 1 ? "y has" : "ies have") +
