@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include "fixture.hpp"
+#include "mirror_rows.hpp"
 
 #include <concord/memory/witness.hpp>
 #include <concord/mirror/mirror.hpp>
@@ -27,17 +28,6 @@ using replica_t = concord::mirror::sqlite_replica<product>;
 using sku_identity = concord::identity::natural_key<&product::sku>;
 using rec_t = concord::reconciler<product, host_db::product_store, replica_t, sku_identity, concord::policy::trust_local>;
 
-std::map<std::string, std::int64_t> rows(replica_t& r) {
-    std::map<std::string, std::int64_t> out;
-    for (const auto& rec : r.active()) out[rec.value.sku] = rec.value.price_cents;
-    return out;
-}
-std::map<std::string, std::int64_t> rows(host_db::product_store& s) {
-    std::map<std::string, std::int64_t> out;
-    for (const auto& e : s.scan()) out[e.sku] = e.price_cents;
-    return out;
-}
-
 } // namespace
 
 TEST_CASE("mirror: a sync of another database is blocked until the user adopts it", "[mirror][timeline]") {
@@ -52,7 +42,7 @@ TEST_CASE("mirror: a sync of another database is blocked until the user adopts i
     for (int i = 0; i < 5; ++i) a.products().put({0, "A-" + std::to_string(i), "item", 100 + i});
     for (int i = 0; i < 3; ++i) b.products().put({0, "B-" + std::to_string(i), "item", 200 + i});
     ma.sync(witness);
-    REQUIRE(rows(replica) == rows(a.products()));
+    REQUIRE(sku_prices(replica) == sku_prices(a.products()));
     const auto head = replica.head();
     const auto saved = witness.load();
 
@@ -70,7 +60,7 @@ TEST_CASE("mirror: a sync of another database is blocked until the user adopts i
         CHECK(code == concord::errc::blocked);
         CHECK(what.find("adopt_database") != std::string::npos);
         CHECK(replica.head() == head);  // nothing written
-        CHECK(rows(replica) == rows(a.products()));
+        CHECK(sku_prices(replica) == sku_prices(a.products()));
         CHECK(witness.load() == saved);
         CHECK_FALSE(b.products().load_checkpoint());
     }
@@ -88,7 +78,7 @@ TEST_CASE("mirror: a sync of another database is blocked until the user adopts i
         s.adopt_database();
         mb.sync(s);
         s.commit();
-        CHECK(rows(replica) == rows(b.products()));
+        CHECK(sku_prices(replica) == sku_prices(b.products()));
         auto next = mb.sync(witness);
         CHECK(next.timeline == concord::verdict::same_timeline);
         CHECK(next.actions() == 0);

@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include "fixture.hpp"
+#include "mirror_rows.hpp"
 
 #include <concord/memory/witness.hpp>
 #include <concord/mirror/mirror.hpp>
@@ -27,17 +28,6 @@ namespace {
 using replica_t = concord::mirror::sqlite_replica<product>;
 using sku_identity = concord::identity::natural_key<&product::sku>;
 using rec_t = concord::reconciler<product, host_db::product_store, replica_t, sku_identity, concord::policy::trust_local>;
-
-std::map<std::string, std::int64_t> rows(replica_t& r) {
-    std::map<std::string, std::int64_t> out;
-    for (const auto& rec : r.active()) out[rec.value.sku] = rec.value.price_cents;
-    return out;
-}
-std::map<std::string, std::int64_t> rows(host_db::product_store& s) {
-    std::map<std::string, std::int64_t> out;
-    for (const auto& e : s.scan()) out[e.sku] = e.price_cents;
-    return out;
-}
 
 std::optional<concord::errc> sync_error(concord::mirror::mirror<rec_t>& m, concord::memory_witness& w,
                                         concord::mirror::method how = concord::mirror::method::automatic) {
@@ -75,7 +65,7 @@ TEST_CASE("mirror: another database's first sync does not take the replica of th
     for (int i = 0; i < 5; ++i) a.products().put({0, "A-" + std::to_string(i), "item", 100 + i});
     for (int i = 0; i < 3; ++i) b.products().put({0, "B-" + std::to_string(i), "item", 200 + i});
     ma.sync(wa);
-    REQUIRE(rows(replica) == rows(a.products()));
+    REQUIRE(sku_prices(replica) == sku_prices(a.products()));
     REQUIRE(a.products().load_checkpoint());
     CHECK(lineage_of(replica) == std::optional<std::string>(a.products().load_checkpoint()->lineage));
     const auto head = replica.head();
@@ -85,7 +75,7 @@ TEST_CASE("mirror: another database's first sync does not take the replica of th
         INFO(to_string(m));
         CHECK(sync_error(mb, wb, m) == concord::errc::blocked);
         CHECK(replica.head() == head);  // nothing written
-        CHECK(rows(replica) == rows(a.products()));
+        CHECK(sku_prices(replica) == sku_prices(a.products()));
     }
     CHECK(sync_error(ma, wa) == std::nullopt);  // the first database syncs as before
 
@@ -96,18 +86,18 @@ TEST_CASE("mirror: another database's first sync does not take the replica of th
         a.restore(backup);
         auto r = ma.sync(wa);
         CHECK(r.timeline == concord::verdict::restored);
-        CHECK(rows(replica) == rows(a.products()));
+        CHECK(sku_prices(replica) == sku_prices(a.products()));
     }
     SECTION("released, the replica becomes the second database's, and the first is then refused") {
         release(replica);
         CHECK_FALSE(lineage_of(replica));
         CHECK(sync_error(mb, wb) == std::nullopt);
-        CHECK(rows(replica) == rows(b.products()));
+        CHECK(sku_prices(replica) == sku_prices(b.products()));
         CHECK(lineage_of(replica) == std::optional<std::string>(b.products().load_checkpoint()->lineage));
         const auto head_b = replica.head();
         CHECK(sync_error(ma, wa) == concord::errc::blocked);
         CHECK(replica.head() == head_b);
-        CHECK(rows(replica) == rows(b.products()));
+        CHECK(sku_prices(replica) == sku_prices(b.products()));
     }
     SECTION("the lineage survives reopening the replica file") {
         replica_t again{dir / "replica.db", "products"};
