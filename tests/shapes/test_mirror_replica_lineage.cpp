@@ -92,8 +92,13 @@ TEST_CASE("mirror: another database's first sync does not take the replica of th
         release(replica);
         CHECK_FALSE(lineage_of(replica));
         CHECK(sync_error(mb, wb) == std::nullopt);
-        CHECK(sku_prices(replica) == sku_prices(b.products()));
+        // Its first run removes nothing on its own word (the first database's rows may be another
+        // database's: they are put to the user); the replica is bound to it all the same, and its next
+        // sync, no longer a first run, makes the replica its copy.
+        CHECK(sku_prices(replica).size() == 8);
         CHECK(lineage_of(replica) == std::optional<std::string>(b.products().load_checkpoint()->lineage));
+        CHECK(sync_error(mb, wb) == std::nullopt);
+        CHECK(sku_prices(replica) == sku_prices(b.products()));
         const auto head_b = replica.head();
         CHECK(sync_error(ma, wa) == concord::errc::blocked);
         CHECK(replica.head() == head_b);

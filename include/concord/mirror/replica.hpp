@@ -401,7 +401,8 @@ public:
         s.step();
     }
     /// Releases the replica from the database it mirrors: the next sync, of whatever database, makes
-    /// it that database's copy (rows the mirror's owner tag marks and that database lacks are removed).
+    /// it that database's copy (rows the mirror's owner tag marks and that database lacks are removed;
+    /// by its next sync when that one is the database's first run, which removes nothing on its own word).
     void forget_lineage() { detail::exec(db_, "DELETE FROM \"" + table_ + "_lineage\""); }
 
     const counters& stats() const noexcept { return c_; }
